@@ -1,0 +1,5 @@
+"""`python -m digitnet` (also what torchrun starts)."""
+
+from digitnet.cli import main
+
+raise SystemExit(main())

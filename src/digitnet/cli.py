@@ -1,0 +1,130 @@
+"""The command line: parses options and calls the library. Nothing heavy is imported here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from digitnet import __version__
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-10k")
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 256,128") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"{text!r}: every hidden size must be a positive integer")
+    return sizes
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="read the IDX files (gzipped or plain) from DIR instead of the cache; never downloads "
+                        "(default: $DIGITNET_DATA, else the cache in $DIGITNET_HOME or the user cache folder)")
+    p.add_argument("--device", default="auto",
+                   help="cpu, cuda or cuda:N; auto (default) picks CUDA when available, else the CPU")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (they are off anyway when not a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="digitnet",
+        description="Train, evaluate and use the TensorFlow tutorial's handwritten-digit network (784-256-128-10).",
+        epilog="Run `digitnet COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"digitnet {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "train", help="train a model and write a run folder",
+        description="Train the MLP with a recipe, evaluate on the test split after every epoch, and write "
+                    "runs/<time>-<recipe>/ (config.json, metrics.csv, plots, model.safetensors, summary.md).",
+    )
+    t.add_argument("--dataset", choices=DATASETS, default="mnist",
+                   help="mnist (default), fashion-mnist, or mnist-10k (MNIST's 10k test files: first 8,000 train, "
+                        "last 2,000 test; for machines without the training split)")
+    t.add_argument("--recipe", choices=("seed", "best"), default="seed",
+                   help="seed (default): the tutorial's MSE + plain SGD lr 0.001 batch 512; "
+                        "best: cross-entropy + AdamW + one-cycle schedule")
+    t.add_argument("--epochs", type=int, help="number of epochs (default: 30)")
+    t.add_argument("--batch-size", type=int, help="examples per step (seed: 512; the last partial batch is kept)")
+    t.add_argument("--lr", type=float, help="learning rate (peak rate for the onecycle schedule; seed: 0.001)")
+    t.add_argument("--loss", choices=("mse-sum", "cross-entropy"),
+                   help="mse-sum: sum((out - onehot)^2)/batch as the tutorial; cross-entropy: softmax cross-entropy")
+    t.add_argument("--optimizer", choices=("sgd", "adamw"), help="sgd (plain, see --momentum) or adamw")
+    t.add_argument("--momentum", type=float, help="SGD momentum (seed: 0)")
+    t.add_argument("--weight-decay", type=float, help="weight decay (SGD: L2 in the gradient; AdamW: decoupled)")
+    t.add_argument("--schedule", choices=("constant", "onecycle"),
+                   help="constant, or onecycle: linear warm-up then cosine decay to zero, stepped every batch")
+    t.add_argument("--warmup-fraction", type=float, help="share of all steps spent warming up (onecycle)")
+    t.add_argument("--label-smoothing", type=float, help="label smoothing for cross-entropy")
+    t.add_argument("--hidden", type=_hidden, default=(256, 128), metavar="H1,H2,...",
+                   help="hidden layer sizes (default: 256,128)")
+    t.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the shuffle (default: 0)")
+    t.add_argument("--no-shuffle", action="store_true",
+                   help="keep the data set's order every epoch, as the tutorial's tf.data pipeline does")
+    t.add_argument("--out", metavar="DIR", help="run folder to write (default: runs/<time>-<recipe>)")
+    _add_data_options(t)
+
+    e = sub.add_parser(
+        "evaluate", help="reload a run's model and print its test figures",
+        description="Reload RUN/model.safetensors, evaluate it on the run's test split (checked against the "
+                    "data hashes in config.json) and print test loss and accuracy.",
+    )
+    e.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    _add_data_options(e)
+    return parser
+
+
+def cmd_train(args) -> int:
+    from digitnet.report import TABLE_HEADER, format_epoch
+    from digitnet.train import train
+
+    overrides = {k: getattr(args, k) for k in ("batch_size", "lr", "loss", "optimizer", "momentum", "weight_decay",
+                                               "schedule", "warmup_fraction", "label_smoothing")}
+    print(TABLE_HEADER, flush=True)
+    result = train(
+        args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs, hidden=args.hidden,
+        seed=args.seed, shuffle=not args.no_shuffle, device=args.device, progress=not args.no_progress,
+        on_epoch=lambda record, model: print(format_epoch(record), flush=True), **overrides,
+    )
+    last = result.history[-1]
+    print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
+    print(f"next: digitnet evaluate {result.run_dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from digitnet.evaluate import evaluate_run
+
+    evaluation, last = evaluate_run(args.run, data_dir=args.data_dir, device=args.device,
+                                    progress=not args.no_progress)
+    print(f"test loss {evaluation.loss:.6f}  test accuracy {100 * evaluation.accuracy:.2f}%")
+    if last is not None:
+        same = last["test_loss"] == evaluation.loss and last["test_accuracy"] == evaluation.accuracy
+        verdict = "identical to" if same else "DIFFERENT from"
+        print(f"{verdict} epoch {last['epoch']} in metrics.csv "
+              f"(test loss {last['test_loss']:.6f}, test accuracy {100 * last['test_accuracy']:.2f}%)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from digitnet.errors import DigitnetError
+
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
+    try:
+        return handlers[args.command](args)
+    except DigitnetError as exc:
+        print(f"digitnet: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digitnet: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"digitnet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,178 @@
+"""Loading a data set: local folder, system package, cache, or download, always verified.
+
+`load_mnist()` and `load_fashion_mnist()` keep keras.datasets' contract:
+``(x_train, y_train), (x_test, y_test)`` as uint8 arrays of shapes
+(60000, 28, 28), (60000,), (10000, 28, 28), (10000,).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.data.download import download_file, mirrors_for, verify_file
+from digitnet.data.idx import parse_idx, read_idx
+from digitnet.data.sources import FASHION_MNIST, MNIST, SOURCES, DatasetSource, IdxFile
+from digitnet.errors import DataError
+
+HOME_ENV = "DIGITNET_HOME"
+DATA_ENV = "DIGITNET_DATA"
+IMAGE_SIDE = 28
+
+# "mnist-10k": real digits from MNIST's test files alone (the training split cannot be
+# downloaded on an offline machine): the first 8,000 train, the last 2,000 test.
+SPLIT_10K = 8000
+DATASET_NAMES = ("mnist", "fashion-mnist", "mnist-10k")
+
+
+@dataclass
+class Dataset:
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    files: dict[str, dict] = field(default_factory=dict)  # IDX name -> {"path", "sha256"}
+
+    def as_tuples(self):
+        return (self.x_train, self.y_train), (self.x_test, self.y_test)
+
+
+def cache_dir() -> Path:
+    """$DIGITNET_HOME, else the platform's user cache folder."""
+    home = os.environ.get(HOME_ENV)
+    if home:
+        return Path(home).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("digitnet"))
+
+
+def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
+    """The checks that make an images file and a labels file one usable split."""
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+        raise DataError(
+            f"{images_name}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DataError(f"{labels_name}: expected a 1-D uint8 label vector, got {labels.dtype} {labels.shape}")
+    if len(images) != len(labels):
+        raise DataError(
+            f"{images_name} has {len(images):,} images but {labels_name} has {len(labels):,} labels; "
+            "use files from the same split"
+        )
+    if labels.size and labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise DataError(f"{labels_name}: label {int(labels[bad])} at index {bad} is outside 0-9")
+
+
+def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read an images file and a labels file (gzipped or plain) and check they form a split."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    check_pair(images, labels, str(images_path), str(labels_path))
+    return images, labels
+
+
+def _find_in(folder: Path, idx: IdxFile) -> Path | None:
+    for candidate in (folder / f"{idx.name}.gz", folder / idx.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _needed_keys(name: str) -> tuple[str, ...]:
+    if name == "mnist-10k":
+        return ("test_images", "test_labels")
+    return ("train_images", "train_labels", "test_images", "test_labels")
+
+
+def _missing_error(source: DatasetSource, keys, folder: Path) -> DataError:
+    names = ", ".join(f"{source.files[k].name}[.gz]" for k in keys)
+    return DataError(
+        f"{source.name}: {folder} lacks {names}; put the files there, or drop --data-dir/{DATA_ENV} "
+        "to download them"
+    )
+
+
+def _resolve_local(source: DatasetSource, keys, data_dir: Path) -> dict[str, tuple[Path, bytes]]:
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir}: no such folder; give the folder that holds the IDX files")
+    found = {k: _find_in(data_dir, source.files[k]) for k in keys}
+    missing = [k for k, p in found.items() if p is None]
+    if missing:
+        raise _missing_error(source, missing, data_dir)
+    return {k: (p, verify_file(p, source.files[k])) for k, p in found.items()}
+
+
+def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: bool) -> tuple[Path, bytes]:
+    idx = source.files[key]
+    for system_dir in source.system_dirs:
+        path = _find_in(Path(system_dir), idx)
+        if path is not None:
+            try:
+                return path, verify_file(path, idx)
+            except DataError as exc:
+                print(f"digitnet: ignoring {exc}", file=sys.stderr)
+    path = _find_in(folder, idx)
+    if path is not None:
+        try:
+            return path, verify_file(path, idx)
+        except DataError as exc:
+            print(f"digitnet: {exc}; deleting it and downloading again", file=sys.stderr)
+            path.unlink()
+    return download_file(idx, folder, mirrors_for(source.mirrors), progress=progress)
+
+
+def _resolve(source: DatasetSource, keys, data_dir, progress: bool) -> dict[str, tuple[Path, bytes]]:
+    if data_dir is None and os.environ.get(DATA_ENV):
+        data_dir = os.environ[DATA_ENV]
+    if data_dir is not None:
+        return _resolve_local(source, keys, Path(data_dir).expanduser())
+    folder = cache_dir() / "datasets" / source.name
+    try:
+        return {k: _resolve_cached(source, k, folder, progress) for k in keys}
+    except DataError as exc:
+        raise DataError(
+            f"{exc}. Fix: connect to the internet, or download the files elsewhere and pass "
+            f"--data-dir DIR (or set {DATA_ENV}=DIR)"
+        ) from None
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True) -> Dataset:
+    """Load a data set by name ("mnist", "fashion-mnist" or "mnist-10k"), verified by SHA-256.
+
+    data_dir (or $DIGITNET_DATA) names a folder of IDX files, gzipped or plain, and
+    forbids the network; otherwise the cache is used and filled from the mirrors.
+    """
+    if name not in DATASET_NAMES:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    source = MNIST if name == "mnist-10k" else SOURCES[name]
+    keys = _needed_keys(name)
+    resolved = _resolve(source, keys, data_dir, progress)
+    arrays = {k: parse_idx(data, str(path)) for k, (path, data) in resolved.items()}
+    # Every file passed verify_file, so its digest is the table's.
+    files = {source.files[k].name: {"path": str(path), "sha256": source.files[k].sha256} for k, (path, _) in resolved.items()}
+    check_pair(arrays["test_images"], arrays["test_labels"], "test images", "test labels")
+    if name == "mnist-10k":
+        x, y = arrays["test_images"], arrays["test_labels"]
+        return Dataset(name, x[:SPLIT_10K], y[:SPLIT_10K], x[SPLIT_10K:], y[SPLIT_10K:], source.class_names, files)
+    check_pair(arrays["train_images"], arrays["train_labels"], "train images", "train labels")
+    return Dataset(
+        name, arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
+        source.class_names, files,
+    )
+
+
+def load_mnist(data_dir=None, progress: bool = True):
+    """MNIST as keras.datasets.mnist.load_data() returns it: ((x, y), (x_test, y_test)), uint8."""
+    return load_dataset("mnist", data_dir, progress).as_tuples()
+
+
+def load_fashion_mnist(data_dir=None, progress: bool = True):
+    """Fashion-MNIST, same contract as load_mnist()."""
+    return load_dataset("fashion-mnist", data_dir, progress).as_tuples()

@@ -1,0 +1,128 @@
+"""The tutorial's network: a fully connected ReLU MLP, Keras-style init, safetensors I/O.
+
+Weights are stored only as safetensors plus JSON metadata; nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from digitnet.errors import ModelFileError
+from digitnet.fsutil import atomic_path
+
+INPUTS, CLASSES = 28 * 28, 10
+DEFAULT_HIDDEN = (256, 128)
+FORMAT = "digitnet-mlp"
+FORMAT_VERSION = 1
+
+
+def architecture(hidden=DEFAULT_HIDDEN) -> dict:
+    """The JSON description that, with the weights, fully defines a model."""
+    return {"type": "mlp", "inputs": INPUTS, "hidden": [int(h) for h in hidden], "classes": CLASSES,
+            "activation": "relu"}
+
+
+def _layer_sizes(arch: dict) -> list[int]:
+    return [arch["inputs"], *arch["hidden"], arch["classes"]]
+
+
+def build_model(hidden=DEFAULT_HIDDEN, seed: int = 0, device: str | torch.device = "cpu") -> nn.Sequential:
+    """784-h1-...-10 MLP, ReLU between layers, linear output; Glorot-uniform weights, zero biases."""
+    if not hidden or any(int(h) < 1 for h in hidden):
+        raise ValueError(f"hidden sizes must be positive integers, got {hidden!r}")
+    return model_from_architecture(architecture(hidden), seed=seed, device=device)
+
+
+def model_from_architecture(arch: dict, seed: int = 0, device: str | torch.device = "cpu") -> nn.Sequential:
+    sizes = _layer_sizes(arch)
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1])  # no activation after the output layer
+    glorot_init_(model, seed)
+    return model.to(device)
+
+
+@torch.no_grad()
+def glorot_init_(model: nn.Module, seed: int) -> None:
+    """Keras' Dense defaults: kernel ~ U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), bias = 0."""
+    generator = torch.Generator().manual_seed(seed)
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            fan_out, fan_in = layer.weight.shape
+            limit = math.sqrt(6.0 / (fan_in + fan_out))
+            layer.weight.copy_(torch.empty(fan_out, fan_in).uniform_(-limit, limit, generator=generator))
+            layer.bias.zero_()
+
+
+def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    """Name -> (shape, dtype) of every tensor a model of this architecture stores."""
+    sizes = _layer_sizes(arch)
+    expected = {}
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        expected[f"{2 * i}.weight"] = ((fan_out, fan_in), torch.float32)
+        expected[f"{2 * i}.bias"] = ((fan_out,), torch.float32)
+    return expected
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, arch: dict) -> None:
+    """Write model.safetensors atomically; the architecture rides along in the metadata."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(arch)}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_model(path: str | os.PathLike, arch: dict | None = None, device: str | torch.device = "cpu") -> nn.Sequential:
+    """Load a model saved by save_model, checking every tensor's name, shape and dtype.
+
+    arch, if given (from a run's config.json), must agree with the file's own metadata.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file; train one with `digitnet train`")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for a damaged file
+        raise ModelFileError(f"{path}: not a readable safetensors file ({exc}); re-save or re-train it") from None
+    if metadata.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a digitnet model (format {metadata.get('format')!r})")
+    version = metadata.get("format_version", "?")
+    if not version.isdigit() or int(version) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {version} is newer than this digitnet reads ({FORMAT_VERSION}); "
+            "upgrade digitnet"
+        )
+    try:
+        file_arch = json.loads(metadata["architecture"])
+        _layer_sizes(file_arch)
+    except (KeyError, TypeError, ValueError):
+        raise ModelFileError(f"{path}: missing or malformed architecture metadata") from None
+    if arch is not None and _layer_sizes(arch) != _layer_sizes(file_arch):
+        raise ModelFileError(
+            f"{path}: weights are for layers {_layer_sizes(file_arch)} but the config says {_layer_sizes(arch)}"
+        )
+    expected = expected_tensors(file_arch)
+    if set(tensors) != set(expected):
+        raise ModelFileError(f"{path}: tensor names {sorted(tensors)} do not match the architecture's {sorted(expected)}")
+    for name, (shape, dtype) in expected.items():
+        t = tensors[name]
+        if tuple(t.shape) != shape or t.dtype != dtype:
+            raise ModelFileError(f"{path}: tensor {name} is {t.dtype} {tuple(t.shape)}, expected {dtype} {shape}")
+        if not torch.isfinite(t).all():
+            raise ModelFileError(f"{path}: tensor {name} holds NaN or infinite values")
+    model = model_from_architecture(file_arch)
+    model.load_state_dict(tensors)
+    return model.to(device)

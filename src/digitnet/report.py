@@ -1,0 +1,161 @@
+"""What a person reads: the per-epoch table, plots, per-class accuracy and summary.md."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from digitnet.evaluate import confusion_matrix
+from digitnet.fsutil import atomic_path, write_text_atomic
+
+TABLE_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'test loss':>10}  {'test acc':>8}  {'seconds':>7}"
+MISCLASSIFIED_SHOWN = 40
+
+
+def format_epoch(record) -> str:
+    return (f"{record.epoch:>5}  {record.train_loss:>10.6f}  {record.test_loss:>10.6f}  "
+            f"{100 * record.test_accuracy:>7.2f}%  {record.seconds:>7.2f}")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+
+
+def plot_curves(history, path: Path, title: str) -> None:
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [r.epoch for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [r.train_loss for r in history], "o-", label="train loss", markersize=3)
+    ax_loss.plot(epochs, [r.test_loss for r in history], "s-", label="test loss", markersize=3)
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("loss")
+    ax_loss.legend()
+    ax_loss.grid(alpha=0.3)
+    ax_acc.plot(epochs, [100 * r.test_accuracy for r in history], "o-", color="C2", markersize=3)
+    ax_acc.set_xlabel("epoch")
+    ax_acc.set_ylabel("test accuracy (%)")
+    ax_acc.set_title("test accuracy")
+    ax_acc.grid(alpha=0.3)
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    image = ax.imshow(counts, cmap="Blues")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = counts.max() / 2
+    for (i, j), n in np.ndenumerate(counts):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
+    fig.colorbar(image, ax=ax)
+    ax.set_title("confusion matrix (test split)")
+    _save(fig, path)
+
+
+def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names,
+                       path: Path) -> None:
+    plt = _pyplot()
+    wrong = np.flatnonzero(labels != predicted)[:MISCLASSIFIED_SHOWN]
+    cols = 8
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 2.0), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(images[i], cmap="gray_r")
+        ax.set_title(f"#{i}\ntrue {class_names[labels[i]]}\npred {class_names[predicted[i]]}", fontsize=7)
+    fig.suptitle(f"first {len(wrong)} misclassified test images of {int((labels != predicted).sum())}")
+    _save(fig, path)
+
+
+def per_class_rows(counts: np.ndarray, class_names) -> list[tuple]:
+    rows = []
+    for c, name in enumerate(class_names):
+        total = int(counts[c].sum())
+        correct = int(counts[c, c])
+        rows.append((c, name, total, correct, correct / total if total else float("nan")))
+    return rows
+
+
+def per_class_csv(rows) -> str:
+    lines = ["class,name,count,correct,accuracy"]
+    lines += [f'{c},"{name}",{total},{correct},{acc!r}' for c, name, total, correct, acc in rows]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(run_dir: Path, config: dict, history, rows) -> str:
+    last = history[-1]
+    best = max(history, key=lambda r: r.test_accuracy)
+    recipe = config["recipe"]
+    lines = [
+        f"# Run {run_dir.name}",
+        "",
+        f"- data set: **{config['data']['name']}** ({config['data']['train_size']:,} train, "
+        f"{config['data']['test_size']:,} test)",
+        f"- recipe: **{recipe['name']}**: loss {recipe['loss']}, optimizer {recipe['optimizer']}, lr {recipe['lr']:g}, "
+        f"batch {recipe['batch_size']}, schedule {recipe['schedule']}, {recipe['epochs']} epochs, seed {config['seed']}",
+        f"- network: {' -> '.join(str(n) for n in [784, *config['hidden'], 10])} (ReLU)",
+        f"- final test accuracy: **{100 * last.test_accuracy:.2f}%**, test loss {last.test_loss:.6f} (epoch {last.epoch})",
+        f"- best test accuracy: {100 * best.test_accuracy:.2f}% (epoch {best.epoch})",
+        f"- training time: median {statistics.median(r.seconds for r in history):.2f} s/epoch, "
+        f"total {sum(r.seconds for r in history):.1f} s",
+        "",
+        "## Per-class test accuracy",
+        "",
+        "| class | name | count | accuracy |",
+        "| ---: | --- | ---: | ---: |",
+        *[f"| {c} | {name} | {total} | {100 * acc:.2f}% |" for c, name, total, _, acc in rows],
+        "",
+        "## Files",
+        "",
+        "- `config.json`: the exact configuration, data hashes and versions",
+        "- `metrics.csv`: train loss, test loss, test accuracy and seconds per epoch",
+        "- `model.safetensors`: the weights (architecture in `config.json`)",
+        "- `curves.png`, `confusion.png`, `misclassified.png`, `per_class.csv`",
+        "",
+        "## Use it",
+        "",
+        "```",
+        f"digitnet evaluate {run_dir}",
+        f"digitnet predict {run_dir} IMAGE.png",
+        "```",
+        "",
+        "![curves](curves.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, config: dict, history, final, data) -> None:
+    """Write plots, per-class accuracy and summary.md for a finished run."""
+    names = list(data.class_names)
+    title = f"{config['data']['name']} / recipe {config['recipe']['name']}"
+    counts = confusion_matrix(data.y_test, final.predictions, len(names))
+    rows = per_class_rows(counts, names)
+    plot_curves(history, run_dir / "curves.png", title)
+    plot_confusion(counts, names, run_dir / "confusion.png")
+    plot_misclassified(data.x_test, data.y_test, final.predictions, names, run_dir / "misclassified.png")
+    write_text_atomic(run_dir / "per_class.csv", per_class_csv(rows))
+    write_text_atomic(run_dir / "summary.md", summary_markdown(run_dir, config, history, rows))

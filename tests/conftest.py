@@ -1,0 +1,75 @@
+import gzip
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digitnet.data.idx import idx_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("DIGITNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FASHION_DIR = SHARED_DATA / "fashion-mnist"
+MNIST_T10K_DIR = SHARED_DATA / "mnist-t10k"
+
+
+def require(path: Path) -> Path:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests need ../shared/data beside the repository")
+    return path
+
+
+@pytest.fixture
+def fashion_dir() -> Path:
+    return require(FASHION_DIR)
+
+
+@pytest.fixture
+def mnist_t10k_dir() -> Path:
+    return require(MNIST_T10K_DIR)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty cache and no network mirrors unless it sets them."""
+    home = tmp_path_factory.mktemp("digitnet-home")
+    monkeypatch.setenv("DIGITNET_HOME", str(home))
+    monkeypatch.delenv("DIGITNET_DATA", raising=False)
+    monkeypatch.setenv("DIGITNET_MIRRORS", "http://127.0.0.1:9/")  # discard port: refused at once
+    return home
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    data = idx_bytes(array)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def synthetic_split(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), rng.integers(0, 10, n, dtype=np.uint8)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """Start a real HTTP server on 127.0.0.1 serving a folder; yields a function folder -> base URL."""
+    servers = []
+
+    def serve(folder: Path) -> str:
+        handler = lambda *a, **kw: _QuietHandler(*a, directory=str(folder), **kw)  # noqa: E731
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
