@@ -158,6 +158,7 @@ def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=Non
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
+    resolve_device(device)  # a bad --device fails before the data is loaded
     config = TrainConfig(recipe, dataset, None if data_dir is None else str(data_dir), tuple(hidden), seed,
                          shuffle, device)
     data = load_dataset(dataset, data_dir, progress=progress)

@@ -1,0 +1,100 @@
+import json
+import math
+
+import pytest
+import torch
+
+from digitnet.errors import ModelFileError
+from digitnet.model import architecture, build_model, load_model, save_model
+
+
+def test_shapes_and_layers():
+    model = build_model()
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(784, 256), (256, 128), (128, 10)]
+    assert [type(m).__name__ for m in model] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert model(torch.zeros(5, 784)).shape == (5, 10)
+    assert build_model((32,))(torch.zeros(2, 784)).shape == (2, 10)
+
+
+def test_glorot_uniform_ranges_and_zero_biases():
+    model = build_model(seed=1)
+    for layer in (m for m in model if isinstance(m, torch.nn.Linear)):
+        limit = math.sqrt(6 / (layer.in_features + layer.out_features))
+        w = layer.weight
+        assert w.abs().max() <= limit
+        assert w.abs().max() > 0.99 * limit  # the whole range is used
+        assert abs(w.mean().item()) < 0.05 * limit
+        assert w.var().item() == pytest.approx(limit**2 / 3, rel=0.1)  # variance of U(-l, l)
+        assert torch.count_nonzero(layer.bias) == 0
+
+
+def test_seeded_init():
+    a, b, c = build_model(seed=7), build_model(seed=7), build_model(seed=8)
+    assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[0].weight, c[0].weight)
+
+
+def test_save_load_roundtrip(tmp_path):
+    model = build_model(seed=2)
+    save_model(model, tmp_path / "m.safetensors", architecture())
+    loaded = load_model(tmp_path / "m.safetensors", architecture())
+    x = torch.randn(3, 784)
+    assert torch.equal(model(x), loaded(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
+
+
+def _saved(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(build_model(), path, architecture())
+    return path
+
+
+def test_truncated_file(tmp_path):
+    path = _saved(tmp_path)
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ModelFileError, match="not a readable safetensors file"):
+        load_model(path)
+
+
+def test_architecture_mismatch(tmp_path):
+    with pytest.raises(ModelFileError, match=r"weights are for layers \[784, 256, 128, 10\]"):
+        load_model(_saved(tmp_path), architecture((64,)))
+
+
+def _rewrite_metadata(path, **changes):
+    from safetensors.torch import load_file, save_file
+
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    metadata.update(changes)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def test_future_format_version(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite_metadata(path, format_version="99")
+    with pytest.raises(ModelFileError, match="version 99 is newer"):
+        load_model(path)
+
+
+def test_metadata_that_does_not_match_the_tensors(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite_metadata(path, architecture=json.dumps(architecture((256, 64))))
+    with pytest.raises(ModelFileError, match=r"tensor 2.weight is torch.float32 \(128, 256\), expected"):
+        load_model(path)
+
+
+def test_not_a_model(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model(tmp_path / "absent.safetensors")
+    (tmp_path / "x.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelFileError, match="not a readable"):
+        load_model(tmp_path / "x.safetensors")
+
+
+def test_hidden_sizes_validated():
+    with pytest.raises(ValueError):
+        build_model((0,))
