@@ -34,15 +34,15 @@ def test_batches_keep_the_last_partial_batch():
 def test_no_shuffle_keeps_order_and_shuffle_is_a_seeded_permutation():
     x = torch.arange(1000, dtype=torch.float32)[:, None].repeat(1, 3)
     y = torch.arange(1000)
-    fixed = torch.cat([yb for _, yb in EpochBatches(x, y, 64, shuffle=False).epoch(1)])
+    fixed = torch.cat([yb.clone() for _, yb in EpochBatches(x, y, 64, shuffle=False).epoch(1)])
     assert fixed.tolist() == list(range(1000))
     shuffled = EpochBatches(x, y, 64, seed=3, shuffle=True)
-    one = torch.cat([yb for _, yb in shuffled.epoch(1)])
-    again = torch.cat([yb for _, yb in EpochBatches(x, y, 64, seed=3).epoch(1)])
-    two = torch.cat([yb for _, yb in shuffled.epoch(2)])
+    one = torch.cat([yb.clone() for _, yb in shuffled.epoch(1)])
+    again = torch.cat([yb.clone() for _, yb in EpochBatches(x, y, 64, seed=3).epoch(1)])
+    two = torch.cat([yb.clone() for _, yb in shuffled.epoch(2)])
     assert sorted(one.tolist()) == list(range(1000))
     assert one.tolist() == again.tolist() and one.tolist() != two.tolist()
-    xs = torch.cat([xb for xb, _ in shuffled.epoch(1)])
+    xs = torch.cat([xb.clone() for xb, _ in shuffled.epoch(1)])
     assert (xs[:, 0].long() == one).all()  # images travel with their labels
 
 

@@ -9,6 +9,7 @@ from typing import Callable
 
 import torch
 
+from digitnet import fastpath
 from digitnet.data import Dataset, load_dataset
 from digitnet.data.batches import EpochBatches, scale_images
 from digitnet.errors import DigitnetError
@@ -58,6 +59,7 @@ class TrainResult:
     final: Evaluation
     config: TrainConfig
     run_dir: str | None = None
+    step_losses: list[torch.Tensor] = field(default_factory=list)  # per epoch, one loss per step
 
 
 def resolve_device(name: str) -> torch.device:
@@ -94,21 +96,50 @@ def make_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def train_one_epoch(model, batches: EpochBatches, epoch: int, loss_fn, optimizer, schedule, progress: bool) -> float:
-    """One pass over the training split; returns the mean training loss over its examples."""
+class AutogradStep:
+    """step(x, y) -> loss for any recipe: autograd, a torch.optim optimiser and a per-step schedule."""
+
+    def __init__(self, model: torch.nn.Module, recipe: Recipe, total_steps: int):
+        self.model = model
+        self.loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
+        self.optimizer = make_optimizer(model, recipe)
+        self.schedule = make_schedule(self.optimizer, recipe, total_steps)
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = self.loss_fn(self.model(x), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.schedule.step()
+        return loss.detach()
+
+
+def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int):
+    """The fastest step that computes the recipe: hand-fused for plain SGD on MSE, else autograd."""
+    if fastpath.supports(recipe):
+        return fastpath.FusedSGDStep(model, recipe.lr)
+    return AutogradStep(model, recipe, total_steps)
+
+
+def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool) -> torch.Tensor:
+    """One pass over the training split; returns the loss of every step (float32, on the CPU)."""
     from tqdm import tqdm
 
-    model.train()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=batches.x.device)
-    for x, y in tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch}", leave=False,
-                     disable=None if progress else True, unit="batch"):
-        loss = loss_fn(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        loss_sum += loss.detach().double() * len(y)
-    return float(loss_sum) / len(batches.x)
+    losses = torch.empty(len(batches), device=batches.x.device)
+    bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch}", leave=False,
+               disable=None if progress else True, unit="batch")
+    for i, (x, y) in enumerate(bar):
+        losses[i] = step(x, y)
+    return losses.cpu()
+
+
+def mean_loss(step_losses: torch.Tensor, batches: EpochBatches) -> float:
+    """The epoch's training loss: the mean over examples of the per-batch mean losses."""
+    return float((step_losses.double() * batches.sizes()).sum()) / len(batches.x)
 
 
 def prepare_test_tensors(data: Dataset, device: torch.device):
@@ -126,26 +157,28 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, tor
     x_train, y_train = scale_images(data.x_train, device), torch.as_tensor(data.y_train, device=device).long()
     x_test, y_test = prepare_test_tensors(data, device)
     batches = EpochBatches(x_train, y_train, recipe.batch_size, seed=config.seed, shuffle=config.shuffle)
+    step = make_step(model, recipe, total_steps=recipe.epochs * len(batches))
     loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
-    optimizer = make_optimizer(model, recipe)
-    schedule = make_schedule(optimizer, recipe, total_steps=recipe.epochs * len(batches))
     history: list[EpochRecord] = []
+    step_losses: list[torch.Tensor] = []
     final = None
+    model.train()
     for epoch in range(1, recipe.epochs + 1):
         started = time.perf_counter()
-        train_loss = train_one_epoch(model, batches, epoch, loss_fn, optimizer, schedule, progress)
+        step_losses.append(train_one_epoch(step, batches, epoch, progress))
         trained = time.perf_counter()
+        train_loss = mean_loss(step_losses[-1], batches)
         if not math.isfinite(train_loss):
             raise TrainingDiverged(
                 f"epoch {epoch}: the training loss became {train_loss}; lower the learning rate (--lr {recipe.lr:g})"
             )
         final = evaluate(model, x_test, y_test, loss_fn)
         record = EpochRecord(epoch, train_loss, final.loss, final.accuracy, trained - started,
-                             time.perf_counter() - trained, optimizer.param_groups[0]["lr"])
+                             time.perf_counter() - trained, step.lr)
         history.append(record)
         if on_epoch is not None:
             on_epoch(record, model)
-    return TrainResult(model, history, final, config)
+    return TrainResult(model, history, final, config, step_losses=step_losses)
 
 
 def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=None, out=None, epochs=None,

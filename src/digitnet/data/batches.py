@@ -1,7 +1,6 @@
 """Preprocessing exactly as the tutorial, and batches that cost no allocation per step.
 
 The training images live on the device as one contiguous float32 tensor, scaled once.
-Each epoch's order is gathered once into a preallocated buffer; batches are views of it.
 """
 
 from __future__ import annotations
@@ -30,28 +29,41 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
 
 
 class EpochBatches:
-    """Batches of (x, y) for one data split, reordered in place each epoch."""
+    """Batches of (x, y) for one data split, in a fresh seeded order each epoch.
+
+    Shuffled batches are gathered into two preallocated buffers (no per-step allocation,
+    no second copy of the split); unshuffled batches are plain views of the split.
+    """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0, shuffle: bool = True):
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
-        self._x_buf = torch.empty_like(x)
-        self._y_buf = torch.empty_like(y)
+        rows = min(batch_size, len(x))
+        self._x_buf = torch.empty((rows, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        self._y_buf = torch.empty((rows, *y.shape[1:]), dtype=y.dtype, device=y.device)
 
     def __len__(self) -> int:
         """Number of batches, the last partial one included (60000 = 117*512 + 96 -> 118)."""
         return -(-len(self.x) // self.batch_size)
 
+    def sizes(self) -> torch.Tensor:
+        """The number of examples in each batch, in order."""
+        sizes = torch.full((len(self),), self.batch_size, dtype=torch.float64)
+        sizes[-1] = len(self.x) - self.batch_size * (len(self) - 1)
+        return sizes
+
     def epoch(self, epoch: int):
-        """Yield the epoch's batches as views into the reordered buffers."""
-        if self.shuffle:
-            order = epoch_order(len(self.x), self.seed, epoch, True).to(self.x.device)
-            torch.index_select(self.x, 0, order, out=self._x_buf)
-            torch.index_select(self.y, 0, order, out=self._y_buf)
-            x, y = self._x_buf, self._y_buf
-        else:
-            x, y = self.x, self.y
-        for start in range(0, len(x), self.batch_size):
-            yield x[start : start + self.batch_size], y[start : start + self.batch_size]
+        """Yield the epoch's batches; each is valid until the next one is taken."""
+        b = self.batch_size
+        if not self.shuffle:
+            for start in range(0, len(self.x), b):
+                yield self.x[start : start + b], self.y[start : start + b]
+            return
+        order = epoch_order(len(self.x), self.seed, epoch, True).to(self.x.device)
+        for start in range(0, len(self.x), b):
+            index = order[start : start + b]
+            n = len(index)
+            yield (torch.index_select(self.x, 0, index, out=self._x_buf[:n]),
+                   torch.index_select(self.y, 0, index, out=self._y_buf[:n]))
