@@ -38,3 +38,18 @@ def test_fast_path_only_for_plain_sgd_on_mse():
     assert not supports(get_recipe("seed", momentum=0.9))
     assert not supports(get_recipe("seed", loss="cross-entropy"))
     assert not supports(get_recipe("best"))
+
+
+def test_bf16_step_tracks_fp32_with_fp32_master_weights():
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(64, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (64,), generator=gen))
+               for _ in range(5)]
+    fp32, bf16 = build_model(seed=3), build_model(seed=3)
+    fp32_step, bf16_step = FusedSGDStep(fp32, lr=0.05), FusedSGDStep(bf16, lr=0.05, compute_dtype=torch.bfloat16)
+    for x, y in batches:
+        a, b = fp32_step(x, y), bf16_step(x.bfloat16(), y)
+        assert b.dtype == torch.float32
+        assert b.item() == pytest.approx(a.item(), rel=0.02)  # bf16 keeps 8 bits of mantissa
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    for a, b in zip(fp32.parameters(), bf16.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-3)

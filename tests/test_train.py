@@ -43,3 +43,12 @@ def test_divergence_is_reported_with_a_hint(mnist_t10k_dir):
     data = load_dataset("mnist-10k", mnist_t10k_dir, progress=False)
     with pytest.raises(TrainingDiverged, match="lower the learning rate"):
         fit(TrainConfig(get_recipe("seed", epochs=3, lr=1e4), "mnist-10k"), data, progress=False)
+
+
+def test_bf16_precision_reaches_fp32_accuracy(mnist_t10k_dir):
+    data = load_dataset("mnist-10k", mnist_t10k_dir, progress=False)
+    recipe = get_recipe("seed", epochs=3, lr=0.01)
+    fp32 = fit(TrainConfig(recipe, "mnist-10k"), data, progress=False)
+    bf16 = fit(TrainConfig(recipe, "mnist-10k", precision="bf16"), data, progress=False)
+    assert abs(fp32.history[-1].test_accuracy - bf16.history[-1].test_accuracy) < 0.01
+    assert all(p.dtype == torch.float32 for p in bf16.model.parameters())

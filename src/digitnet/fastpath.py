@@ -6,13 +6,17 @@ the GEMMs the math needs and little else:
 
     forward   h1 = relu(x W1^T + b1), h2 = relu(h1 W2^T + b2), out = h2 W3^T + b3
     backward  g3 = 2 (out - onehot) / n,  g2 = (g3 W3) * [h2 > 0],  g1 = (g2 W2) * [h1 > 0]
-    update    W_k -= lr * g_k^T h_{k-1}   (one addmm_ per layer: gradient and update fused)
+    update    W_k -= lr * g_k^T h_{k-1}   (fp32: one addmm_ per layer, gradient and update fused)
               b_k -= lr * sum(g_k, dim 0)
 
 All intermediates live in buffers allocated once per batch size. The weights are the
-model's own parameters, updated in place, so the model is always current.
+model's own fp32 parameters, updated in place, so the model is always current.
+
+With compute dtype bfloat16 (`--precision bf16`), the GEMMs run in bf16 (AMX on recent Xeons,
+tensor cores on GPUs) on bf16 copies of the weights refreshed every step, while the loss, the
+output gradient and the weight update stay in fp32 ("fp32 master weights").
 tests/test_fastpath.py checks the step against autograd + torch.optim.SGD, and
-tests/test_parity_tensorflow.py the whole recipe against the tutorial's TensorFlow loop.
+tests/test_parity_tensorflow.py the whole fp32 recipe against the tutorial's TensorFlow loop.
 """
 
 from __future__ import annotations
@@ -33,52 +37,79 @@ def supports(recipe: Recipe) -> bool:
 
 class _Buffers:
     def __init__(self, n: int, sizes: list[int], device, dtype):
-        self.acts = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:]]
-        self.grads = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:]]
-        self.masked = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:]]
-        self.bias_grads = [torch.empty(s, device=device, dtype=dtype) for s in sizes[1:]]
-        self.target = torch.empty(n, sizes[-1], device=device, dtype=dtype)
+        def make(*shape, dt=dtype):
+            return torch.empty(*shape, device=device, dtype=dt)
+
+        self.acts = [make(n, s) for s in sizes[1:]]
+        self.grads = [make(n, s) for s in sizes[1:-1]]
+        self.masked = [make(n, s) for s in sizes[1:-1]]
+        self.bias_grads = [make(s, dt=torch.float32) for s in sizes[1:]]
+        self.target = make(n, sizes[-1], dt=torch.float32)
 
 
 class FusedSGDStep:
-    """Callable step(x, y) -> loss (0-d tensor) for an nn.Sequential of Linear/ReLU layers."""
+    """Callable step(x, y) -> loss (0-d fp32 tensor) for an nn.Sequential of Linear/ReLU layers.
 
-    def __init__(self, model: nn.Sequential, lr: float):
+    x must already be in the compute dtype (float32, or bfloat16 for mixed precision).
+    """
+
+    def __init__(self, model: nn.Sequential, lr: float, compute_dtype: torch.dtype = torch.float32):
         self.linears = [m for m in model if isinstance(m, nn.Linear)]
         self.lr = lr  # constant: the fast path serves only the "constant" schedule
-        weight = self.linears[0].weight
-        self.device, self.dtype = weight.device, weight.dtype
+        self.dtype = compute_dtype
+        self.mixed = compute_dtype != torch.float32
+        self.device = self.linears[0].weight.device
         self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
-        self.eye = torch.eye(self.sizes[-1], device=self.device, dtype=self.dtype)
+        self.eye = torch.eye(self.sizes[-1], device=self.device)
         self._buffers: dict[int, _Buffers] = {}
+        if self.mixed:  # low-precision copies of the weights, and room for weight gradients
+            self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
+                        for l in self.linears]
+            self.weight_grads = [torch.empty_like(l.weight, dtype=compute_dtype) for l in self.linears]
 
     def _buffers_for(self, n: int) -> _Buffers:
         if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
             self._buffers[n] = _Buffers(n, self.sizes, self.device, self.dtype)
         return self._buffers[n]
 
+    def _compute_weights(self):
+        if not self.mixed:
+            return [(l.weight, l.bias) for l in self.linears]
+        for (w, b), layer in zip(self.low, self.linears):
+            w.copy_(layer.weight)
+            b.copy_(layer.bias)
+        return self.low
+
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         n = len(x)
         buf = self._buffers_for(n)
+        weights = self._compute_weights()
         inputs = [x]
-        for i, layer in enumerate(self.linears):
-            out = torch.addmm(layer.bias, inputs[-1], layer.weight.t(), out=buf.acts[i])
-            if i < len(self.linears) - 1:
+        for i, (w, b) in enumerate(weights):
+            out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
+            if i < len(weights) - 1:
                 out.relu_()
             inputs.append(out)
-        out = inputs.pop()  # the logits; inputs[k] now feeds linears[k]
+        out = inputs.pop()  # the logits; inputs[k] now feeds layer k
         torch.index_select(self.eye, 0, y, out=buf.target)
-        diff = out.sub_(buf.target)
+        diff = buf.target.neg_().add_(out)  # out - onehot, in fp32 whatever the compute dtype
         loss = torch.dot(diff.view(-1), diff.view(-1)) / n
         grad = diff.mul_(2.0 / n)
-        for k in range(len(self.linears) - 1, -1, -1):
-            layer = self.linears[k]
+        for k in range(len(weights) - 1, -1, -1):
+            layer, (w, _) = self.linears[k], weights[k]
+            if self.mixed:
+                grad = grad.to(self.dtype)
             if k > 0:  # the gradient flowing into layer k-1, computed before W_k changes
-                below = torch.mm(grad, layer.weight, out=buf.grads[k - 1])
+                below = torch.mm(grad, w, out=buf.grads[k - 1])
                 below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
-            layer.weight.addmm_(grad.t(), inputs[k], alpha=-self.lr)
-            layer.bias.sub_(torch.sum(grad, 0, out=buf.bias_grads[k]), alpha=self.lr)
+            if self.mixed:
+                layer.weight.add_(torch.mm(grad.t(), inputs[k], out=self.weight_grads[k]), alpha=-self.lr)
+                bias_grad = torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k])
+            else:
+                layer.weight.addmm_(grad.t(), inputs[k], alpha=-self.lr)
+                bias_grad = torch.sum(grad, 0, out=buf.bias_grads[k])
+            layer.bias.sub_(bias_grad, alpha=self.lr)
             if k > 0:
                 grad = below
         return loss

@@ -32,6 +32,7 @@ class TrainConfig:
     seed: int = 0
     shuffle: bool = True
     device: str = "auto"
+    precision: str = "fp32"  # or "bf16": GEMMs in bfloat16, fp32 master weights, fp32 evaluation
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -99,8 +100,9 @@ def make_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe, total_steps:
 class AutogradStep:
     """step(x, y) -> loss for any recipe: autograd, a torch.optim optimiser and a per-step schedule."""
 
-    def __init__(self, model: torch.nn.Module, recipe: Recipe, total_steps: int):
+    def __init__(self, model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
         self.model = model
+        self.compute_dtype = compute_dtype
         self.loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = make_schedule(self.optimizer, recipe, total_steps)
@@ -110,7 +112,12 @@ class AutogradStep:
         return self.optimizer.param_groups[0]["lr"]
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = self.loss_fn(self.model(x), y)
+        if self.compute_dtype == torch.float32:
+            out = self.model(x)
+        else:
+            with torch.autocast(x.device.type, dtype=self.compute_dtype):
+                out = self.model(x)
+        loss = self.loss_fn(out.float(), y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -118,11 +125,14 @@ class AutogradStep:
         return loss.detach()
 
 
-def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int):
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
     """The fastest step that computes the recipe: hand-fused for plain SGD on MSE, else autograd."""
     if fastpath.supports(recipe):
-        return fastpath.FusedSGDStep(model, recipe.lr)
-    return AutogradStep(model, recipe, total_steps)
+        return fastpath.FusedSGDStep(model, recipe.lr, compute_dtype)
+    return AutogradStep(model, recipe, total_steps, compute_dtype)
 
 
 def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool) -> torch.Tensor:
@@ -154,10 +164,14 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, tor
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     model = build_model(config.hidden, seed=config.seed, device=device)
-    x_train, y_train = scale_images(data.x_train, device), torch.as_tensor(data.y_train, device=device).long()
+    if config.precision not in PRECISIONS:
+        raise DigitnetError(f"--precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    compute_dtype = PRECISIONS[config.precision]
+    x_train = scale_images(data.x_train, device).to(compute_dtype)
+    y_train = torch.as_tensor(data.y_train, device=device).long()
     x_test, y_test = prepare_test_tensors(data, device)
     batches = EpochBatches(x_train, y_train, recipe.batch_size, seed=config.seed, shuffle=config.shuffle)
-    step = make_step(model, recipe, total_steps=recipe.epochs * len(batches))
+    step = make_step(model, recipe, recipe.epochs * len(batches), compute_dtype)
     loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
     history: list[EpochRecord] = []
     step_losses: list[torch.Tensor] = []
@@ -182,7 +196,7 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, tor
 
 
 def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=None, out=None, epochs=None,
-          hidden=DEFAULT_HIDDEN, seed: int = 0, shuffle: bool = True, device: str = "auto",
+          hidden=DEFAULT_HIDDEN, seed: int = 0, shuffle: bool = True, device: str = "auto", precision: str = "fp32",
           progress: bool = True, write_run: bool = True, on_epoch=None, **recipe_overrides) -> TrainResult:
     """Train a model and (by default) write a run folder; the Python face of `digitnet train`.
 
@@ -193,7 +207,7 @@ def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=Non
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
     resolve_device(device)  # a bad --device fails before the data is loaded
     config = TrainConfig(recipe, dataset, None if data_dir is None else str(data_dir), tuple(hidden), seed,
-                         shuffle, device)
+                         shuffle, device, precision)
     data = load_dataset(dataset, data_dir, progress=progress)
     if not write_run:
         return fit(config, data, on_epoch=on_epoch, progress=progress)

@@ -1,0 +1,264 @@
+"""Training speed of the seed recipe: digitnet against the tutorial's TensorFlow and PyTorch peers.
+
+Each implementation runs as its own process, one after another, for several rounds, so machine
+noise hits them alike. Every one trains the seed recipe (784-256-128-10, MSE on one-hot labels,
+plain SGD lr 0.001, batch 512, fp32) on Fashion-MNIST's 60,000 training images: one warm-up
+epoch, then --epochs timed epochs. The table gives the median s/epoch over all timed epochs of
+all rounds, samples/s, the worker's peak RSS, ratios, and the test accuracy each reached.
+
+    python benchmarks/train_speed.py --data-dir ../shared/data/fashion-mnist
+
+Rows that need TensorFlow are skipped when it is not installed (pip install -e ".[reference]").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH, LR = 512, 0.001
+IMPLEMENTATIONS = {
+    "digitnet": "digitnet, default path (hand-fused SGD step)",
+    "digitnet-bf16": "digitnet --precision bf16",
+    "tf-eager": "tutorial's TensorFlow eager loop, as written",
+    "tf-function": "the same step in tf.function",
+    "keras-fit": "Keras model.fit (TensorFlow backend)",
+    "torch-idiomatic": "idiomatic PyTorch (nn.Sequential, optim.SGD)",
+    "gemm-floor-6": "floor: the step's 6 GEMMs alone (3 fwd + 3 weight-grad)",
+    "gemm-floor-8": "floor: all 8 GEMMs backprop needs (+ 2 input-grad)",
+}
+TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
+
+
+# ----------------------------------------------------------------------------- workers
+def _data(data_dir):
+    from digitnet.data import load_dataset
+
+    return load_dataset("fashion-mnist", data_dir, progress=False)
+
+
+def _timed(epochs: int, run_epoch) -> list[float]:
+    run_epoch()  # warm-up: first-call costs, tracing, allocator
+    seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        run_epoch()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def worker_digitnet(data, epochs, precision="fp32"):
+    from digitnet.recipes import get_recipe
+    from digitnet.train import TrainConfig, fit
+
+    config = TrainConfig(get_recipe("seed", epochs=epochs + 1), "fashion-mnist", precision=precision)
+    result = fit(config, data, progress=False)
+    return [r.seconds for r in result.history[1:]], result.final.accuracy
+
+
+def worker_torch_idiomatic(data, epochs):
+    import torch
+    from torch import nn
+
+    x = torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
+    y = torch.tensor(data.y_train, dtype=torch.long)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+
+    def run_epoch():
+        order = torch.randperm(len(x))
+        for start in range(0, len(x), BATCH):
+            index = order[start : start + BATCH]
+            out = model(x[index])
+            loss = ((out - nn.functional.one_hot(y[index], 10).float()) ** 2).sum() / len(index)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    seconds = _timed(epochs, run_epoch)
+    with torch.no_grad():
+        x_test = torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
+        accuracy = (model(x_test).argmax(1).numpy() == data.y_test).mean()
+    return seconds, float(accuracy)
+
+
+def _gemm_floor(data, epochs, with_input_grads):
+    import torch
+
+    x = torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
+    w1, w2, w3 = torch.randn(256, 784) * 0.05, torch.randn(128, 256) * 0.05, torch.randn(10, 128) * 0.1
+
+    def run_epoch():
+        for start in range(0, len(x), BATCH):
+            xb = x[start : start + BATCH]
+            h1 = xb @ w1.t()
+            h2 = h1 @ w2.t()
+            out = h2 @ w3.t()
+            out.t() @ h2  # dW3
+            if with_input_grads:
+                g2 = out @ w3
+                g2.t() @ h1  # dW2
+                g1 = g2 @ w2
+                g1.t() @ xb  # dW1
+            else:
+                h2.t() @ h1
+                h1.t() @ xb
+
+    return _timed(epochs, run_epoch), None
+
+
+def _tf_setup(data):
+    sys.path.insert(0, str(ROOT / "reference"))
+    import tutorial_tf
+
+    return tutorial_tf
+
+
+def worker_tf(data, epochs, compiled):
+    tutorial_tf = _tf_setup(data)
+    import tensorflow as tf
+
+    dataset = tutorial_tf.tutorial_dataset(data.x_train, data.y_train)
+    model = tutorial_tf.tutorial_model()
+    optimizer = tutorial_tf.optimizers.SGD(learning_rate=LR)
+    step = tf.function(tutorial_tf.tutorial_step) if compiled else tutorial_tf.tutorial_step
+
+    def run_epoch():
+        for bx, by in dataset:
+            step(model, optimizer, bx, by)
+
+    seconds = _timed(epochs, run_epoch)
+    return seconds, _tf_accuracy(model, data)
+
+
+def _tf_accuracy(model, data):
+    import numpy as np
+
+    x_test = (2 * data.x_test.astype(np.float32) / 255.0 - 1).reshape(-1, 784)
+    return float((model.predict(x_test, batch_size=2048, verbose=0).argmax(1) == data.y_test).mean())
+
+
+def worker_keras_fit(data, epochs):
+    tutorial_tf = _tf_setup(data)
+    import numpy as np
+    import tensorflow as tf
+
+    x = (2 * data.x_train.astype(np.float32) / 255.0 - 1).reshape(-1, 784)
+    onehot = np.eye(10, dtype=np.float32)[data.y_train]
+    model = tutorial_tf.tutorial_model()
+    # Keras averages the per-example loss over the batch: sum over classes / batch, as the tutorial.
+    model.compile(optimizer=tutorial_tf.optimizers.SGD(learning_rate=LR),
+                  loss=lambda t, o: tf.reduce_sum(tf.square(o - t), axis=-1))
+
+    def run_epoch():
+        model.fit(x, onehot, batch_size=BATCH, epochs=1, shuffle=True, verbose=0)
+
+    return _timed(epochs, run_epoch), _tf_accuracy(model, data)
+
+
+def run_worker(name: str, data_dir: str, epochs: int) -> dict:
+    data = _data(data_dir)
+    workers = {
+        "digitnet": lambda: worker_digitnet(data, epochs),
+        "digitnet-bf16": lambda: worker_digitnet(data, epochs, "bf16"),
+        "tf-eager": lambda: worker_tf(data, epochs, compiled=False),
+        "tf-function": lambda: worker_tf(data, epochs, compiled=True),
+        "keras-fit": lambda: worker_keras_fit(data, epochs),
+        "torch-idiomatic": lambda: worker_torch_idiomatic(data, epochs),
+        "gemm-floor-6": lambda: _gemm_floor(data, epochs, with_input_grads=False),
+        "gemm-floor-8": lambda: _gemm_floor(data, epochs, with_input_grads=True),
+    }
+    seconds, accuracy = workers[name]()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"name": name, "seconds": seconds, "accuracy": accuracy, "peak_rss_mb": peak_mb}
+
+
+# ----------------------------------------------------------------------------- driver
+def hardware() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    versions = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    try:
+        import importlib.metadata as md
+
+        versions += f", tensorflow {md.version('tensorflow-cpu')}"
+    except Exception:
+        pass
+    return f"{model}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}; {versions}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fashion-mnist"))
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations (default 3)")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(IMPLEMENTATIONS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(run_worker(args.worker, args.data_dir, args.epochs)))
+        return 0
+
+    import importlib.util
+
+    names = args.only.split(",") if args.only else list(IMPLEMENTATIONS)
+    if importlib.util.find_spec("tensorflow") is None:
+        names = [n for n in names if n not in TF_ROWS]
+        print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
+    runs: dict[str, list[dict]] = {n: [] for n in names}
+    for round_ in range(1, args.rounds + 1):
+        for name in names:
+            cmd = [sys.executable, __file__, "--worker", name, "--data-dir", args.data_dir, "--epochs", str(args.epochs)]
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                print(f"{name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+                return 1
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            runs[name].append(result)
+            print(f"round {round_} {name:16s} median {statistics.median(result['seconds']):.3f} s/epoch",
+                  file=sys.stderr, flush=True)
+    print_table(runs, args)
+    return 0
+
+
+def print_table(runs, args) -> None:
+    rows = {}
+    for name, results in runs.items():
+        seconds = [s for r in results for s in r["seconds"]]
+        accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
+        rows[name] = (statistics.median(seconds), max(r["peak_rss_mb"] for r in results),
+                      statistics.median(accuracies) if accuracies else None)
+    ours = rows.get("digitnet", (None,))[0]
+    floor = rows.get("gemm-floor-6", (None,))[0]
+    print(f"\nseed recipe, Fashion-MNIST 60k, batch {BATCH}, fp32 unless named; "
+          f"{args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up")
+    print(hardware())
+    print(f"\n| implementation | s/epoch | samples/s | peak RSS (MB) | x digitnet | x floor-6 | test acc after {args.epochs + 1} epochs |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, (sec, rss, acc) in rows.items():
+        ratio = f"{sec / ours:.2f}" if ours else "-"
+        to_floor = f"{sec / floor:.2f}" if floor else "-"
+        acc_text = f"{100 * acc:.2f}%" if acc is not None else "-"
+        print(f"| {IMPLEMENTATIONS[name]} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | {ratio} | {to_floor} | {acc_text} |")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
