@@ -58,7 +58,7 @@ def _timed(epochs: int, run_epoch) -> list[float]:
 
 def worker_digitnet(data, epochs, precision="fp32"):
     from digitnet.recipes import get_recipe
-    from digitnet.train import TrainConfig, fit
+    from digitnet.training import TrainConfig, fit
 
     config = TrainConfig(get_recipe("seed", epochs=epochs + 1), "fashion-mnist", precision=precision)
     result = fit(config, data, progress=False)

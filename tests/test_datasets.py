@@ -77,3 +77,16 @@ def test_pair_checks(images, labels, message, tmp_path):
         check_pair(images, labels, "imgs", "labs")
     with pytest.raises(DataError, match=message):
         load_idx_pair(write_idx(tmp_path / "i", images), write_idx(tmp_path / "l", labels))
+
+
+def test_fashion_mnist_found_in_the_debian_package_folder(tmp_path, fashion_dir, monkeypatch):
+    import dataclasses
+
+    from digitnet.data import datasets
+
+    debian = tmp_path / "usr-share-datasets-fashion-mnist"
+    shutil.copytree(fashion_dir, debian)
+    patched = dataclasses.replace(datasets.FASHION_MNIST, system_dirs=(str(debian),))
+    monkeypatch.setitem(datasets.SOURCES, "fashion-mnist", patched)
+    data = load_dataset("fashion-mnist", progress=False)  # no --data-dir, no network: the package copy
+    assert data.files["train-images-idx3-ubyte"]["path"].startswith(str(debian))

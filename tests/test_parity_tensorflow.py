@@ -27,7 +27,7 @@ from conftest import FASHION_DIR, ROOT, require
 from digitnet.data import load_dataset
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
-from digitnet.train import TrainConfig, fit
+from digitnet.training import TrainConfig, fit
 
 pytestmark = pytest.mark.slow
 LOSS_RTOL = 2e-4

@@ -3,7 +3,7 @@ import torch
 
 from digitnet.data import load_dataset
 from digitnet.recipes import get_recipe
-from digitnet.train import TrainConfig, TrainingDiverged, fit
+from digitnet.training import TrainConfig, TrainingDiverged, fit
 
 pytestmark = pytest.mark.slow
 

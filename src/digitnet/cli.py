@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from digitnet.report import TABLE_HEADER, format_epoch
-    from digitnet.train import train
+    from digitnet.training import train
 
     overrides = {k: getattr(args, k) for k in ("batch_size", "lr", "loss", "optimizer", "momentum", "weight_decay",
                                                "schedule", "warmup_fraction", "label_smoothing")}

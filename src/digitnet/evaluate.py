@@ -52,7 +52,7 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     from digitnet.errors import DataError
     from digitnet.losses import make_loss
     from digitnet.runs import load_run, read_metrics
-    from digitnet.train import prepare_test_tensors, resolve_device
+    from digitnet.training import prepare_test_tensors, resolve_device
 
     device = resolve_device(device)
     config, model = load_run(run_dir, device=device)

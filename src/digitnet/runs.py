@@ -35,7 +35,7 @@ def versions() -> dict:
 
 
 def metrics_csv(history) -> str:
-    from digitnet.train import EpochRecord
+    from digitnet.training import EpochRecord
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")

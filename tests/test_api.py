@@ -1,0 +1,28 @@
+"""The public Python API as the README shows it."""
+
+import pytest
+import torch
+
+import digitnet
+from digitnet import build_model, load_mnist, train
+
+
+def test_public_names_import_lazily():
+    assert set(digitnet.__all__) >= {"load_mnist", "load_fashion_mnist", "build_model", "train"}
+    with pytest.raises(AttributeError):
+        digitnet.not_a_name  # noqa: B018
+
+
+def test_load_mnist_offline_error_is_a_digitnet_error():
+    with pytest.raises(digitnet.DigitnetError, match="--data-dir"):
+        load_mnist(progress=False)
+
+
+@pytest.mark.slow
+def test_train_returns_history_and_writes_the_run(tmp_path, mnist_t10k_dir):
+    result = train("best", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "run", progress=False)
+    assert [r.epoch for r in result.history] == [1, 2]
+    assert result.run_dir == str(tmp_path / "run")
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    model = build_model()
+    assert isinstance(model, torch.nn.Sequential)
