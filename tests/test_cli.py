@@ -8,7 +8,7 @@ import pytest
 
 from digitnet.cli import build_parser
 
-RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "curves.png", "confusion.png",
+RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "checkpoint.safetensors", "curves.png", "confusion.png",
              "misclassified.png", "per_class.csv", "summary.md"}
 
 

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="fp32 (default, the tutorial's numbers) or bf16: matrix products in bfloat16 with fp32 "
                         "master weights and fp32 evaluation (fast on CPUs with AMX and on GPUs)")
+    t.add_argument("--resume", metavar="RUN",
+                   help="continue RUN from its last checkpoint with its own config (only --data-dir, --device and "
+                        "--no-progress may be given with it); on the same device the result is bit-identical to "
+                        "an uninterrupted run")
     t.add_argument("--out", metavar="DIR", help="run folder to write (default: runs/<time>-<recipe>)")
     _add_data_options(t)
 
@@ -82,18 +86,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_train(args) -> int:
-    from digitnet.report import TABLE_HEADER, format_epoch
-    from digitnet.training import train
+COMPUTATION_OPTIONS = ("dataset", "recipe", "epochs", "batch_size", "lr", "loss", "optimizer", "momentum",
+                       "weight_decay", "schedule", "warmup_fraction", "label_smoothing", "hidden", "seed",
+                       "no_shuffle", "precision", "out")
 
-    overrides = {k: getattr(args, k) for k in ("batch_size", "lr", "loss", "optimizer", "momentum", "weight_decay",
-                                               "schedule", "warmup_fraction", "label_smoothing")}
-    print(TABLE_HEADER, flush=True)
-    result = train(
-        args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs, hidden=args.hidden,
-        seed=args.seed, shuffle=not args.no_shuffle, device=args.device, precision=args.precision, progress=not args.no_progress,
-        on_epoch=lambda record, model: print(format_epoch(record), flush=True), **overrides,
-    )
+
+def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
+    from digitnet.errors import ConfigError
+
+    changed = [name for name in COMPUTATION_OPTIONS if getattr(args, name) != parser_defaults[name]]
+    if changed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise ConfigError(f"--resume continues {args.resume} with its own config; drop {flags} "
+                          "(start a new run to change them)")
+
+
+def cmd_train(args) -> int:
+    from digitnet.errors import DigitnetError
+    from digitnet.report import TABLE_HEADER, format_epoch
+    from digitnet.training import TrainingDiverged, TrainingInterrupted, resume, train
+
+    def show(record, state):
+        if not shown:
+            print(TABLE_HEADER, flush=True)
+            shown.append(True)
+        print(format_epoch(record), flush=True)
+
+    shown: list[bool] = []
+    try:
+        if args.resume:
+            _refuse_changes_on_resume(args, args.defaults)
+            result = resume(args.resume, data_dir=args.data_dir, device=None if args.device == "auto" else args.device,
+                            progress=not args.no_progress, on_epoch=show)
+        else:
+            overrides = {k: getattr(args, k) for k in ("batch_size", "lr", "loss", "optimizer", "momentum",
+                                                       "weight_decay", "schedule", "warmup_fraction",
+                                                       "label_smoothing")}
+            result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
+                           hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
+                           precision=args.precision, progress=not args.no_progress, on_epoch=show, **overrides)
+    except (TrainingInterrupted, TrainingDiverged) as exc:
+        kept = (f"epochs 1-{exc.saved_epochs} are saved in {exc.run_dir}" if exc.saved_epochs
+                else f"no epoch had finished; {exc.run_dir} holds only its config")
+        print(f"digitnet: {'interrupted' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}; {kept}; "
+              f"resume with: digitnet train --resume {exc.run_dir}", file=sys.stderr)
+        return 128 + exc.signum if isinstance(exc, TrainingInterrupted) else 3
     last = result.history[-1]
     print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
     print(f"next: digitnet evaluate {result.run_dir}")
@@ -115,7 +152,11 @@ def cmd_evaluate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        train_parser = next(a for a in parser._actions if a.dest == "command").choices["train"]
+        args.defaults = {a.dest: a.default for a in train_parser._actions}
     from digitnet.errors import DigitnetError
 
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate}
@@ -128,6 +169,18 @@ def main(argv: list[str] | None = None) -> int:
         print("digitnet: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"digitnet: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"digitnet: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed read or write: what, why, and the fix."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return (f"{where}no space left on device; free some space or write the run elsewhere with --out "
+                "(files already saved are intact)")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}{exc.strerror}; choose a folder you can write to (--out)"
+    return f"{where}{exc.strerror or exc}"

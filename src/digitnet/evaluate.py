@@ -49,18 +49,14 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     hashes recorded in config.json, so a different data set cannot pass unnoticed.
     """
     from digitnet.data import load_dataset
-    from digitnet.errors import DataError
     from digitnet.losses import make_loss
-    from digitnet.runs import load_run, read_metrics
+    from digitnet.runs import check_data_matches, load_run, read_metrics
     from digitnet.training import prepare_test_tensors, resolve_device
 
     device = resolve_device(device)
     config, model = load_run(run_dir, device=device)
     data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress)
-    recorded = {name: f["sha256"] for name, f in config["data"]["files"].items()}
-    loaded = {name: f["sha256"] for name, f in data.files.items()}
-    if recorded != loaded:
-        raise DataError(f"the data loaded for {config['data']['name']} does not match the hashes in {run_dir}/config.json")
+    check_data_matches(config, data, run_dir)
     x_test, y_test = prepare_test_tensors(data, device)
     recipe = config["recipe"]
     evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))

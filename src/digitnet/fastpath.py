@@ -67,6 +67,12 @@ class FusedSGDStep:
                         for l in self.linears]
             self.weight_grads = [torch.empty_like(l.weight, dtype=compute_dtype) for l in self.linears]
 
+    def state_dict(self) -> dict:
+        return {}  # stateless: plain SGD keeps nothing between steps but the weights
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
     def _buffers_for(self, n: int) -> _Buffers:
         if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
             self._buffers[n] = _Buffers(n, self.sizes, self.device, self.dtype)

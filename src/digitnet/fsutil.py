@@ -5,7 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from pathlib import Path
+
+# Fault injection for the kill tests: seconds to pause after a temporary file is written and
+# before it is renamed into place, so that a SIGKILL can be landed inside a write.
+WRITE_DELAY_ENV = "DIGITNET_FAULT_WRITE_DELAY"
 
 
 @contextlib.contextmanager
@@ -20,6 +25,9 @@ def atomic_path(path: str | os.PathLike):
     tmp = Path(tmp_name)
     try:
         yield tmp
+        delay = float(os.environ.get(WRITE_DELAY_ENV) or 0)
+        if delay:
+            time.sleep(delay)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -5,6 +5,7 @@ Weights are stored only as safetensors plus JSON metadata; nothing is ever unpic
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -71,12 +72,26 @@ def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype
     return expected
 
 
+def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order.
+
+    Stored in the file's metadata, it turns a flipped byte anywhere in the weights into an error.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return digest.hexdigest()
+
+
 def save_model(model: nn.Module, path: str | os.PathLike, arch: dict) -> None:
-    """Write model.safetensors atomically; the architecture rides along in the metadata."""
+    """Write model.safetensors atomically; the architecture and a digest ride along in the metadata."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(arch)}
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "architecture": json.dumps(arch),
+                "sha256": tensor_digest(tensors)}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
 
@@ -114,6 +129,9 @@ def load_model(path: str | os.PathLike, arch: dict | None = None, device: str | 
         raise ModelFileError(
             f"{path}: weights are for layers {_layer_sizes(file_arch)} but the config says {_layer_sizes(arch)}"
         )
+    if metadata.get("sha256") != tensor_digest(tensors):
+        raise ModelFileError(f"{path}: the weights do not match their recorded SHA-256; the file was altered or "
+                             "damaged, re-train or restore it")
     expected = expected_tensors(file_arch)
     if set(tensors) != set(expected):
         raise ModelFileError(f"{path}: tensor names {sorted(tensors)} do not match the architecture's {sorted(expected)}")

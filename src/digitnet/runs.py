@@ -56,10 +56,10 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 
 class RunWriter:
-    def __init__(self, run_dir: Path, config_dict: dict):
+    def __init__(self, run_dir: Path, config_dict: dict, history=()):
         self.run_dir = run_dir
         self.config = config_dict
-        self.history = []
+        self.history = list(history)
 
     @classmethod
     def create(cls, config, data, out: str | Path | None = None) -> "RunWriter":
@@ -79,11 +79,18 @@ class RunWriter:
         write_text_atomic(run_dir / CONFIG, json.dumps(config_dict, indent=2) + "\n")
         return cls(run_dir, config_dict)
 
-    def on_epoch(self, record, model) -> None:
+    def on_epoch(self, record, state) -> None:
+        """Save after a finished epoch: checkpoint first (what resume reads), then model and metrics.
+
+        Each file is replaced atomically, so a kill between two of them leaves every file whole;
+        resume rewrites model and metrics from the checkpoint.
+        """
+        from digitnet.checkpoint import save_checkpoint
         from digitnet.model import save_model
 
-        self.history.append(record)
-        save_model(model, self.run_dir / MODEL, self.config["architecture"])
+        self.history = list(state.history)
+        save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history)
+        save_model(state.model, self.run_dir / MODEL, self.config["architecture"])
         write_text_atomic(self.run_dir / METRICS, metrics_csv(self.history))
 
     def finish(self, result, data) -> None:
@@ -112,6 +119,17 @@ def load_config(run_dir: str | Path) -> dict:
         raise ModelFileError(f"{path}: missing; {run_dir} is not a digitnet run folder") from None
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{path}: unreadable or not JSON ({exc})") from None
+
+
+def check_data_matches(config: dict, data, run_dir) -> None:
+    """Refuse data whose file hashes differ from those recorded in the run's config.json."""
+    from digitnet.errors import DataError
+
+    recorded = {name: f["sha256"] for name, f in config["data"]["files"].items()}
+    loaded = {name: f["sha256"] for name, f in data.files.items()}
+    if recorded != loaded:
+        raise DataError(f"the data loaded for {config['data']['name']} does not match the hashes in "
+                        f"{Path(run_dir) / CONFIG}; give the run's own data with --data-dir")
 
 
 def load_run(run_dir: str | Path, device="cpu"):

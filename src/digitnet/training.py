@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -40,6 +43,17 @@ class TrainConfig:
         d["hidden"] = list(self.hidden)
         d["architecture"] = architecture(self.hidden)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """The inverse of to_dict (extra keys, such as config.json's data and versions, are ignored)."""
+        from digitnet.errors import ModelFileError
+
+        try:
+            return cls(Recipe(**d["recipe"]).validate(), d["dataset"], d.get("data_dir"), tuple(d["hidden"]),
+                       int(d["seed"]), bool(d["shuffle"]), d["device"], d.get("precision", "fp32"))
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(f"config.json lacks or garbles a training setting ({exc})") from None
 
 
 @dataclass
@@ -111,6 +125,13 @@ class AutogradStep:
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
 
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.compute_dtype == torch.float32:
             out = self.model(x)
@@ -135,16 +156,70 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
     return AutogradStep(model, recipe, total_steps, compute_dtype)
 
 
-def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool) -> torch.Tensor:
-    """One pass over the training split; returns the loss of every step (float32, on the CPU)."""
+class TrainingInterrupted(DigitnetError):
+    """SIGINT or SIGTERM arrived; training stopped between two steps."""
+
+    def __init__(self, signum: int, epoch: int, step: int):
+        self.signum, self.epoch, self.step = signum, epoch, step
+        super().__init__(f"{signal.Signals(signum).name} during epoch {epoch} (after step {step})")
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM only set a flag, which the loop checks after every step."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _check_finite(loss: torch.Tensor, losses: torch.Tensor, epoch: int, i: int, lr: float) -> None:
+    if not math.isfinite(float(loss)):
+        recent = ", ".join(f"{v:.4g}" for v in losses[max(0, i - 4) : i + 1].tolist())
+        raise TrainingDiverged(
+            f"epoch {epoch} step {i + 1}: the training loss became {float(loss)} (last losses: {recent}); "
+            f"lower the learning rate (now --lr {lr:g})"
+        )
+
+
+def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, stop: StopSignals | None = None,
+                    ) -> torch.Tensor:
+    """One pass over the training split; returns the loss of every step (float32, on the CPU).
+
+    Stops at once, between steps, on a non-finite loss (on the CPU, where checking costs
+    nothing; on a GPU at the end of the epoch) or when a stop signal has arrived.
+    """
     from tqdm import tqdm
 
     losses = torch.empty(len(batches), device=batches.x.device)
+    check_each_step = losses.device.type == "cpu"
     bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch}", leave=False,
                disable=None if progress else True, unit="batch")
     for i, (x, y) in enumerate(bar):
         losses[i] = step(x, y)
-    return losses.cpu()
+        if check_each_step:
+            _check_finite(losses[i], losses, epoch, i, step.lr)
+        if stop is not None and stop.received is not None:
+            bar.close()
+            raise TrainingInterrupted(stop.received, epoch, i + 1)
+    losses = losses.cpu()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        _check_finite(losses[bad[0, 0]], losses, epoch, int(bad[0, 0]), step.lr)
+    return losses
 
 
 def mean_loss(step_losses: torch.Tensor, batches: EpochBatches) -> float:
@@ -157,9 +232,37 @@ def prepare_test_tensors(data: Dataset, device: torch.device):
     return scale_images(data.x_test, device), torch.as_tensor(data.y_test, device=device).long()
 
 
-def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, torch.nn.Module], None] | None = None,
-        progress: bool = True) -> TrainResult:
-    """Train config's model on data; call on_epoch after each epoch's evaluation."""
+@dataclass
+class EpochState:
+    """What an on_epoch callback sees: the model and step after the epoch, and all records so far."""
+
+    model: torch.nn.Module
+    step: object
+    history: list[EpochRecord]
+
+
+def _restore(checkpoint: dict, model: torch.nn.Module, step) -> list[EpochRecord]:
+    from digitnet.checkpoint import restore_rng
+    from digitnet.errors import ModelFileError
+
+    try:
+        model.load_state_dict(checkpoint["model"])
+        if hasattr(step, "load_state_dict"):
+            step.load_state_dict(checkpoint["step"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise ModelFileError(f"the checkpoint does not fit this run's model or recipe ({exc})") from None
+    restore_rng(checkpoint)
+    return [EpochRecord(**r) for r in checkpoint["history"]]
+
+
+def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, EpochState], None] | None = None,
+        progress: bool = True, checkpoint: dict | None = None) -> TrainResult:
+    """Train config's model on data, or continue from a checkpoint; call on_epoch after each epoch.
+
+    SIGINT and SIGTERM stop training between two steps (TrainingInterrupted); a non-finite
+    loss stops it at once (TrainingDiverged). In both cases the last on_epoch is the last
+    finished epoch.
+    """
     recipe = config.recipe
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -173,26 +276,43 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, tor
     batches = EpochBatches(x_train, y_train, recipe.batch_size, seed=config.seed, shuffle=config.shuffle)
     step = make_step(model, recipe, recipe.epochs * len(batches), compute_dtype)
     loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
-    history: list[EpochRecord] = []
+    history = _restore(checkpoint, model, step) if checkpoint else []
+    state = EpochState(model, step, history)
     step_losses: list[torch.Tensor] = []
-    final = None
+    final = evaluate(model, x_test, y_test, loss_fn) if history else None
     model.train()
-    for epoch in range(1, recipe.epochs + 1):
-        started = time.perf_counter()
-        step_losses.append(train_one_epoch(step, batches, epoch, progress))
-        trained = time.perf_counter()
-        train_loss = mean_loss(step_losses[-1], batches)
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"epoch {epoch}: the training loss became {train_loss}; lower the learning rate (--lr {recipe.lr:g})"
-            )
-        final = evaluate(model, x_test, y_test, loss_fn)
-        record = EpochRecord(epoch, train_loss, final.loss, final.accuracy, trained - started,
-                             time.perf_counter() - trained, step.lr)
-        history.append(record)
-        if on_epoch is not None:
-            on_epoch(record, model)
+    with StopSignals() as stop:
+        for epoch in range(len(history) + 1, recipe.epochs + 1):
+            started = time.perf_counter()
+            step_losses.append(train_one_epoch(step, batches, epoch, progress, stop))
+            trained = time.perf_counter()
+            final = evaluate(model, x_test, y_test, loss_fn)
+            record = EpochRecord(epoch, mean_loss(step_losses[-1], batches), final.loss, final.accuracy,
+                                 trained - started, time.perf_counter() - trained, step.lr)
+            history.append(record)
+            if on_epoch is not None:
+                on_epoch(record, state)
     return TrainResult(model, history, final, config, step_losses=step_losses)
+
+
+def _fit_into(writer, config, data, on_epoch, progress, checkpoint) -> TrainResult:
+    """fit() with a run folder written after every epoch and reported at the end.
+
+    An interruption or divergence carries the run folder and its last saved epoch, so the
+    message can say what is kept and how to resume.
+    """
+    def after_epoch(record: EpochRecord, state: EpochState) -> None:
+        writer.on_epoch(record, state)
+        if on_epoch is not None:
+            on_epoch(record, state)
+
+    try:
+        result = fit(config, data, on_epoch=after_epoch, progress=progress, checkpoint=checkpoint)
+    except (TrainingInterrupted, TrainingDiverged) as exc:
+        exc.run_dir, exc.saved_epochs = str(writer.run_dir), len(writer.history)
+        raise
+    writer.finish(result, data)
+    return result
 
 
 def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=None, out=None, epochs=None,
@@ -206,21 +326,38 @@ def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=Non
     if isinstance(recipe, str):
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
     resolve_device(device)  # a bad --device fails before the data is loaded
-    config = TrainConfig(recipe, dataset, None if data_dir is None else str(data_dir), tuple(hidden), seed,
-                         shuffle, device, precision)
+    data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+    config = TrainConfig(recipe, dataset, data_dir, tuple(hidden), seed, shuffle, device, precision)
     data = load_dataset(dataset, data_dir, progress=progress)
     if not write_run:
         return fit(config, data, on_epoch=on_epoch, progress=progress)
     from digitnet.runs import RunWriter
 
     writer = RunWriter.create(config, data, out)
-
-    def after_epoch(record: EpochRecord, model: torch.nn.Module) -> None:
-        writer.on_epoch(record, model)
-        if on_epoch is not None:
-            on_epoch(record, model)
-
-    result = fit(config, data, on_epoch=after_epoch, progress=progress)
-    writer.finish(result, data)
+    result = _fit_into(writer, config, data, on_epoch, progress, None)
     result.run_dir = str(writer.run_dir)
+    return result
+
+
+def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool = True, on_epoch=None
+           ) -> TrainResult:
+    """Continue a run folder from its last checkpoint with its own config (from scratch if it has none).
+
+    On the same device, the result is bit-identical to the run never interrupted.
+    """
+    from digitnet.checkpoint import load_checkpoint
+    from digitnet.runs import RunWriter, check_data_matches, load_config
+
+    saved = load_config(run_dir)
+    config = TrainConfig.from_dict(saved)
+    if device is not None:
+        config.device = device
+    resolve_device(config.device)
+    data = load_dataset(config.dataset, data_dir or config.data_dir, progress=progress)
+    check_data_matches(saved, data, run_dir)
+    checkpoint = load_checkpoint(run_dir)
+    history = [EpochRecord(**r) for r in checkpoint["history"]] if checkpoint else []
+    writer = RunWriter(Path(run_dir), saved, history)
+    result = _fit_into(writer, config, data, on_epoch, progress, checkpoint)
+    result.run_dir = str(run_dir)
     return result

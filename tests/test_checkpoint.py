@@ -1,0 +1,123 @@
+"""Checkpoints and resume: nothing finished is lost, a resumed run is bit-identical."""
+
+import errno
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from digitnet import fsutil
+from digitnet.checkpoint import load_checkpoint
+from digitnet.errors import ModelFileError
+from digitnet.runs import load_run
+from digitnet.training import TrainingDiverged, resume, train
+
+pytestmark = pytest.mark.slow
+
+
+class Crash(Exception):
+    pass
+
+
+def _crash_after(epoch):
+    def on_epoch(record, state):
+        if record.epoch == epoch:
+            raise Crash
+
+    return on_epoch
+
+
+def _metrics_without_timing(run):
+    rows = (run / "metrics.csv").read_text().splitlines()
+    return [",".join(r.split(",")[:4] + r.split(",")[6:]) for r in rows]
+
+
+def _weights(run):
+    return load_file(str(run / "model.safetensors"))
+
+
+@pytest.mark.parametrize("recipe", ["seed", "best"])
+def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, mnist_t10k_dir, recipe):
+    common = dict(data_dir=mnist_t10k_dir, epochs=4, progress=False)
+    train(recipe, "mnist-10k", out=tmp_path / "whole", **common)
+    with pytest.raises(Crash):
+        train(recipe, "mnist-10k", out=tmp_path / "cut", on_epoch=_crash_after(2), **common)
+    assert load_checkpoint(tmp_path / "cut")["epoch"] == 2
+    resume(tmp_path / "cut", progress=False)
+    whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
+    assert _metrics_without_timing(tmp_path / "whole") == _metrics_without_timing(tmp_path / "cut")
+    assert (tmp_path / "cut" / "summary.md").is_file()
+
+
+def test_divergence_stops_at_once_naming_epoch_and_step_and_keeps_no_bad_checkpoint(tmp_path, mnist_t10k_dir):
+    with pytest.raises(TrainingDiverged, match=r"epoch 1 step \d+: the training loss became (nan|inf).*--lr 10000") as info:
+        train("seed", "mnist-10k", data_dir=mnist_t10k_dir, epochs=3, lr=1e4, out=tmp_path / "run", progress=False)
+    assert info.value.saved_epochs == 0
+    assert load_checkpoint(tmp_path / "run") is None
+
+
+def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(tmp_path, mnist_t10k_dir, monkeypatch):
+    run = tmp_path / "run"
+    real_fsync = fsutil.os.fsync
+
+    def on_epoch(record, state):
+        if record.epoch == 1:  # from now on every write finds the disk full
+            def full(fd):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            monkeypatch.setattr(fsutil.os, "fsync", full)
+
+    with pytest.raises(OSError) as info:
+        train("seed", "mnist-10k", data_dir=mnist_t10k_dir, epochs=3, out=run, on_epoch=on_epoch, progress=False)
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.setattr(fsutil.os, "fsync", real_fsync)
+    assert load_checkpoint(run)["epoch"] == 1
+    load_run(run)  # model.safetensors of epoch 1 still loads
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_damaged_checkpoint_is_refused(tmp_path, mnist_t10k_dir):
+    train("seed", "mnist-10k", data_dir=mnist_t10k_dir, epochs=1, out=tmp_path / "run", progress=False)
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF  # a flipped bit in the last tensor's bytes
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="damaged checkpoint .*SHA-256"):
+        load_checkpoint(tmp_path / "run")
+    path.write_bytes(bytes(data[: len(data) // 2]))
+    with pytest.raises(ModelFileError, match="damaged checkpoint"):
+        load_checkpoint(tmp_path / "run")
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "digitnet", *map(str, args)]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_says_how_to_resume(tmp_path, mnist_t10k_dir, signum):
+    run = tmp_path / "run"
+    proc = subprocess.Popen(_cli("train", "--recipe", "best", "--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir,
+                                 "--epochs", 200, "--out", run, "--no-progress"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "checkpoint.safetensors").exists():  # renamed into place whole, so it is complete
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum
+    assert f"resume with: digitnet train --resume {run}" in err and "Traceback" not in err
+    epochs = load_checkpoint(run)["epoch"]
+    assert epochs >= 1 and f"epochs 1-{epochs} are saved" in err
+
+
+def test_resume_refuses_flags_that_change_the_computation(tmp_path, mnist_t10k_dir):
+    done = subprocess.run(_cli("train", "--resume", tmp_path, "--lr", "0.1", "--hidden", "64"), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "drop --lr, --hidden" in done.stderr and done.stderr.count("\n") == 1
