@@ -117,7 +117,11 @@ def test_signal_stops_cleanly_and_says_how_to_resume(tmp_path, mnist_t10k_dir, s
 
 
 def test_resume_refuses_flags_that_change_the_computation(tmp_path, mnist_t10k_dir):
-    done = subprocess.run(_cli("train", "--resume", tmp_path, "--lr", "0.1", "--hidden", "64"), capture_output=True,
-                          text=True, timeout=60)
+    train("seed", "mnist-10k", data_dir=mnist_t10k_dir, epochs=1, lr=0.01, out=tmp_path / "run", progress=False)
+    done = subprocess.run(_cli("train", "--resume", tmp_path / "run", "--lr", "0.1", "--hidden", "64"),
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "drop --lr, --hidden" in done.stderr and done.stderr.count("\n") == 1
+    same = subprocess.run(_cli("train", "--resume", tmp_path / "run", "--lr", "0.01", "--epochs", "1",
+                               "--dataset", "mnist-10k"), capture_output=True, text=True, timeout=120)
+    assert same.returncode == 0, same.stderr  # repeating the run's own values is fine

@@ -85,3 +85,11 @@ def test_every_option_is_explained():
     for name, sub in subparsers.items():
         for action in sub._actions:
             assert action.help, f"digitnet {name} {action.option_strings or action.dest} has no help"
+
+
+def test_unwritable_output_folder_is_a_one_line_error(tmp_path, mnist_t10k_dir):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = digitnet("train", "--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir, "--out", blocker / "run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "cannot create the run folder (Not a directory)" in done.stderr

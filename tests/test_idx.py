@@ -88,3 +88,61 @@ def test_arbitrary_bytes_raise_only_idx_errors(data):
         parse_idx(data)
     except IdxFormatError:
         pass
+
+
+def _peak_bytes_while(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_header_that_lies_costs_only_the_bytes_really_there(tmp_path, compress):
+    # The header claims 1.9 million images (1.5 GB, under the hard limit); the file holds 100 bytes.
+    data = b"\x00\x00\x08\x03" + struct.pack(">III", 1_900_000, 28, 28) + b"\x00" * 100
+    path = tmp_path / "liar"
+    path.write_bytes(gzip.compress(data) if compress else data)
+
+    def read():
+        with pytest.raises(IdxFormatError, match="truncated"):
+            read_idx(path)
+
+    assert _peak_bytes_while(read) < 4 << 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200), compress=st.booleans())
+def test_arbitrary_files_raise_only_idx_errors(data, compress):
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f"
+        path.write_bytes(gzip.compress(data) if compress else data)
+        try:
+            read_idx(path)
+        except IdxFormatError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=10, max_size=300), st.integers(0, 299))
+def test_corrupted_gzip_streams_raise_only_idx_errors(payload, cut):
+    import tempfile
+    from pathlib import Path
+
+    blob = bytearray(gzip.compress(idx_bytes(np.frombuffer(payload, np.uint8))))
+    blob[cut % len(blob)] ^= 0x5A
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f.gz"
+        path.write_bytes(bytes(blob))
+        try:
+            read_idx(path)
+        except IdxFormatError:
+            pass

@@ -86,15 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMPUTATION_OPTIONS = ("dataset", "recipe", "epochs", "batch_size", "lr", "loss", "optimizer", "momentum",
-                       "weight_decay", "schedule", "warmup_fraction", "label_smoothing", "hidden", "seed",
-                       "no_shuffle", "precision", "out")
+def _saved_value(option: str, config: dict):
+    """The value an option had in a run's config.json, in the parser's terms."""
+    recipe = config["recipe"]
+    saved = {"dataset": config["dataset"], "recipe": recipe["name"], "hidden": tuple(config["hidden"]),
+             "seed": config["seed"], "no_shuffle": not config["shuffle"], "precision": config.get("precision", "fp32")}
+    return saved[option] if option in saved else recipe[option]
+
+
+RECIPE_OPTIONS = ("epochs", "batch_size", "lr", "loss", "optimizer", "momentum", "weight_decay", "schedule",
+                  "warmup_fraction", "label_smoothing")
+COMPUTATION_OPTIONS = ("dataset", "recipe", *RECIPE_OPTIONS, "hidden", "seed", "no_shuffle", "precision")
 
 
 def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
+    """Options given with --resume must repeat the run's own values (or be left out)."""
     from digitnet.errors import ConfigError
+    from digitnet.runs import load_config
 
-    changed = [name for name in COMPUTATION_OPTIONS if getattr(args, name) != parser_defaults[name]]
+    config = load_config(args.resume)
+    changed = [name for name in COMPUTATION_OPTIONS
+               if getattr(args, name) != parser_defaults[name] and getattr(args, name) != _saved_value(name, config)]
+    if args.out is not None:
+        changed.append("out")
     if changed:
         flags = ", ".join("--" + name.replace("_", "-") for name in changed)
         raise ConfigError(f"--resume continues {args.resume} with its own config; drop {flags} "

@@ -60,6 +60,8 @@ class RunWriter:
         self.run_dir = run_dir
         self.config = config_dict
         self.history = list(history)
+        for stale in run_dir.glob(".*.tmp"):  # left by a process killed inside a write
+            stale.unlink(missing_ok=True)
 
     @classmethod
     def create(cls, config, data, out: str | Path | None = None) -> "RunWriter":

@@ -1,0 +1,75 @@
+"""SIGKILL at random moments, during checkpoint writes too: every run folder stays loadable,
+and every resumed run ends bit-identical to one never interrupted."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from digitnet.checkpoint import load_checkpoint
+from digitnet.fsutil import WRITE_DELAY_ENV
+from digitnet.model import load_model
+from digitnet.runs import read_metrics
+
+pytestmark = pytest.mark.slow
+TRIALS = 10
+EPOCHS = 5
+
+
+def _train(out, data_dir, *extra, env=None):
+    return [sys.executable, "-m", "digitnet", "train", "--recipe", "best", "--dataset", "mnist-10k",
+            "--data-dir", str(data_dir), "--epochs", str(EPOCHS), "--no-progress", *extra] + (
+        ["--out", str(out)] if out else [])
+
+
+def _check_every_file_loads(run):
+    json.loads((run / "config.json").read_text())
+    if (run / "checkpoint.safetensors").exists():
+        assert load_checkpoint(run)["epoch"] >= 1
+    if (run / "model.safetensors").exists():
+        load_model(run / "model.safetensors")
+    if (run / "metrics.csv").exists():
+        read_metrics(run)
+
+
+def test_sigkill_at_random_moments_then_resume(tmp_path, mnist_t10k_dir):
+    reference = tmp_path / "reference"
+    subprocess.run(_train(reference, mnist_t10k_dir), check=True, capture_output=True, timeout=300)
+    expected = load_file(str(reference / "model.safetensors"))
+    rng = random.Random(20261126)
+    env = dict(os.environ, **{WRITE_DELAY_ENV: "0.05"})  # widen every write so kills can land inside
+    landed_in_write = 0
+    for trial in range(TRIALS):
+        run = tmp_path / f"trial{trial}"
+        proc = subprocess.Popen(_train(run, mnist_t10k_dir), env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not (run / "config.json").exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        if trial % 2 == 0:  # aim inside a write: wait for a temporary file to appear
+            while proc.poll() is None and not any(p.name.endswith(".tmp") for p in run.iterdir()):
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.04))
+        else:
+            time.sleep(rng.uniform(0, 1.5))
+        in_write = any(p.name.endswith(".tmp") for p in run.iterdir())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        landed_in_write += in_write
+        _check_every_file_loads(run)
+        done = subprocess.run(_train(None, mnist_t10k_dir, "--resume", str(run)), capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert not any(p.name.endswith(".tmp") for p in run.iterdir())
+        got = load_file(str(run / "model.safetensors"))
+        assert all(torch.equal(got[k], expected[k]) for k in expected), f"trial {trial} differs"
+    print(f"kill test: {TRIALS} trials, {landed_in_write} kills inside a write, {TRIALS} bit-identical resumes")
+    assert landed_in_write >= 3
