@@ -73,3 +73,22 @@ def http_server():
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="session")
+def mnist_run(tmp_path_factory) -> Path:
+    """A best-recipe model trained here on the first 8,000 MNIST test digits (tested on the last 2,000)."""
+    from digitnet.training import train
+
+    out = tmp_path_factory.mktemp("mnist-run") / "run"
+    train("best", "mnist-10k", data_dir=require(MNIST_T10K_DIR), epochs=10, out=out, progress=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mnist_test_digits():
+    """The last 2,000 MNIST test digits (the held-out part of mnist-10k) and their labels."""
+    from digitnet.data import load_dataset
+
+    data = load_dataset("mnist-10k", require(MNIST_T10K_DIR), progress=False)
+    return data.x_test, data.y_test

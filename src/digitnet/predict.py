@@ -1,0 +1,81 @@
+"""Predicting digits with a trained run: confidences, one image or many.
+
+Confidences. A `best`-recipe model is trained with softmax cross-entropy: its confidences are
+softmax(outputs). A `seed`-recipe model is trained with the tutorial's MSE against one-hot
+targets; the function that minimises that loss is the vector of class probabilities
+E[onehot | x], so its outputs are already estimates of the probabilities, only not constrained to
+[0, 1]. We clip them at 0 and divide by their sum (all ten equal if every output is <= 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from digitnet.data.batches import scale_images
+from digitnet.imageprep import PreparedDigit, open_image, prepare
+
+
+@dataclass
+class Prediction:
+    digit: int
+    confidence: float
+    probabilities: list[float]
+    prepared: np.ndarray = field(repr=False)  # the 28x28 uint8 input the network saw
+    inverted: bool = False
+
+    def to_dict(self) -> dict:
+        return {"digit": self.digit, "confidence": self.confidence, "probabilities": self.probabilities,
+                "inverted": self.inverted, "prepared": self.prepared.tolist()}
+
+
+def confidences(outputs: torch.Tensor, loss: str) -> torch.Tensor:
+    """Rows of class probabilities from raw network outputs (see the module docstring)."""
+    if loss == "cross-entropy":
+        return torch.softmax(outputs, dim=1)
+    clipped = outputs.clamp(min=0)
+    total = clipped.sum(dim=1, keepdim=True)
+    uniform = torch.full_like(outputs, 1.0 / outputs.shape[1])
+    return torch.where(total > 0, clipped / total.clamp(min=1e-12), uniform)
+
+
+class Predictor:
+    """A run folder's model, ready to classify prepared digits or raw images."""
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+        from digitnet.runs import load_run
+
+        self.run_dir = Path(run_dir)
+        self.config, self.model = load_run(run_dir, device=device)
+        self.model.eval()
+        self.loss = self.config["recipe"]["loss"]
+        self.device = device
+
+    @torch.no_grad()
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 MNIST-format digits -> (N, 10) probabilities."""
+        x = scale_images(np.ascontiguousarray(pixels, dtype=np.uint8), self.device)
+        return confidences(self.model(x), self.loss).cpu().numpy()
+
+    def predict_prepared(self, prepared: PreparedDigit) -> Prediction:
+        probs = self.probabilities(prepared.pixels[None])[0]
+        digit = int(probs.argmax())
+        return Prediction(digit, float(probs[digit]), [float(p) for p in probs], prepared.pixels, prepared.inverted)
+
+    def predict_image(self, source, name: str = "image", max_pixels: int | None = None) -> Prediction:
+        """An image file, bytes or Pillow image -> Prediction (ImageError for a bad or blank image)."""
+        if hasattr(source, "size") and hasattr(source, "mode"):
+            image = source
+        else:
+            image = open_image(source, name, **({"max_pixels": max_pixels} if max_pixels else {}))
+        try:
+            return self.predict_prepared(prepare(image))
+        except Exception as exc:
+            from digitnet.imageprep import ImageError
+
+            if isinstance(exc, ImageError) and not str(exc).startswith(name):
+                raise ImageError(f"{name}: {exc}") from None
+            raise

@@ -1,0 +1,1 @@
+"""HTTP serving: a Starlette app with a JSON API and a draw-a-digit page."""

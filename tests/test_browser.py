@@ -1,0 +1,90 @@
+"""The draw-a-digit page in a real browser: Debian's chromium driven by Playwright."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover
+    sync_playwright = None
+if sync_playwright is None or not shutil.which(CHROMIUM):
+    if os.environ.get("CI"):
+        pytest.fail("CI must install chromium and playwright (.ci/run does)", pytrace=False)
+    pytest.skip("needs playwright and /usr/bin/chromium", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def page_url(mnist_run):
+    proc = subprocess.Popen([sys.executable, "-m", "digitnet", "serve", str(mnist_run), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+    assert match
+    yield f"http://127.0.0.1:{match.group(1)}/"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def _draw(page, points):
+    box = page.locator("#pad").bounding_box()
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(box["x"] + x, box["y"] + y, steps=10)
+    page.mouse.up()
+
+
+def _bars(page):
+    return [float(page.locator(f"#bars li[data-digit='{d}'] .pct").text_content().rstrip("%")) for d in range(10)]
+
+
+def test_draw_a_seven_and_read_the_answer(browser, page_url, tmp_path):
+    page = browser.new_page(viewport={"width": 760, "height": 760})
+    page.goto(page_url)
+    page.wait_for_function("document.getElementById('model').textContent.includes('recipe best')")
+    assert page.locator("#digit").text_content() == "?"
+    _draw(page, [(80, 60), (200, 60), (170, 130), (120, 230)])
+    page.wait_for_function("document.getElementById('digit').textContent !== '?'")
+    page.wait_for_timeout(300)  # let a request sent during the stroke settle
+    digit = int(page.locator("#digit").text_content())
+    bars = _bars(page)
+    assert digit == 7
+    assert sum(bars) == pytest.approx(100, abs=0.6) and max(bars) == bars[7] > 50
+    assert page.locator("#bars li.top").get_attribute("data-digit") == "7"
+    # The prepared 28x28 image is drawn: some pixels of its canvas are bright.
+    bright = page.evaluate("""() => {
+        const c = document.getElementById('prepared');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 128) n++; return n; }""")
+    assert bright > 100
+    page.screenshot(path=str(tmp_path / "page.png"))
+    page.click("#clear")
+    assert page.locator("#digit").text_content() == "?" and max(_bars(page)) == 0
+    page.close()
+
+
+def test_draw_a_one(browser, page_url):
+    page = browser.new_page(viewport={"width": 760, "height": 760})
+    page.goto(page_url)
+    _draw(page, [(140, 40), (140, 120), (141, 240)])
+    page.wait_for_function("document.getElementById('digit').textContent !== '?'")
+    page.wait_for_timeout(300)
+    assert page.locator("#digit").text_content() == "1"
+    page.close()
