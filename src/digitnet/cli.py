@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
+    s.add_argument("--workers", type=int,
+                   help="worker processes, each with its own copy of the model (default: the number of CPUs, "
+                        "at most 4)")
     return parser
 
 
@@ -231,7 +234,7 @@ def _write_input(pixels, folder: str, source) -> None:
 def cmd_serve(args) -> int:
     from digitnet.serve.app import run_server
 
-    run_server(args.run, host=args.host, port=args.port)
+    run_server(args.run, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
