@@ -65,6 +65,15 @@ def _payload_size(dtype: np.dtype, shape: tuple[int, ...], name: str) -> int:
     return size
 
 
+def _check_length(name: str, shape: tuple[int, ...], expected: int, actual: int) -> None:
+    if actual != expected:
+        word = "truncated" if actual < expected else "has trailing bytes"
+        raise IdxFormatError(
+            f"{name}: {word}: header shape {shape} needs {expected:,} data bytes, file has {actual:,}; "
+            "re-download or replace the file"
+        )
+
+
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Parse uncompressed IDX bytes into a numpy array (native byte order)."""
     if len(data) >= 4:
@@ -73,13 +82,7 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
         dtype, shape = _parse_header(data, name)
     offset = 4 + 4 * len(shape)
     expected = _payload_size(dtype, shape, name)
-    actual = len(data) - offset
-    if actual != expected:
-        word = "truncated" if actual < expected else "has trailing bytes"
-        raise IdxFormatError(
-            f"{name}: {word}: header shape {shape} needs {expected:,} data bytes, file has {actual:,}; "
-            "re-download or replace the file"
-        )
+    _check_length(name, shape, expected, len(data) - offset)
     array = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=offset)
     return array.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
@@ -113,6 +116,7 @@ def read_idx_bytes(path: str | os.PathLike) -> bytes:
             expected = _payload_size(dtype, shape, name)
             # One byte more than needed tells "exact" from "trailing bytes".
             payload = _read_exactly(stream, expected + 1)
+            _check_length(name, shape, expected, len(payload))
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
             raise IdxFormatError(f"{name}: file not found") from None
