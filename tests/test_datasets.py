@@ -86,7 +86,7 @@ def test_fashion_mnist_found_in_the_debian_package_folder(tmp_path, fashion_dir,
 
     debian = tmp_path / "usr-share-datasets-fashion-mnist"
     shutil.copytree(fashion_dir, debian)
-    patched = dataclasses.replace(datasets.FASHION_MNIST, system_dirs=(str(debian),))
+    patched = dataclasses.replace(datasets.SOURCES["fashion-mnist"], system_dirs=(str(debian),))
     monkeypatch.setitem(datasets.SOURCES, "fashion-mnist", patched)
     data = load_dataset("fashion-mnist", progress=False)  # no --data-dir, no network: the package copy
     assert data.files["train-images-idx3-ubyte"]["path"].startswith(str(debian))

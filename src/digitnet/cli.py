@@ -141,7 +141,6 @@ def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
 
 
 def cmd_train(args) -> int:
-    from digitnet.errors import DigitnetError
     from digitnet.report import TABLE_HEADER, format_epoch
     from digitnet.training import TrainingDiverged, TrainingInterrupted, resume, train
 
@@ -167,9 +166,12 @@ def cmd_train(args) -> int:
     except (TrainingInterrupted, TrainingDiverged) as exc:
         kept = (f"epochs 1-{exc.saved_epochs} are saved in {exc.run_dir}" if exc.saved_epochs
                 else f"no epoch had finished; {exc.run_dir} holds only its config")
-        print(f"digitnet: {'interrupted' if isinstance(exc, TrainingInterrupted) else 'error'}: {exc}; {kept}; "
-              f"resume with: digitnet train --resume {exc.run_dir}", file=sys.stderr)
-        return 128 + exc.signum if isinstance(exc, TrainingInterrupted) else 3
+        if isinstance(exc, TrainingInterrupted):
+            print(f"digitnet: interrupted: {exc}; {kept}; resume with: digitnet train --resume {exc.run_dir}",
+                  file=sys.stderr)
+            return 128 + exc.signum
+        print(f"digitnet: error: {exc}; {kept}", file=sys.stderr)
+        return 3
     last = result.history[-1]
     print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
     print(f"next: digitnet evaluate {result.run_dir}")

@@ -16,7 +16,7 @@ import numpy as np
 
 from digitnet.data.download import download_file, mirrors_for, verify_file
 from digitnet.data.idx import parse_idx, read_idx
-from digitnet.data.sources import FASHION_MNIST, MNIST, SOURCES, DatasetSource, IdxFile
+from digitnet.data.sources import MNIST, SOURCES, DatasetSource, IdxFile
 from digitnet.errors import DataError
 
 HOME_ENV = "DIGITNET_HOME"
