@@ -46,12 +46,24 @@ def _data(data_dir):
     return load_dataset("fashion-mnist", data_dir, progress=False)
 
 
+DEVICE = os.environ.get("DIGITNET_BENCH_DEVICE", "cpu")  # PyTorch rows only; set by --device
+
+
+def _sync() -> None:
+    if DEVICE.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
 def _timed(epochs: int, run_epoch) -> list[float]:
     run_epoch()  # warm-up: first-call costs, tracing, allocator
+    _sync()
     seconds = []
     for _ in range(epochs):
         started = time.perf_counter()
         run_epoch()
+        _sync()
         seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -60,7 +72,7 @@ def worker_digitnet(data, epochs, precision="fp32"):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
 
-    config = TrainConfig(get_recipe("seed", epochs=epochs + 1), "fashion-mnist", precision=precision)
+    config = TrainConfig(get_recipe("seed", epochs=epochs + 1), "fashion-mnist", precision=precision, device=DEVICE)
     result = fit(config, data, progress=False)
     return [r.seconds for r in result.history[1:]], result.final.accuracy
 
@@ -69,13 +81,14 @@ def worker_torch_idiomatic(data, epochs):
     import torch
     from torch import nn
 
-    x = torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
-    y = torch.tensor(data.y_train, dtype=torch.long)
+    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+    y = torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
     model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    model.to(DEVICE)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
 
     def run_epoch():
-        order = torch.randperm(len(x))
+        order = torch.randperm(len(x), device=DEVICE)
         for start in range(0, len(x), BATCH):
             index = order[start : start + BATCH]
             out = model(x[index])
@@ -86,16 +99,17 @@ def worker_torch_idiomatic(data, epochs):
 
     seconds = _timed(epochs, run_epoch)
     with torch.no_grad():
-        x_test = torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
-        accuracy = (model(x_test).argmax(1).numpy() == data.y_test).mean()
+        x_test = (torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+        accuracy = (model(x_test).argmax(1).cpu().numpy() == data.y_test).mean()
     return seconds, float(accuracy)
 
 
 def _gemm_floor(data, epochs, with_input_grads):
     import torch
 
-    x = torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1
-    w1, w2, w3 = torch.randn(256, 784) * 0.05, torch.randn(128, 256) * 0.05, torch.randn(10, 128) * 0.1
+    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+    w1, w2, w3 = (torch.randn(256, 784, device=DEVICE) * 0.05, torch.randn(128, 256, device=DEVICE) * 0.05,
+                  torch.randn(10, 128, device=DEVICE) * 0.1)
 
     def run_epoch():
         for start in range(0, len(x), BATCH):
@@ -195,6 +209,8 @@ def hardware() -> str:
     import torch
 
     versions = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    if torch.cuda.is_available():
+        versions += f", GPU {torch.cuda.get_device_name(0)}"
     try:
         import importlib.metadata as md
 
@@ -210,6 +226,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations (default 3)")
     parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(IMPLEMENTATIONS))
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default) or cuda: where the PyTorch rows run (TensorFlow rows stay on the CPU)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -226,7 +244,9 @@ def main() -> int:
     for round_ in range(1, args.rounds + 1):
         for name in names:
             cmd = [sys.executable, __file__, "--worker", name, "--data-dir", args.data_dir, "--epochs", str(args.epochs)]
-            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", DIGITNET_BENCH_DEVICE=args.device)
+            if name in TF_ROWS or args.device == "cpu":
+                env["CUDA_VISIBLE_DEVICES"] = ""
             done = subprocess.run(cmd, capture_output=True, text=True, env=env)
             if done.returncode != 0:
                 print(f"{name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
@@ -248,7 +268,7 @@ def print_table(runs, args) -> None:
                       statistics.median(accuracies) if accuracies else None)
     ours = rows.get("digitnet", (None,))[0]
     floor = rows.get("gemm-floor-6", (None,))[0]
-    print(f"\nseed recipe, Fashion-MNIST 60k, batch {BATCH}, fp32 unless named; "
+    print(f"\nseed recipe, Fashion-MNIST 60k, batch {BATCH}, fp32 unless named, PyTorch rows on {args.device}; "
           f"{args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up")
     print(hardware())
     print(f"\n| implementation | s/epoch | samples/s | peak RSS (MB) | x digitnet | x floor-6 | test acc after {args.epochs + 1} epochs |")

@@ -189,6 +189,9 @@ def cmd_evaluate(args) -> int:
         verdict = "identical to" if same else "DIFFERENT from"
         print(f"{verdict} epoch {last['epoch']} in metrics.csv "
               f"(test loss {last['test_loss']:.6f}, test accuracy {100 * last['test_accuracy']:.2f}%)")
+        trained_on = evaluation_config_device(args.run)
+        if not same and trained_on and trained_on != evaluation.device:
+            print(f"(trained on {trained_on}, evaluated on {evaluation.device}: their kernels round differently)")
     return 0
 
 
@@ -221,6 +224,12 @@ def cmd_predict(args) -> int:
         else:
             print(f"{path}\t{prediction.digit}\t{100 * prediction.confidence:.1f}%", flush=True)
     return 1 if errors else 0
+
+
+def evaluation_config_device(run) -> str | None:
+    from digitnet.runs import load_config
+
+    return load_config(run).get("device_used")
 
 
 def _write_input(pixels, folder: str, source) -> None:

@@ -15,6 +15,7 @@ class Evaluation:
     loss: float
     accuracy: float  # fraction in [0, 1]
     predictions: np.ndarray  # int64, one per example
+    device: str = "cpu"  # the device type it was computed on
 
 
 @torch.no_grad()
@@ -32,7 +33,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn) 
     model.train(was_training)
     predicted = torch.cat(predictions).cpu().numpy()
     accuracy = float((predicted == y.cpu().numpy()).mean())
-    return Evaluation(float(loss_sum) / len(x), accuracy, predicted)
+    return Evaluation(float(loss_sum) / len(x), accuracy, predicted, x.device.type)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:

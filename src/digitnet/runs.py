@@ -76,7 +76,7 @@ class RunWriter:
         config_dict.update(
             data={"name": data.name, "files": data.files, "train_size": len(data.x_train),
                   "test_size": len(data.x_test), "class_names": list(data.class_names)},
-            versions=versions(), command=sys.argv, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            device_used=_device_type(config.device), versions=versions(), command=sys.argv, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         write_text_atomic(run_dir / CONFIG, json.dumps(config_dict, indent=2) + "\n")
         return cls(run_dir, config_dict)
@@ -99,6 +99,12 @@ class RunWriter:
         from digitnet import report
 
         report.write_report(self.run_dir, self.config, result.history, result.final, data)
+
+
+def _device_type(name: str) -> str:
+    from digitnet.training import resolve_device
+
+    return resolve_device(name).type
 
 
 def _new_run_dir(recipe_name: str) -> Path:
