@@ -94,8 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
     p.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+", help="image files, or folders of images")
     p.add_argument("--json", action="store_true", help="print one JSON object per image, with all ten confidences")
+    p.add_argument("--onnx", action="store_true",
+                   help="run RUN/model.onnx (see `digitnet export`) with ONNX Runtime; PyTorch is not imported")
     p.add_argument("--show-input", metavar="DIR",
                    help="write the prepared 28x28 image the network saw as DIR/<image name>.input.png")
+
+    x = sub.add_parser(
+        "export", help="write RUN/model.onnx and check it against PyTorch",
+        description="Export RUN's model to ONNX (input: float pixels 0-255, shape (batch, 28, 28), any batch; "
+                    "outputs: logits and confidences), then run it with ONNX Runtime on the whole test split and "
+                    "require the outputs to equal PyTorch's within 1e-5. Needs pip install 'digitnet[onnx]'.",
+    )
+    x.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    x.add_argument("--format", choices=("onnx",), default="onnx", help="the format to write (onnx)")
+    x.add_argument("--data-dir", metavar="DIR", help="where the run's data set is, if not where it was trained")
 
     s = sub.add_parser(
         "serve", help="serve predictions over HTTP, with a draw-a-digit page",
@@ -200,9 +212,15 @@ def cmd_predict(args) -> int:
 
     from digitnet.errors import DigitnetError
     from digitnet.imageprep import image_files
-    from digitnet.predict import Predictor
 
-    predictor = Predictor(args.run)
+    if args.onnx:
+        from digitnet.export import OnnxPredictor
+
+        predictor = OnnxPredictor(args.run)
+    else:
+        from digitnet.predict import Predictor
+
+        predictor = Predictor(args.run)
     files, errors = image_files(args.images)
     for message in errors:
         print(f"digitnet: error: {message}", file=sys.stderr)
@@ -242,6 +260,14 @@ def _write_input(pixels, folder: str, source) -> None:
     Image.fromarray(pixels).save(out / f"{Path(source).name}.input.png")
 
 
+def cmd_export(args) -> int:
+    from digitnet.export import export_onnx
+
+    path, difference = export_onnx(args.run, data_dir=args.data_dir)
+    print(f"wrote {path}; ONNX Runtime matches PyTorch on the test split within {difference:.1e} (limit 1e-5)")
+    return 0
+
+
 def cmd_serve(args) -> int:
     from digitnet.serve.app import run_server
 
@@ -257,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         args.defaults = {a.dest: a.default for a in train_parser._actions}
     from digitnet.errors import DigitnetError
 
-    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "serve": cmd_serve}
+    handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
+                "serve": cmd_serve}
     try:
         return handlers[args.command](args)
     except DigitnetError as exc:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from digitnet.data.batches import scale_images
-from digitnet.imageprep import PreparedDigit, open_image, prepare
+from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare
+
+# torch is imported inside the functions that need it, so that `digitnet predict --onnx` runs
+# without it.
 
 
 @dataclass
@@ -32,8 +33,10 @@ class Prediction:
                 "inverted": self.inverted, "prepared": self.prepared.tolist()}
 
 
-def confidences(outputs: torch.Tensor, loss: str) -> torch.Tensor:
+def confidences(outputs, loss: str):
     """Rows of class probabilities from raw network outputs (see the module docstring)."""
+    import torch
+
     if loss == "cross-entropy":
         return torch.softmax(outputs, dim=1)
     clipped = outputs.clamp(min=0)
@@ -42,23 +45,11 @@ def confidences(outputs: torch.Tensor, loss: str) -> torch.Tensor:
     return torch.where(total > 0, clipped / total.clamp(min=1e-12), uniform)
 
 
-class Predictor:
-    """A run folder's model, ready to classify prepared digits or raw images."""
+class ImagePredictor:
+    """Shared by the PyTorch and the ONNX Runtime predictors: images in, Predictions out."""
 
-    def __init__(self, run_dir: str | Path, device: str = "cpu"):
-        from digitnet.runs import load_run
-
-        self.run_dir = Path(run_dir)
-        self.config, self.model = load_run(run_dir, device=device)
-        self.model.eval()
-        self.loss = self.config["recipe"]["loss"]
-        self.device = device
-
-    @torch.no_grad()
-    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
-        """(N, 28, 28) uint8 MNIST-format digits -> (N, 10) probabilities."""
-        x = scale_images(np.ascontiguousarray(pixels, dtype=np.uint8), self.device)
-        return confidences(self.model(x), self.loss).cpu().numpy()
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:  # (N, 28, 28) uint8 -> (N, 10)
+        raise NotImplementedError
 
     def predict_prepared(self, prepared: PreparedDigit) -> Prediction:
         probs = self.probabilities(prepared.pixels[None])[0]
@@ -73,9 +64,29 @@ class Predictor:
             image = open_image(source, name, **({"max_pixels": max_pixels} if max_pixels else {}))
         try:
             return self.predict_prepared(prepare(image))
-        except Exception as exc:
-            from digitnet.imageprep import ImageError
-
-            if isinstance(exc, ImageError) and not str(exc).startswith(name):
+        except ImageError as exc:
+            if not str(exc).startswith(name):
                 raise ImageError(f"{name}: {exc}") from None
             raise
+
+
+class Predictor(ImagePredictor):
+    """A run folder's model in PyTorch."""
+
+    def __init__(self, run_dir: str | Path, device: str = "cpu"):
+        from digitnet.runs import load_run
+
+        self.run_dir = Path(run_dir)
+        self.config, self.model = load_run(run_dir, device=device)
+        self.model.eval()
+        self.loss = self.config["recipe"]["loss"]
+        self.device = device
+
+    def probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        import torch
+
+        from digitnet.data.batches import scale_images
+
+        with torch.no_grad():
+            x = scale_images(np.ascontiguousarray(pixels, dtype=np.uint8), self.device)
+            return confidences(self.model(x), self.loss).cpu().numpy()
