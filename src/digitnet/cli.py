@@ -154,7 +154,7 @@ def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
 
 def cmd_train(args) -> int:
     from digitnet.report import TABLE_HEADER, format_epoch
-    from digitnet.training import TrainingDiverged, TrainingInterrupted, resume, train
+    from digitnet.training import PeerFailure, TrainingDiverged, TrainingInterrupted, resume, train
 
     def show(record, state):
         if not shown:
@@ -175,15 +175,22 @@ def cmd_train(args) -> int:
             result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
                            hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
                            precision=args.precision, progress=not args.no_progress, on_epoch=show, **overrides)
-    except (TrainingInterrupted, TrainingDiverged) as exc:
+    except (TrainingInterrupted, TrainingDiverged, PeerFailure) as exc:
         kept = (f"epochs 1-{exc.saved_epochs} are saved in {exc.run_dir}" if exc.saved_epochs
                 else f"no epoch had finished; {exc.run_dir} holds only its config")
         if isinstance(exc, TrainingInterrupted):
             print(f"digitnet: interrupted: {exc}; {kept}; resume with: digitnet train --resume {exc.run_dir}",
                   file=sys.stderr)
             return 128 + exc.signum
+        if isinstance(exc, PeerFailure):
+            if exc.saved_epochs:
+                kept += f"; resume with the same torchrun command and --resume {exc.run_dir}"
+            print(f"digitnet: error: {exc}; {kept}", file=sys.stderr)
+            return 4
         print(f"digitnet: error: {exc}; {kept}", file=sys.stderr)
         return 3
+    if not result.is_main:
+        return 0
     last = result.history[-1]
     print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
     print(f"next: digitnet evaluate {result.run_dir}")

@@ -15,6 +15,7 @@ import torch
 from digitnet import fastpath
 from digitnet.data import Dataset, load_dataset
 from digitnet.data.batches import EpochBatches, scale_images
+from digitnet.distributed import Distributed
 from digitnet.errors import DigitnetError
 from digitnet.evaluate import Evaluation, evaluate
 from digitnet.losses import make_loss
@@ -74,6 +75,7 @@ class TrainResult:
     final: Evaluation
     config: TrainConfig
     run_dir: str | None = None
+    is_main: bool = True  # False on the ranks other than 0 of a data-parallel run
     step_losses: list[torch.Tensor] = field(default_factory=list)  # per epoch, one loss per step
 
 
@@ -132,13 +134,16 @@ class AutogradStep:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> torch.Tensor:
+        """One step; in data-parallel training, share weights this rank's loss (see distributed.py)."""
         if self.compute_dtype == torch.float32:
             out = self.model(x)
         else:
             with torch.autocast(x.device.type, dtype=self.compute_dtype):
                 out = self.model(x)
         loss = self.loss_fn(out.float(), y)
+        if share != 1.0:
+            loss = loss * share
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -149,11 +154,26 @@ class AutogradStep:
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
-    """The fastest step that computes the recipe: hand-fused for plain SGD on MSE, else autograd."""
+def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
+              dist: Distributed | None = None):
+    """The fastest step that computes the recipe: hand-fused for plain SGD on MSE, else autograd.
+
+    Across processes: autograd through DistributedDataParallel, which all-reduces the gradients.
+    """
+    if dist is not None and dist.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [dist.local_rank] if next(model.parameters()).is_cuda else None
+        step = AutogradStep(DistributedDataParallel(model, device_ids=device_ids), recipe, total_steps,
+                            compute_dtype)
+        return step
     if fastpath.supports(recipe):
         return fastpath.FusedSGDStep(model, recipe.lr, compute_dtype)
     return AutogradStep(model, recipe, total_steps, compute_dtype)
+
+
+class PeerFailure(DigitnetError):
+    """In data-parallel training, another process failed, was killed or stopped answering."""
 
 
 class TrainingInterrupted(DigitnetError):
@@ -196,7 +216,7 @@ def _check_finite(loss: torch.Tensor, losses: torch.Tensor, epoch: int, i: int, 
 
 
 def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, stop: StopSignals | None = None,
-                    ) -> torch.Tensor:
+                    dist: Distributed | None = None) -> torch.Tensor:
     """One pass over the training split; returns the loss of every step (float32, on the CPU).
 
     Stops at once, between steps, on a non-finite loss (on the CPU, where checking costs
@@ -208,13 +228,16 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
     check_each_step = losses.device.type == "cpu"
     bar = tqdm(batches.epoch(epoch), total=len(batches), desc=f"epoch {epoch}", leave=False,
                disable=None if progress else True, unit="batch")
+    shares = batches.shares() if dist is not None and dist.active else None
     for i, (x, y) in enumerate(bar):
-        losses[i] = step(x, y)
+        losses[i] = step(x, y) if shares is None else step(x, y, shares[i])
         if check_each_step:
             _check_finite(losses[i], losses, epoch, i, step.lr)
         if stop is not None and stop.received is not None:
             bar.close()
             raise TrainingInterrupted(stop.received, epoch, i + 1)
+    if shares is not None:  # each rank holds its weighted share of every step's loss: average them
+        losses = dist.all_reduce_sum(losses.div_(dist.world_size))
     losses = losses.cpu()
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):
@@ -256,7 +279,7 @@ def _restore(checkpoint: dict, model: torch.nn.Module, step) -> list[EpochRecord
 
 
 def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, EpochState], None] | None = None,
-        progress: bool = True, checkpoint: dict | None = None) -> TrainResult:
+        progress: bool = True, checkpoint: dict | None = None, dist: Distributed | None = None) -> TrainResult:
     """Train config's model on data, or continue from a checkpoint; call on_epoch after each epoch.
 
     SIGINT and SIGTERM stop training between two steps (TrainingInterrupted); a non-finite
@@ -273,8 +296,10 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     x_train = scale_images(data.x_train, device).to(compute_dtype)
     y_train = torch.as_tensor(data.y_train, device=device).long()
     x_test, y_test = prepare_test_tensors(data, device)
-    batches = EpochBatches(x_train, y_train, recipe.batch_size, seed=config.seed, shuffle=config.shuffle)
-    step = make_step(model, recipe, recipe.epochs * len(batches), compute_dtype)
+    dist = dist or Distributed()
+    batches = EpochBatches(x_train, y_train, recipe.batch_size, seed=config.seed, shuffle=config.shuffle,
+                           rank=dist.rank, world_size=dist.world_size)
+    step = make_step(model, recipe, recipe.epochs * len(batches), compute_dtype, dist)
     loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
     history = _restore(checkpoint, model, step) if checkpoint else []
     state = EpochState(model, step, history)
@@ -284,7 +309,7 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     with StopSignals() as stop:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             started = time.perf_counter()
-            step_losses.append(train_one_epoch(step, batches, epoch, progress, stop))
+            step_losses.append(train_one_epoch(step, batches, epoch, progress, stop, dist))
             trained = time.perf_counter()
             final = evaluate(model, x_test, y_test, loss_fn)
             record = EpochRecord(epoch, mean_loss(step_losses[-1], batches), final.loss, final.accuracy,
@@ -295,24 +320,43 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     return TrainResult(model, history, final, config, step_losses=step_losses)
 
 
-def _fit_into(writer, config, data, on_epoch, progress, checkpoint) -> TrainResult:
-    """fit() with a run folder written after every epoch and reported at the end.
+def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distributed) -> TrainResult:
+    """fit() with a run folder written (by rank 0) after every epoch and reported at the end.
 
     An interruption or divergence carries the run folder and its last saved epoch, so the
     message can say what is kept and how to resume.
     """
     def after_epoch(record: EpochRecord, state: EpochState) -> None:
-        writer.on_epoch(record, state)
-        if on_epoch is not None:
-            on_epoch(record, state)
+        if dist.is_main:
+            writer.on_epoch(record, state)
+            if on_epoch is not None:
+                on_epoch(record, state)
 
     try:
-        result = fit(config, data, on_epoch=after_epoch, progress=progress, checkpoint=checkpoint)
+        result = fit(config, data, on_epoch=after_epoch, progress=progress and dist.is_main, checkpoint=checkpoint,
+                     dist=dist)
     except (TrainingInterrupted, TrainingDiverged) as exc:
         exc.run_dir, exc.saved_epochs = str(writer.run_dir), len(writer.history)
         raise
-    writer.finish(result, data)
+    except RuntimeError as exc:
+        if not dist.active:
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        failure = PeerFailure(f"rank {dist.rank}: another process of this run failed or stopped answering "
+                              f"({reason[:160]})")
+        failure.run_dir, failure.saved_epochs = str(writer.run_dir), len(writer.history)
+        raise failure from None
+    if dist.is_main:
+        writer.finish(result, data)
+    result.run_dir, result.is_main = str(writer.run_dir), dist.is_main
     return result
+
+
+def _join(device: str) -> Distributed:
+    """The process group torchrun set up, if any (validating --device first)."""
+    from digitnet import distributed
+
+    return distributed.from_environment(resolve_device(device))
 
 
 def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=None, out=None, epochs=None,
@@ -320,23 +364,34 @@ def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=Non
           progress: bool = True, write_run: bool = True, on_epoch=None, **recipe_overrides) -> TrainResult:
     """Train a model and (by default) write a run folder; the Python face of `digitnet train`.
 
+    Under torchrun, every process calls this; rank 0 downloads, prints and writes the run folder.
+
     >>> result = train("seed", "fashion-mnist", data_dir="data/fashion-mnist", epochs=3)  # doctest: +SKIP
     >>> result.history[-1].test_accuracy  # doctest: +SKIP
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
-    resolve_device(device)  # a bad --device fails before the data is loaded
-    data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
-    config = TrainConfig(recipe, dataset, data_dir, tuple(hidden), seed, shuffle, device, precision)
-    data = load_dataset(dataset, data_dir, progress=progress)
-    if not write_run:
-        return fit(config, data, on_epoch=on_epoch, progress=progress)
-    from digitnet.runs import RunWriter
+    dist = _join(device)  # a bad --device fails here, before the data is loaded
+    try:
+        data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+        config = TrainConfig(recipe, dataset, data_dir, tuple(hidden), seed, shuffle, device, precision)
+        with dist.main_first():
+            data = load_dataset(dataset, data_dir, progress=progress and dist.is_main)
+        if not write_run:
+            return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
+        from digitnet.runs import RunWriter
 
-    writer = RunWriter.create(config, data, out)
-    result = _fit_into(writer, config, data, on_epoch, progress, None)
-    result.run_dir = str(writer.run_dir)
-    return result
+        writer = RunWriter.create(config, data, out) if dist.is_main else None
+        return _fit_into(writer or _RankWriter(out), config, data, on_epoch, progress, None, dist)
+    finally:
+        dist.close()
+
+
+class _RankWriter:
+    """What ranks other than 0 hold in place of a RunWriter: they write nothing."""
+
+    def __init__(self, out):
+        self.run_dir, self.history = Path(out or "."), []
 
 
 def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool = True, on_epoch=None
@@ -352,12 +407,14 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     config = TrainConfig.from_dict(saved)
     if device is not None:
         config.device = device
-    resolve_device(config.device)
-    data = load_dataset(config.dataset, data_dir or config.data_dir, progress=progress)
-    check_data_matches(saved, data, run_dir)
-    checkpoint = load_checkpoint(run_dir)
-    history = [EpochRecord(**r) for r in checkpoint["history"]] if checkpoint else []
-    writer = RunWriter(Path(run_dir), saved, history)
-    result = _fit_into(writer, config, data, on_epoch, progress, checkpoint)
-    result.run_dir = str(run_dir)
-    return result
+    dist = _join(config.device)
+    try:
+        with dist.main_first():
+            data = load_dataset(config.dataset, data_dir or config.data_dir, progress=progress and dist.is_main)
+        check_data_matches(saved, data, run_dir)
+        checkpoint = load_checkpoint(run_dir)
+        history = [EpochRecord(**r) for r in checkpoint["history"]] if checkpoint else []
+        writer = RunWriter(Path(run_dir), saved, history) if dist.is_main else _RankWriter(run_dir)
+        return _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist)
+    finally:
+        dist.close()

@@ -32,14 +32,18 @@ class EpochBatches:
     """Batches of (x, y) for one data split, in a fresh seeded order each epoch.
 
     Shuffled batches are gathered into two preallocated buffers (no per-step allocation,
-    no second copy of the split); unshuffled batches are plain views of the split.
+    no second copy of the split); unshuffled batches are plain views of the split. With
+    `rank`/`world_size` (data-parallel training) every rank walks the same global batches and
+    takes every world_size-th example of each.
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0, shuffle: bool = True):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0, shuffle: bool = True,
+                 rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {batch_size}")
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+        self.rank, self.world_size = rank, world_size
         rows = min(batch_size, len(x))
         self._x_buf = torch.empty((rows, *x.shape[1:]), dtype=x.dtype, device=x.device)
         self._y_buf = torch.empty((rows, *y.shape[1:]), dtype=y.dtype, device=y.device)
@@ -49,21 +53,28 @@ class EpochBatches:
         return -(-len(self.x) // self.batch_size)
 
     def sizes(self) -> torch.Tensor:
-        """The number of examples in each batch, in order."""
+        """The number of examples in each global batch, in order."""
         sizes = torch.full((len(self),), self.batch_size, dtype=torch.float64)
         sizes[-1] = len(self.x) - self.batch_size * (len(self) - 1)
         return sizes
 
+    def shares(self) -> list[float]:
+        """Per batch: this rank's examples x world_size / the global batch's (1.0 in one process).
+
+        A rank's mean loss times its share, averaged over ranks, is the global batch's mean loss.
+        """
+        return [len(range(self.rank, int(g), self.world_size)) * self.world_size / float(g) for g in self.sizes()]
+
     def epoch(self, epoch: int):
         """Yield the epoch's batches; each is valid until the next one is taken."""
         b = self.batch_size
-        if not self.shuffle:
+        if not self.shuffle and self.world_size == 1:
             for start in range(0, len(self.x), b):
                 yield self.x[start : start + b], self.y[start : start + b]
             return
-        order = epoch_order(len(self.x), self.seed, epoch, True).to(self.x.device)
+        order = epoch_order(len(self.x), self.seed, epoch, self.shuffle).to(self.x.device)
         for start in range(0, len(self.x), b):
-            index = order[start : start + b]
+            index = order[start : start + b][self.rank :: self.world_size]
             n = len(index)
             yield (torch.index_select(self.x, 0, index, out=self._x_buf[:n]),
                    torch.index_select(self.y, 0, index, out=self._y_buf[:n]))
