@@ -270,8 +270,7 @@ def _restore(checkpoint: dict, model: torch.nn.Module, step) -> list[EpochRecord
 
     try:
         model.load_state_dict(checkpoint["model"])
-        if hasattr(step, "load_state_dict"):
-            step.load_state_dict(checkpoint["step"])
+        step.load_state_dict(checkpoint["step"])
     except (RuntimeError, KeyError, ValueError) as exc:
         raise ModelFileError(f"the checkpoint does not fit this run's model or recipe ({exc})") from None
     restore_rng(checkpoint)
