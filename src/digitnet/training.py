@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import signal
 import threading
 import time
@@ -152,6 +153,7 @@ class AutogradStep:
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of the fused step off
 
 
 def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
@@ -168,7 +170,11 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
                             compute_dtype)
         return step
     if fastpath.supports(recipe):
-        return fastpath.FusedSGDStep(model, recipe.lr, compute_dtype)
+        step = fastpath.FusedSGDStep(model, recipe.lr, compute_dtype)
+        on_cuda = next(model.parameters()).is_cuda
+        if on_cuda and os.environ.get(CUDA_GRAPHS_ENV, "1") != "0":
+            return fastpath.CudaGraphStep(step, recipe.batch_size)
+        return step
     return AutogradStep(model, recipe, total_steps, compute_dtype)
 
 
