@@ -200,15 +200,14 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from digitnet.evaluate import evaluate_run
 
-    evaluation, last = evaluate_run(args.run, data_dir=args.data_dir, device=args.device,
-                                    progress=not args.no_progress)
+    evaluation, last, trained_on = evaluate_run(args.run, data_dir=args.data_dir, device=args.device,
+                                                progress=not args.no_progress)
     print(f"test loss {evaluation.loss:.6f}  test accuracy {100 * evaluation.accuracy:.2f}%")
     if last is not None:
         same = last["test_loss"] == evaluation.loss and last["test_accuracy"] == evaluation.accuracy
         verdict = "identical to" if same else "DIFFERENT from"
         print(f"{verdict} epoch {last['epoch']} in metrics.csv "
               f"(test loss {last['test_loss']:.6f}, test accuracy {100 * last['test_accuracy']:.2f}%)")
-        trained_on = evaluation_config_device(args.run)
         if not same and trained_on and trained_on != evaluation.device:
             print(f"(trained on {trained_on}, evaluated on {evaluation.device}: their kernels round differently)")
     return 0
@@ -249,12 +248,6 @@ def cmd_predict(args) -> int:
         else:
             print(f"{path}\t{prediction.digit}\t{100 * prediction.confidence:.1f}%", flush=True)
     return 1 if errors else 0
-
-
-def evaluation_config_device(run) -> str | None:
-    from digitnet.runs import load_config
-
-    return load_config(run).get("device_used")
 
 
 def _write_input(pixels, folder: str, source) -> None:

@@ -46,8 +46,9 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 1
 def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True):
     """Reload a run folder's model and evaluate it on the run's own test split.
 
-    Returns (evaluation, last row of metrics.csv or None). The data is checked against the
-    hashes recorded in config.json, so a different data set cannot pass unnoticed.
+    Returns (evaluation, last row of metrics.csv or None, the device type training used or None).
+    The data is checked against the hashes recorded in config.json, so a different data set
+    cannot pass unnoticed.
     """
     from digitnet.data import load_dataset
     from digitnet.losses import make_loss
@@ -62,4 +63,4 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     recipe = config["recipe"]
     evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
     metrics = read_metrics(run_dir)
-    return evaluation, (metrics[-1] if metrics else None)
+    return evaluation, (metrics[-1] if metrics else None), config.get("device_used")
