@@ -166,9 +166,8 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
         from torch.nn.parallel import DistributedDataParallel
 
         device_ids = [dist.local_rank] if next(model.parameters()).is_cuda else None
-        step = AutogradStep(DistributedDataParallel(model, device_ids=device_ids), recipe, total_steps,
+        return AutogradStep(DistributedDataParallel(model, device_ids=device_ids), recipe, total_steps,
                             compute_dtype)
-        return step
     if fastpath.supports(recipe):
         step = fastpath.FusedSGDStep(model, recipe.lr, compute_dtype)
         on_cuda = next(model.parameters()).is_cuda
@@ -386,8 +385,8 @@ def train(recipe: str | Recipe = "seed", dataset: str = "mnist", *, data_dir=Non
             return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
         from digitnet.runs import RunWriter
 
-        writer = RunWriter.create(config, data, out) if dist.is_main else None
-        return _fit_into(writer or _RankWriter(out), config, data, on_epoch, progress, None, dist)
+        writer = RunWriter.create(config, data, out) if dist.is_main else _RankWriter(out)
+        return _fit_into(writer, config, data, on_epoch, progress, None, dist)
     finally:
         dist.close()
 

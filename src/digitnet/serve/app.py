@@ -34,7 +34,8 @@ MAX_PIXELS = 16_000_000  # a 2 MB PNG of one colour can claim far more pixels th
 # millisecond, less than a hop to a worker thread costs under load. Larger ones go to a thread.
 INLINE_PIXELS = 1_000_000
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/bmp", "image/webp", "image/tiff"}
-ACCEPTED = ", ".join(sorted(IMAGE_TYPES | {"multipart/form-data", "application/json"}))
+ACCEPTED_TYPES = IMAGE_TYPES | {"multipart/form-data", "application/json"}
+ACCEPTED = ", ".join(sorted(ACCEPTED_TYPES))
 
 
 class ApiError(Exception):
@@ -126,7 +127,7 @@ def create_app(run_dir: str | Path) -> Starlette:
     async def post_predict(request: Request):
         try:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in IMAGE_TYPES | {"multipart/form-data", "application/json"}:
+            if content_type not in ACCEPTED_TYPES:
                 raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send one of {ACCEPTED}")
             body = await _read_capped(request)
             if not body:
