@@ -185,7 +185,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(args.run) if args.run else Path(tmp) / "run"
         if not args.run:
-            from digitnet.training import train
+            from digitnet.runs import train
 
             train("best", "mnist-10k", data_dir=DATA, epochs=10, out=run, progress=False)
         pngs = _pngs(200)

@@ -72,7 +72,7 @@ def worker_digitnet(data, epochs, precision="fp32"):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
 
-    config = TrainConfig(get_recipe("seed", epochs=epochs + 1), "fashion-mnist", precision=precision, device=DEVICE)
+    config = TrainConfig(get_recipe("tutorial", epochs=epochs + 1), "fashion-mnist", precision=precision, device=DEVICE)
     result = fit(config, data, progress=False)
     return [r.seconds for r in result.history[1:]], result.final.accuracy
 

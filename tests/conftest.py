@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DIGITNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FASHION_DIR = SHARED_DATA / "fashion-mnist"
 MNIST_T10K_DIR = SHARED_DATA / "mnist-t10k"
+# Every subprocess timeout and wait deadline is multiplied by this: a loaded machine (CI sets 4)
+# makes the suite slower, never red.
+TIME_FACTOR = float(os.environ.get("DIGITNET_TEST_TIME_FACTOR", "1"))
 
 
 def require(path: Path) -> Path:
@@ -78,7 +81,7 @@ def http_server():
 @pytest.fixture(scope="session")
 def mnist_run(tmp_path_factory) -> Path:
     """A best-recipe model trained here on the first 8,000 MNIST test digits (tested on the last 2,000)."""
-    from digitnet.training import train
+    from digitnet.runs import train
 
     out = tmp_path_factory.mktemp("mnist-run") / "run"
     train("best", "mnist-10k", data_dir=require(MNIST_T10K_DIR), epochs=10, out=out, progress=False)
@@ -92,3 +95,34 @@ def mnist_test_digits():
 
     data = load_dataset("mnist-10k", require(MNIST_T10K_DIR), progress=False)
     return data.x_test, data.y_test
+
+
+def learnable_digits(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n 28x28 images a network can learn in a second: class k is a bright 6x6 block at one of ten
+    places, with noise. Small synthetic data for the fast tier."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for image, label in zip(images, labels):
+        top, left = 4 + 10 * (label // 5), 2 + 5 * (label % 5)
+        image[top : top + 6, left : left + 6] = rng.integers(180, 256, (6, 6))
+    return images, labels
+
+
+@pytest.fixture(scope="session")
+def synthetic_data():
+    """A small in-memory Dataset (600 train, 200 test) of learnable_digits."""
+    from digitnet.data import Dataset
+
+    x, y = learnable_digits(800, seed=1)
+    return Dataset("synthetic", x[:600], y[:600], x[600:], y[600:], tuple(str(i) for i in range(10)))
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory, synthetic_data) -> Path:
+    """A best-recipe run folder trained in about a second on synthetic_data."""
+    from digitnet.runs import train
+
+    out = tmp_path_factory.mktemp("synthetic-run") / "run"
+    train("best", synthetic_data, epochs=3, out=out, progress=False)
+    return out

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TIME_FACTOR
 
 pytestmark = pytest.mark.slow
 CHROMIUM = os.environ.get("DIGITNET_CHROMIUM", "/usr/bin/chromium")
@@ -31,7 +32,7 @@ def page_url(mnist_run):
     assert match
     yield f"http://127.0.0.1:{match.group(1)}/"
     proc.terminate()
-    proc.wait(timeout=30)
+    proc.wait(timeout=30 * TIME_FACTOR)
 
 
 @pytest.fixture(scope="module")

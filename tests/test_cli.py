@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import TIME_FACTOR
 
 from digitnet.cli import build_parser
 
@@ -14,7 +15,7 @@ RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "checkpoint.safe
 
 def digitnet(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+                          cwd=cwd, timeout=300 * TIME_FACTOR)
 
 
 @pytest.mark.slow
@@ -50,6 +51,7 @@ def test_train_writes_every_run_file_and_evaluate_repeats_its_figures(tmp_path, 
         (["train", "--dataset", "mnist"], "could not download train-images-idx3-ubyte.gz"),
         (["train", "--lr", "-1", "--data-dir", "."], "--lr -1.0: the learning rate must be a positive number"),
         (["evaluate", "/nonexistent"], "/nonexistent: no such run folder"),
+        (["evaluate", "."], "config.json: missing; . is not a digitnet run folder"),
         (["train", "--device", "cuda:0", "--data-dir", "."], "CUDA is not available here; use --device cpu"),
     ],
 )
@@ -74,7 +76,7 @@ def test_help_does_not_import_torch():
             "for argv in (['--help'], ['train', '--help'], ['evaluate', '--help']):\n"
             "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr
     assert "--no-shuffle" in done.stdout and "--data-dir" in done.stdout
 

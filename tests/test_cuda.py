@@ -5,7 +5,8 @@ import torch
 
 from digitnet.data import load_dataset
 from digitnet.recipes import get_recipe
-from digitnet.training import TrainConfig, fit, resume, train
+from digitnet.runs import resume, train
+from digitnet.training import TrainConfig, fit
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_cuda_graph_replay_computes_what_eager_steps_compute(fashion_dir, monkeypatch, precision):
     data = load_dataset("fashion-mnist", fashion_dir, progress=False)
-    config = TrainConfig(get_recipe("seed", epochs=3), "fashion-mnist", device="cuda", precision=precision)
+    config = TrainConfig(get_recipe("tutorial", epochs=3), "fashion-mnist", device="cuda", precision=precision)
     graphed = fit(config, data, progress=False)
     monkeypatch.setenv("DIGITNET_CUDA_GRAPHS", "0")
     eager = fit(config, data, progress=False)
@@ -31,9 +32,9 @@ def test_resume_on_cuda_is_bit_identical(tmp_path, fashion_dir):
             raise Crash
 
     common = dict(data_dir=fashion_dir, epochs=4, device="cuda", progress=False)
-    train("seed", "fashion-mnist", out=tmp_path / "whole", **common)
+    train("tutorial", "fashion-mnist", out=tmp_path / "whole", **common)
     with pytest.raises(Crash):
-        train("seed", "fashion-mnist", out=tmp_path / "cut", on_epoch=crash, **common)
+        train("tutorial", "fashion-mnist", out=tmp_path / "cut", on_epoch=crash, **common)
     resume(tmp_path / "cut", progress=False)
     from safetensors.torch import load_file
 

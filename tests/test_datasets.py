@@ -6,7 +6,8 @@ import pytest
 
 from conftest import synthetic_split, write_idx
 from digitnet import load_fashion_mnist
-from digitnet.data.datasets import check_pair, load_dataset, load_idx_pair
+from digitnet.data.datasets import check_pair, load_dataset
+from digitnet.data.idx import read_idx
 from digitnet.errors import DataError
 
 
@@ -57,7 +58,7 @@ def test_unknown_dataset():
 
 def test_synthetic_pair_reads_gzipped_and_plain(tmp_path):
     images, labels = synthetic_split(7)
-    got = load_idx_pair(write_idx(tmp_path / "i.gz", images, True), write_idx(tmp_path / "l", labels))
+    got = read_idx(write_idx(tmp_path / "i.gz", images, True)), read_idx(write_idx(tmp_path / "l", labels))
     np.testing.assert_array_equal(got[0], images)
     np.testing.assert_array_equal(got[1], labels)
 
@@ -72,11 +73,9 @@ def test_synthetic_pair_reads_gzipped_and_plain(tmp_path):
         (np.zeros((3, 28, 28), np.uint8), np.array([1, 10, 2], np.uint8), "label 10 at index 1 is outside 0-9"),
     ],
 )
-def test_pair_checks(images, labels, message, tmp_path):
+def test_pair_checks(images, labels, message):
     with pytest.raises(DataError, match=message):
         check_pair(images, labels, "imgs", "labs")
-    with pytest.raises(DataError, match=message):
-        load_idx_pair(write_idx(tmp_path / "i", images), write_idx(tmp_path / "l", labels))
 
 
 def test_fashion_mnist_found_in_the_debian_package_folder(tmp_path, fashion_dir, monkeypatch):

@@ -16,12 +16,13 @@ import time
 
 import pytest
 from safetensors.torch import load_file
+from conftest import TIME_FACTOR
 
 from digitnet.checkpoint import load_checkpoint
 
 from digitnet.model import build_model
 from digitnet.runs import read_metrics
-from digitnet.training import train
+from digitnet.runs import train
 
 pytestmark = pytest.mark.slow
 SHARE_OF_MOVEMENT = 0.01
@@ -43,10 +44,10 @@ def _compare(one_dir, two_dir):
 
 def test_two_processes_reach_the_weights_of_one(tmp_path, mnist_t10k_dir):
     common = ["--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir, "--epochs", 2, "--no-progress"]
-    done = subprocess.run(_torchrun(*common, "--out", tmp_path / "two"), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_torchrun(*common, "--out", tmp_path / "two"), capture_output=True, text=True, timeout=300 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("final test accuracy") == 1 and done.stdout.count("epoch  train loss") == 1
-    train("seed", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "one", progress=False)
+    train("tutorial", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "one", progress=False)
     shares, losses = _compare(tmp_path / "one", tmp_path / "two")
     print("distributed vs one process, share of movement:", shares, "losses:", losses)
     assert max(shares.values()) <= SHARE_OF_MOVEMENT, shares
@@ -66,7 +67,7 @@ def test_both_ranks_resume_from_the_same_checkpoint(tmp_path, mnist_t10k_dir):
         train("best", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "run", progress=False,
               on_epoch=crash_after_first)
     done = subprocess.run(_torchrun("--resume", tmp_path / "run", "--no-progress"), capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr[-3000:]
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
     train("best", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "whole", progress=False)
@@ -79,7 +80,7 @@ def test_a_killed_rank_ends_the_run_with_a_message(tmp_path, mnist_t10k_dir):
     proc = subprocess.Popen(_torchrun("--recipe", "best", "--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir,
                                       "--epochs", 500, "--out", run, "--no-progress"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 120 * TIME_FACTOR
     while not (run / "checkpoint.safetensors").exists():
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
@@ -87,7 +88,7 @@ def test_a_killed_rank_ends_the_run_with_a_message(tmp_path, mnist_t10k_dir):
     assert len(children) == 2
     os.kill(int(children[-1]), signal.SIGKILL)
     try:
-        out, err = proc.communicate(timeout=90)
+        out, err = proc.communicate(timeout=90 * TIME_FACTOR)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -116,9 +117,21 @@ def test_only_rank_zero_downloads(tmp_path, mnist_t10k_dir, monkeypatch):
         env = dict(os.environ, DIGITNET_MIRRORS=f"http://127.0.0.1:{server.server_address[1]}/",
                    DIGITNET_HOME=str(tmp_path / "home"))
         done = subprocess.run(_torchrun("--dataset", "mnist-10k", "--epochs", 1, "--out", tmp_path / "run",
-                                        "--no-progress"), capture_output=True, text=True, timeout=300, env=env)
+                                        "--no-progress"), capture_output=True, text=True, timeout=300 * TIME_FACTOR, env=env)
     finally:
         server.shutdown()
         server.server_close()
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(requests) == ["/t10k-images-idx3-ubyte.gz", "/t10k-labels-idx1-ubyte.gz"]  # once each
+
+
+def test_only_collective_errors_count_as_a_peer_failure():
+    import torch
+
+    from digitnet.distributed import is_collective_failure
+
+    gloo = RuntimeError("[third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error: Connection reset by peer")
+    assert is_collective_failure(gloo)
+    assert is_collective_failure(torch.distributed.DistBackendError("NCCL communicator was aborted"))
+    assert not is_collective_failure(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"))
+    assert not is_collective_failure(torch.OutOfMemoryError("CUDA out of memory"))

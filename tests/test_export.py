@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import TIME_FACTOR
 
 from digitnet.errors import DigitnetError, ModelFileError
 from digitnet.export import OnnxPredictor, export_onnx
@@ -51,7 +52,7 @@ def test_predict_with_onnx_does_not_import_torch(exported, mnist_test_digits, tm
     code = ("import sys\nfrom digitnet.cli import main\n"
             f"rc = main(['predict', '--onnx', {str(run)!r}, {str(image)!r}])\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\nsys.exit(rc)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\t")[1] == str(Predictor(run).predict_image(image).digit)
 
@@ -73,5 +74,5 @@ def test_bad_cases(exported, tmp_path):
     data = (cut / "model.onnx").read_bytes()
     (cut / "model.onnx").write_bytes(data[: len(data) // 2])
     done = subprocess.run([sys.executable, "-m", "digitnet", "predict", "--onnx", str(cut), str(tmp_path)],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60 * TIME_FACTOR)
     assert done.returncode == 2 and "not a valid ONNX model" in done.stderr and "Traceback" not in done.stderr

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from digitnet.fastpath import FusedSGDStep, supports
+from digitnet.training.fastpath import FusedSGDStep, supports
 from digitnet.losses import mse_sum
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -34,9 +34,9 @@ def test_fused_step_matches_autograd_and_sgd(hidden, sizes):
 
 
 def test_fast_path_only_for_plain_sgd_on_mse():
-    assert supports(get_recipe("seed"))
-    assert not supports(get_recipe("seed", momentum=0.9))
-    assert not supports(get_recipe("seed", loss="cross-entropy"))
+    assert supports(get_recipe("tutorial"))
+    assert not supports(get_recipe("tutorial", momentum=0.9))
+    assert not supports(get_recipe("tutorial", loss="cross-entropy"))
     assert not supports(get_recipe("best"))
 
 

@@ -41,6 +41,7 @@ def test_result_is_mnist_format(mnist_test_digits):
     assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1
 
 
+@pytest.mark.slow
 def test_digit_in_a_corner_is_recentred(mnist_run, mnist_test_digits):
     predictor = Predictor(mnist_run)
     digits, _ = mnist_test_digits
@@ -53,6 +54,7 @@ def test_digit_in_a_corner_is_recentred(mnist_run, mnist_test_digits):
         assert predictor.predict_image(corner).digit == predictor.predict_image(centred).digit
 
 
+@pytest.mark.slow
 def test_inverted_image_gives_the_same_prediction(mnist_run, mnist_test_digits):
     predictor = Predictor(mnist_run)
     for digit in mnist_test_digits[0][:50]:

@@ -2,7 +2,6 @@
 and every resumed run ends bit-identical to one never interrupted."""
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -12,9 +11,9 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from conftest import TIME_FACTOR
 
 from digitnet.checkpoint import load_checkpoint
-from digitnet.fsutil import WRITE_DELAY_ENV
 from digitnet.model import load_model
 from digitnet.runs import read_metrics
 
@@ -23,8 +22,14 @@ TRIALS = 10
 EPOCHS = 5
 
 
-def _train(out, data_dir, *extra, env=None):
-    return [sys.executable, "-m", "digitnet", "train", "--recipe", "best", "--dataset", "mnist-10k",
+# The training process to kill widens every write through fsutil's test seam, so kills land inside.
+SLOW_WRITES = ("import sys, time\nfrom digitnet import fsutil\nfsutil.before_rename = lambda tmp: time.sleep(0.05)\n"
+               "from digitnet.cli import main\nsys.exit(main(sys.argv[1:]))")
+
+
+def _train(out, data_dir, *extra, slow_writes=False):
+    launcher = ["-c", SLOW_WRITES] if slow_writes else ["-m", "digitnet"]
+    return [sys.executable, *launcher, "train", "--recipe", "best", "--dataset", "mnist-10k",
             "--data-dir", str(data_dir), "--epochs", str(EPOCHS), "--no-progress", *extra] + (
         ["--out", str(out)] if out else [])
 
@@ -41,16 +46,15 @@ def _check_every_file_loads(run):
 
 def test_sigkill_at_random_moments_then_resume(tmp_path, mnist_t10k_dir):
     reference = tmp_path / "reference"
-    subprocess.run(_train(reference, mnist_t10k_dir), check=True, capture_output=True, timeout=300)
+    subprocess.run(_train(reference, mnist_t10k_dir), check=True, capture_output=True, timeout=300 * TIME_FACTOR)
     expected = load_file(str(reference / "model.safetensors"))
     rng = random.Random(20261126)
-    env = dict(os.environ, **{WRITE_DELAY_ENV: "0.05"})  # widen every write so kills can land inside
     landed_in_write = 0
     for trial in range(TRIALS):
         run = tmp_path / f"trial{trial}"
-        proc = subprocess.Popen(_train(run, mnist_t10k_dir), env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(_train(run, mnist_t10k_dir, slow_writes=True), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 120 * TIME_FACTOR
         while not (run / "config.json").exists():
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.01)
@@ -62,11 +66,11 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, mnist_t10k_dir):
             time.sleep(rng.uniform(0, 1.5))
         in_write = any(p.name.endswith(".tmp") for p in run.iterdir())
         proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
+        proc.wait(timeout=60 * TIME_FACTOR)
         landed_in_write += in_write
         _check_every_file_loads(run)
         done = subprocess.run(_train(None, mnist_t10k_dir, "--resume", str(run)), capture_output=True,
-                              text=True, timeout=300)
+                              text=True, timeout=300 * TIME_FACTOR)
         assert done.returncode == 0, done.stderr
         assert not any(p.name.endswith(".tmp") for p in run.iterdir())
         got = load_file(str(run / "model.safetensors"))

@@ -98,3 +98,13 @@ def test_not_a_model(tmp_path):
 def test_hidden_sizes_validated():
     with pytest.raises(ValueError):
         build_model((0,))
+
+
+def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_model(build_model(seed=0), path, architecture())
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="the tensors do not match their recorded SHA-256"):
+        load_model(path)

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FASHION_DIR, ROOT, require
+from conftest import FASHION_DIR, ROOT, require, TIME_FACTOR
 from digitnet.data import load_dataset
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -57,7 +57,7 @@ def _keras_layout(model) -> dict:
 def digitnet_run():
     """digitnet's seed recipe, tutorial order, 2 epochs: (data, initial weights, step losses, final weights)."""
     data = load_dataset("fashion-mnist", require(FASHION_DIR), progress=False)
-    config = TrainConfig(get_recipe("seed", epochs=EPOCHS), "fashion-mnist", seed=0, shuffle=False)
+    config = TrainConfig(get_recipe("tutorial", epochs=EPOCHS), "fashion-mnist", seed=0, shuffle=False)
     initial = _keras_layout(build_model(seed=0))
     result = fit(config, data, progress=False)
     return data, initial, torch.cat(result.step_losses).numpy(), _keras_layout(result.model)
@@ -69,7 +69,7 @@ def _tensorflow(data, initial, variant, tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "reference" / "tutorial_tf.py"), "--data", tmp_path / "data.npz",
          "--init", tmp_path / "init.npz", "--epochs", str(EPOCHS), "--variant", variant, "--out", tmp_path / "tf.npz"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600 * TIME_FACTOR,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(np.load(tmp_path / "tf.npz"))

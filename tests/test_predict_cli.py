@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
+from conftest import TIME_FACTOR
 
 from digitnet.predict import confidences
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 def digitnet(*args):
     return subprocess.run([sys.executable, "-m", "digitnet", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120 * TIME_FACTOR)
 
 
 @pytest.fixture

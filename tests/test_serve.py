@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 from PIL import Image
+from conftest import TIME_FACTOR
 
 pytestmark = pytest.mark.slow
 
@@ -23,14 +24,14 @@ def server(mnist_run):
     assert match, line + proc.stderr.read() if proc.poll() is not None else line
     yield f"http://127.0.0.1:{match.group(1)}"
     proc.terminate()
-    proc.wait(timeout=30)
+    proc.wait(timeout=30 * TIME_FACTOR)
 
 
 def request(url, data=None, content_type=None, method=None):
     headers = {"Content-Type": content_type} if content_type else {}
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:
+        with urllib.request.urlopen(req, timeout=30 * TIME_FACTOR) as response:
             return response.status, response.headers.get("content-type"), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("content-type"), exc.read()
@@ -124,7 +125,7 @@ def test_body_size_cap(server):
 
     host, port = urlsplit(server).hostname, urlsplit(server).port
     # A declared length over the cap is refused before any body is read.
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(host, port, timeout=30 * TIME_FACTOR)
     conn.putrequest("POST", "/api/predict")
     conn.putheader("Content-Type", "image/png")
     conn.putheader("Content-Length", str(3 * 1024 * 1024))
@@ -133,7 +134,7 @@ def test_body_size_cap(server):
     assert response.status == 413 and "exceeds the 2,097,152-byte limit" in json.loads(response.read())["error"]
     conn.close()
     # A chunked body with no declared length is counted as it arrives.
-    conn = http.client.HTTPConnection(host, port, timeout=30)
+    conn = http.client.HTTPConnection(host, port, timeout=30 * TIME_FACTOR)
     chunks = [b"x" * (512 * 1024)] * 4 + [b"x"]
     conn.request("POST", "/api/predict", body=iter(chunks), headers={"Content-Type": "image/png"}, encode_chunked=True)
     response = conn.getresponse()

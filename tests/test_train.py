@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 def test_loss_falls_and_accuracy_rises_over_3_epochs(fashion_dir):
     data = load_dataset("fashion-mnist", fashion_dir, progress=False)
-    result = fit(TrainConfig(get_recipe("seed", epochs=3), "fashion-mnist"), data, progress=False)
+    result = fit(TrainConfig(get_recipe("tutorial", epochs=3), "fashion-mnist"), data, progress=False)
     train_losses = [r.train_loss for r in result.history]
     test_losses = [r.test_loss for r in result.history]
     accuracies = [r.test_accuracy for r in result.history]
@@ -21,7 +21,7 @@ def test_loss_falls_and_accuracy_rises_over_3_epochs(fashion_dir):
 
 
 def _weights(seed, data):
-    result = fit(TrainConfig(get_recipe("seed", epochs=2, lr=0.01), "mnist-10k", seed=seed), data, progress=False)
+    result = fit(TrainConfig(get_recipe("tutorial", epochs=2, lr=0.01), "mnist-10k", seed=seed), data, progress=False)
     return result.model.state_dict(), result.history
 
 
@@ -42,12 +42,12 @@ def test_best_recipe_learns_real_digits(mnist_t10k_dir):
 def test_divergence_is_reported_with_a_hint(mnist_t10k_dir):
     data = load_dataset("mnist-10k", mnist_t10k_dir, progress=False)
     with pytest.raises(TrainingDiverged, match="lower the learning rate"):
-        fit(TrainConfig(get_recipe("seed", epochs=3, lr=1e4), "mnist-10k"), data, progress=False)
+        fit(TrainConfig(get_recipe("tutorial", epochs=3, lr=1e4), "mnist-10k"), data, progress=False)
 
 
 def test_bf16_precision_reaches_fp32_accuracy(mnist_t10k_dir):
     data = load_dataset("mnist-10k", mnist_t10k_dir, progress=False)
-    recipe = get_recipe("seed", epochs=3, lr=0.01)
+    recipe = get_recipe("tutorial", epochs=3, lr=0.01)
     fp32 = fit(TrainConfig(recipe, "mnist-10k"), data, progress=False)
     bf16 = fit(TrainConfig(recipe, "mnist-10k", precision="bf16"), data, progress=False)
     assert abs(fp32.history[-1].test_accuracy - bf16.history[-1].test_accuracy) < 0.01

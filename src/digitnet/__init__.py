@@ -1,6 +1,6 @@
 """digitnet: the TensorFlow tutorial's handwritten-digit MLP, trained, proven, served.
 
-Public API (imported lazily, so `digitnet --help` does not load PyTorch):
+Public API (imported on first use, so `digitnet --help` does not load PyTorch):
 
     from digitnet import load_mnist, load_fashion_mnist, build_model, train
 """
@@ -14,7 +14,8 @@ _EXPORTS = {
     "build_model": "digitnet.model",
     "load_model": "digitnet.model",
     "save_model": "digitnet.model",
-    "train": "digitnet.training",
+    "train": "digitnet.runs",
+    "resume": "digitnet.runs",
     "TrainConfig": "digitnet.training",
     "get_recipe": "digitnet.recipes",
     "load_run": "digitnet.runs",

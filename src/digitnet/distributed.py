@@ -53,10 +53,6 @@ class Distributed:
         if self.is_main:
             self.barrier()
 
-    def shard(self, index: torch.Tensor) -> torch.Tensor:
-        """This rank's share of one global batch's indices."""
-        return index[self.rank :: self.world_size] if self.active else index
-
     def all_reduce_sum(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.active:
             torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
@@ -65,6 +61,16 @@ class Distributed:
     def close(self) -> None:
         if self.active and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+def is_collective_failure(exc: BaseException) -> bool:
+    """True for an error raised by a collective: NCCL's DistBackendError and the other
+    torch.distributed errors, or gloo's, which arrive as a plain RuntimeError naming gloo (a lost
+    peer reads "gloo/transport/tcp/pair.cc: Connection reset by peer"). A local out-of-memory or
+    shape error is none of these and keeps its own message."""
+    if isinstance(exc, torch.distributed.DistError):
+        return True
+    return isinstance(exc, RuntimeError) and "gloo" in str(exc)
 
 
 def from_environment(device: torch.device) -> Distributed:

@@ -11,6 +11,7 @@ onnxruntime to run it).
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from pathlib import Path
 
@@ -18,6 +19,10 @@ import numpy as np
 
 from digitnet.errors import DigitnetError, ModelFileError
 from digitnet.predict import ImagePredictor
+from digitnet.settings import SIDE
+
+# torch and the run folder are imported inside the export functions: OnnxPredictor, in this module
+# too, must run without PyTorch installed.
 
 ONNX_FILE = "model.onnx"
 TOLERANCE = 1e-5
@@ -25,8 +30,6 @@ OPSET = 18
 
 
 def _require(module: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -36,6 +39,7 @@ def _require(module: str):
 def _graph_module(model, loss: str):
     import torch
 
+    from digitnet.data.batches import scale_pixels
     from digitnet.predict import confidences
 
     class PixelsToConfidences(torch.nn.Module):
@@ -44,8 +48,7 @@ def _graph_module(model, loss: str):
             self.mlp = model
 
         def forward(self, pixels):
-            x = pixels.reshape(pixels.shape[0], 28 * 28) * 2.0 / 255.0 - 1.0
-            logits = self.mlp(x)
+            logits = self.mlp(scale_pixels(pixels))
             return logits, confidences(logits, loss)
 
     return PixelsToConfidences().eval()
@@ -56,20 +59,20 @@ def export_onnx(run_dir: str | Path, data_dir=None, progress: bool = True) -> tu
     import torch
 
     from digitnet.fsutil import atomic_path
-    from digitnet.runs import load_run
+    from digitnet.runs import load_run, load_run_data
 
     _require("onnx"), _require("onnxscript")
     ort = _require("onnxruntime")
     config, model = load_run(run_dir)
     module = _graph_module(model, config["recipe"]["loss"])
     path = Path(run_dir) / ONNX_FILE
-    pixels = _test_pixels(config, run_dir, data_dir, progress)
+    pixels = load_run_data(config, run_dir, data_dir, progress).x_test.astype(np.float32)
     with torch.no_grad():
         expected_logits, expected_conf = (t.numpy() for t in module(torch.from_numpy(pixels)))
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
         torch.onnx.export(
-            module, (torch.zeros(2, 28, 28),), str(tmp), dynamo=True, opset_version=OPSET, verbose=False,
+            module, (torch.zeros(2, SIDE, SIDE),), str(tmp), dynamo=True, opset_version=OPSET, verbose=False,
             input_names=["pixels"], output_names=["logits", "confidences"],
             dynamic_shapes={"pixels": {0: torch.export.Dim("batch")}}, external_data=False,
         )
@@ -80,15 +83,6 @@ def export_onnx(run_dir: str | Path, data_dir=None, progress: bool = True) -> tu
             raise ModelFileError(f"the exported model differs from PyTorch by {difference:.2e} (> {TOLERANCE:g}) on "
                                  "the test split; not written")
     return path, difference
-
-
-def _test_pixels(config: dict, run_dir, data_dir, progress: bool) -> np.ndarray:
-    from digitnet.data import load_dataset
-    from digitnet.runs import check_data_matches
-
-    data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress)
-    check_data_matches(config, data, run_dir)
-    return data.x_test.astype(np.float32)
 
 
 class OnnxPredictor(ImagePredictor):

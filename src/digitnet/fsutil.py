@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from pathlib import Path
 
-# Fault injection for the kill tests: seconds to pause after a temporary file is written and
-# before it is renamed into place, so that a SIGKILL can be landed inside a write.
-WRITE_DELAY_ENV = "DIGITNET_FAULT_WRITE_DELAY"
+# A test seam: called with the temporary path after it is written and before it is renamed into
+# place. The kill tests set it (in the process they kill) to widen every write.
+before_rename = None
 
 
 @contextlib.contextmanager
@@ -25,9 +24,8 @@ def atomic_path(path: str | os.PathLike):
     tmp = Path(tmp_name)
     try:
         yield tmp
-        delay = float(os.environ.get(WRITE_DELAY_ENV) or 0)
-        if delay:
-            time.sleep(delay)
+        if before_rename is not None:
+            before_rename(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,8 +46,3 @@ def _fsync_dir(folder: Path) -> None:
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

@@ -22,12 +22,12 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from digitnet.errors import DigitnetError
+from digitnet.settings import FIT, SIDE
 
 MAX_PIXELS = 40_000_000
 WORKING_SIDE = 512  # larger images are reduced first: the digit ends up 20 pixels tall anyway
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
 NOISE_FLOOR = 0.15  # after stretching, intensities below this share of the ink's are background
-FIT, SIDE = 20, 28
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 

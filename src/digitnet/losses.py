@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-CLASSES = 10
+from digitnet.settings import CLASSES
 
 
 def mse_sum(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -74,7 +74,7 @@ class Predictor(ImagePredictor):
     """A run folder's model in PyTorch."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu"):
-        from digitnet.runs import load_run
+        from digitnet.runs import load_run  # lazy: --onnx predicts without torch
 
         self.run_dir = Path(run_dir)
         self.config, self.model = load_run(run_dir, device=device)

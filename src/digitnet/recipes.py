@@ -1,78 +1,104 @@
 """Training recipes as plain data: loss, optimiser, schedule, batch size, epochs.
 
-`seed` is the tutorial's recipe, number for number. `best` keeps the same network and
-changes only how it is trained. Every field can be overridden from the CLI.
+`tutorial` (old name `seed`, still accepted) is the tutorial's recipe, number for number. `best`
+keeps the same network and changes only how it is trained. Every field can be overridden from the
+CLI: the CLI builds one option per field from the metadata below.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from digitnet.errors import ConfigError
+from digitnet.settings import LOSSES, OPTIMIZERS, RECIPE_ALIASES, SCHEDULES
 
-LOSSES = ("mse-sum", "cross-entropy")
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("constant", "onecycle")
+
+def _option(default=None, help: str = "", choices=None):
+    metadata = {"help": help, "choices": choices}
+    return field(metadata=metadata) if default is None else field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Recipe:
     name: str
-    loss: str  # "mse-sum": sum((out - onehot)^2) / batch, as the tutorial; or "cross-entropy"
-    optimizer: str  # "sgd" (plain, optional momentum) or "adamw"
-    lr: float  # the peak learning rate for "onecycle"
-    batch_size: int = 512
-    epochs: int = 30
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # "onecycle": linear warm-up, then cosine decay to zero
-    warmup_fraction: float = 0.0  # share of all steps spent warming up, for "onecycle"
-    label_smoothing: float = 0.0  # cross-entropy only
+    loss: str = _option(help="mse-sum: sum((out - onehot)^2)/batch, as the tutorial; cross-entropy: softmax "
+                             "cross-entropy", choices=LOSSES)
+    optimizer: str = _option(help="sgd (plain, see --momentum) or adamw", choices=OPTIMIZERS)
+    lr: float = _option(help="learning rate (the peak rate for the onecycle schedule)")
+    batch_size: int = _option(512, "examples per step (the last partial batch is kept)")
+    epochs: int = _option(30, "number of epochs")
+    momentum: float = _option(0.0, "SGD momentum")
+    weight_decay: float = _option(0.0, "weight decay (SGD: L2 in the gradient; AdamW: decoupled)")
+    schedule: str = _option("constant", "constant, or onecycle: linear warm-up then cosine decay to zero, stepped "
+                                        "every batch", choices=SCHEDULES)
+    warmup_fraction: float = _option(0.0, "share of all steps spent warming up (onecycle)")
+    label_smoothing: float = _option(0.0, "label smoothing (cross-entropy only)")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def validate(self) -> "Recipe":
-        if self.loss not in LOSSES:
-            raise ConfigError(f"--loss {self.loss!r}: choose one of {', '.join(LOSSES)}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"--optimizer {self.optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise ConfigError(f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
-        if not self.lr > 0:
-            raise ConfigError(f"--lr {self.lr}: the learning rate must be a positive number")
-        if self.batch_size < 1:
-            raise ConfigError(f"--batch-size {self.batch_size}: must be at least 1")
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs {self.epochs}: must be at least 1")
-        if not 0 <= self.momentum < 1:
-            raise ConfigError(f"--momentum {self.momentum}: must be in [0, 1)")
-        if self.weight_decay < 0:
-            raise ConfigError(f"--weight-decay {self.weight_decay}: must be >= 0")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ConfigError(f"--warmup-fraction {self.warmup_fraction}: must be in [0, 1)")
-        if not 0 <= self.label_smoothing < 1:
-            raise ConfigError(f"--label-smoothing {self.label_smoothing}: must be in [0, 1)")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{option_name(f.name)} {getattr(self, f.name)!r}: choose one of {', '.join(choices)}")
+        checks = [
+            (self.lr > 0, "lr", "the learning rate must be a positive number"),
+            (self.batch_size >= 1, "batch_size", "must be at least 1"),
+            (self.epochs >= 1, "epochs", "must be at least 1"),
+            (0 <= self.momentum < 1, "momentum", "must be in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay", "must be >= 0"),
+            (0 <= self.warmup_fraction < 1, "warmup_fraction", "must be in [0, 1)"),
+            (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)"),
+        ]
+        for ok, name, message in checks:
+            if not ok:
+                raise ConfigError(f"{option_name(name)} {getattr(self, name)}: {message}")
         if self.label_smoothing and self.loss != "cross-entropy":
             raise ConfigError("--label-smoothing applies only to --loss cross-entropy")
         return self
 
 
+def option_name(field_name: str) -> str:
+    """The CLI option of a recipe field: batch_size -> --batch-size."""
+    return "--" + field_name.replace("_", "-")
+
+
+def overridable_fields():
+    """The recipe fields a user may override (all but the name)."""
+    return [f for f in fields(Recipe) if f.name != "name"]
+
+
 RECIPES = {
-    "seed": Recipe(name="seed", loss="mse-sum", optimizer="sgd", lr=0.001),
+    "tutorial": Recipe(name="tutorial", loss="mse-sum", optimizer="sgd", lr=0.001),
     "best": Recipe(
         name="best", loss="cross-entropy", optimizer="adamw", lr=2e-3, batch_size=128,
         weight_decay=0.05, schedule="onecycle", warmup_fraction=0.05, label_smoothing=0.1,
     ),
 }
+RECIPE_NAMES = tuple(RECIPES)
+
+
+def canonical_name(name: str) -> str:
+    """The recipe's current name ("seed" -> "tutorial"); ConfigError for an unknown one."""
+    name = RECIPE_ALIASES.get(name, name)
+    if name not in RECIPES:
+        raise ConfigError(f"--recipe {name!r}: choose one of {', '.join(RECIPES)}")
+    return name
 
 
 def get_recipe(name: str, **overrides) -> Recipe:
     """The named recipe with the given fields replaced (None values are ignored)."""
-    if name not in RECIPES:
-        raise ConfigError(f"--recipe {name!r}: choose one of {', '.join(RECIPES)}")
-    known = {f.name for f in fields(Recipe)}
+    recipe = RECIPES[canonical_name(name)]
+    known = {f.name for f in overridable_fields()}
     unknown = set(overrides) - known
     if unknown:
         raise ConfigError(f"unknown recipe fields: {', '.join(sorted(unknown))}")
-    return replace(RECIPES[name], **{k: v for k, v in overrides.items() if v is not None}).validate()
+    return replace(recipe, **{k: v for k, v in overrides.items() if v is not None}).validate()
+
+
+def recipe_from_dict(d: dict) -> Recipe:
+    """A recipe saved by to_dict (a run's config.json), checked; old names are mapped to new ones."""
+    d = dict(d)
+    d["name"] = RECIPE_ALIASES.get(d.get("name"), d.get("name"))
+    return Recipe(**d).validate()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.evaluate import confusion_matrix
+from digitnet.metrics import confusion_matrix
+from digitnet.settings import CLASSES, PIXELS
 from digitnet.fsutil import atomic_path, write_text_atomic
 
 TABLE_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'test loss':>10}  {'test acc':>8}  {'seconds':>7}"
@@ -116,7 +117,7 @@ def summary_markdown(run_dir: Path, config: dict, history, rows) -> str:
         f"{config['data']['test_size']:,} test)",
         f"- recipe: **{recipe['name']}**: loss {recipe['loss']}, optimizer {recipe['optimizer']}, lr {recipe['lr']:g}, "
         f"batch {recipe['batch_size']}, schedule {recipe['schedule']}, {recipe['epochs']} epochs, seed {config['seed']}",
-        f"- network: {' -> '.join(str(n) for n in [784, *config['hidden'], 10])} (ReLU)",
+        f"- network: {' -> '.join(str(n) for n in [PIXELS, *config['hidden'], CLASSES])} (ReLU)",
         f"- final test accuracy: **{100 * last.test_accuracy:.2f}%**, test loss {last.test_loss:.6f} (epoch {last.epoch})",
         f"- best test accuracy: {100 * best.test_accuracy:.2f}% (epoch {best.epoch})",
         f"- training time: median {statistics.median(r.seconds for r in history):.2f} s/epoch, "

@@ -8,14 +8,22 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-PIXELS = 28 * 28
+from digitnet.settings import PIXELS
+
+
+def scale_pixels(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels 0-255 of shape (N, 28, 28) or (N, 784), any dtype -> a new float32 (N, 784) in [-1, 1].
+
+    Computed as the tutorial does, 2*x/255 - 1, in the same operation order as
+    `2 * tf.cast(x, tf.float32) / 255. - 1`, so the floats are bit-equal. The ONNX export uses it too.
+    """
+    x = pixels.reshape(pixels.shape[0], PIXELS).to(torch.float32, copy=True)
+    return x.mul_(2.0).div_(255.0).sub_(1.0)
 
 
 def scale_images(images: np.ndarray | torch.Tensor, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float32 (N, 784) in [-1, 1], computed as the tutorial does: 2*x/255 - 1."""
-    x = torch.as_tensor(images, device=device).reshape(len(images), PIXELS)
-    # Same operation order as `2 * tf.cast(x, tf.float32) / 255. - 1`, so the floats are bit-equal.
-    return x.to(torch.float32).mul_(2.0).div_(255.0).sub_(1.0)
+    """uint8 (N, 28, 28) images, as numpy or torch, -> float32 (N, 784) in [-1, 1] on the device."""
+    return scale_pixels(torch.as_tensor(images, device=device))
 
 
 def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:

@@ -15,18 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.data.download import download_file, mirrors_for, verify_file
-from digitnet.data.idx import parse_idx, read_idx
+from digitnet.data.idx import parse_idx
 from digitnet.data.sources import MNIST, SOURCES, DatasetSource, IdxFile
 from digitnet.errors import DataError
+from digitnet.settings import DATASETS, SIDE
 
 HOME_ENV = "DIGITNET_HOME"
 DATA_ENV = "DIGITNET_DATA"
-IMAGE_SIDE = 28
 
 # "mnist-10k": real digits from MNIST's test files alone (the training split cannot be
 # downloaded on an offline machine): the first 8,000 train, the last 2,000 test.
 SPLIT_10K = 8000
-DATASET_NAMES = ("mnist", "fashion-mnist", "mnist-10k")
 
 
 @dataclass
@@ -55,7 +54,7 @@ def cache_dir() -> Path:
 
 def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:
     """The checks that make an images file and a labels file one usable split."""
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
         raise DataError(
             f"{images_name}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
         )
@@ -69,13 +68,6 @@ def check_pair(images: np.ndarray, labels: np.ndarray, images_name: str, labels_
     if labels.size and labels.max() > 9:
         bad = int(np.argmax(labels > 9))
         raise DataError(f"{labels_name}: label {int(labels[bad])} at index {bad} is outside 0-9")
-
-
-def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read an images file and a labels file (gzipped or plain) and check they form a split."""
-    images, labels = read_idx(images_path), read_idx(labels_path)
-    check_pair(images, labels, str(images_path), str(labels_path))
-    return images, labels
 
 
 def _find_in(folder: Path, idx: IdxFile) -> Path | None:
@@ -149,8 +141,8 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress:
     data_dir (or $DIGITNET_DATA) names a folder of IDX files, gzipped or plain, and
     forbids the network; otherwise the cache is used and filled from the mirrors.
     """
-    if name not in DATASET_NAMES:
-        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     source = MNIST if name == "mnist-10k" else SOURCES[name]
     keys = _needed_keys(name)
     resolved = _resolve(source, keys, data_dir, progress)

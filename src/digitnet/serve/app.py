@@ -16,16 +16,25 @@ import os
 from pathlib import Path
 
 import numpy as np
+import torch
+import uvicorn
+from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from uvicorn.supervisors import Multiprocess
 
+from digitnet.errors import DigitnetError
 from digitnet.imageprep import ImageError, PreparedDigit, prepare
 from digitnet.predict import Predictor
+from digitnet.runs import load_run, read_metrics
+from digitnet.settings import SIDE
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -67,7 +76,7 @@ def _pixels_from_json(body: bytes) -> tuple[np.ndarray, bool]:
         pixels = np.array(payload["pixels"], dtype=np.float64)
     except (TypeError, ValueError):
         raise ApiError(422, "pixels must be 28 rows of 28 numbers") from None
-    if pixels.shape != (28, 28):
+    if pixels.shape != (SIDE, SIDE):
         raise ApiError(422, f"pixels must be 28 rows of 28 numbers, got shape {list(pixels.shape)}")
     if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
         raise ApiError(422, "pixel values must be numbers from 0 to 255")
@@ -78,9 +87,6 @@ def _pixels_from_json(body: bytes) -> tuple[np.ndarray, bool]:
 
 
 async def _image_bytes_from_form(request: Request, body: bytes) -> bytes:
-    from starlette.datastructures import Headers
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
     async def stream():
         yield body
 
@@ -96,8 +102,6 @@ async def _image_bytes_from_form(request: Request, body: bytes) -> bytes:
 
 def _pixel_count(body: bytes) -> int:
     """Width x height from the image header alone (0 if unreadable: the predict call says why)."""
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(body)) as image:
             return image.size[0] * image.size[1]
@@ -106,8 +110,6 @@ def _pixel_count(body: bytes) -> int:
 
 
 def create_app(run_dir: str | Path) -> Starlette:
-    import torch
-
     torch.set_num_threads(1)  # one request per thread: no oversubscription under concurrency
     predictor = Predictor(run_dir)
     config = predictor.config
@@ -162,8 +164,6 @@ def create_app(run_dir: str | Path) -> Starlette:
 
 
 def _last_metrics(run_dir) -> dict:
-    from digitnet.runs import read_metrics
-
     rows = read_metrics(run_dir) if (Path(run_dir) / "metrics.csv").exists() else []
     return rows[-1] if rows else {}
 
@@ -186,11 +186,6 @@ def run_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, w
     With several workers, uvicorn binds the socket once and forks worker processes that share it,
     each with its own copy of the model: the CPU-bound preparation then runs on every core.
     """
-    import uvicorn
-
-    from digitnet.errors import DigitnetError
-    from digitnet.runs import load_run
-
     load_run(run_dir)  # a bad run folder fails here, with its own message, before anything starts
     workers = default_workers() if workers is None else workers
     if workers < 1:
@@ -210,8 +205,6 @@ def run_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, w
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
         return
-    from uvicorn.supervisors import Multiprocess
-
     try:
         supervisor = Multiprocess(config, sockets=[sock])
     except TypeError:  # uvicorn < 0.36 also wants the target

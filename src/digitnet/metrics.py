@@ -1,4 +1,4 @@
-"""Evaluating a model on a split: loss, accuracy, predictions, confusion matrix."""
+"""Measuring a model on a split: loss, accuracy, predictions, confusion matrix."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from digitnet.settings import CLASSES
 
 EVAL_CHUNK = 4096  # fixed, so the summed loss is the same bits in training and in `evaluate`
 
@@ -36,31 +38,8 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn) 
     return Evaluation(float(loss_sum) / len(x), accuracy, predicted, x.device.type)
 
 
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = CLASSES) -> np.ndarray:
     """counts[true, predicted]."""
     counts = np.zeros((classes, classes), dtype=np.int64)
     np.add.at(counts, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
     return counts
-
-
-def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True):
-    """Reload a run folder's model and evaluate it on the run's own test split.
-
-    Returns (evaluation, last row of metrics.csv or None, the device type training used or None).
-    The data is checked against the hashes recorded in config.json, so a different data set
-    cannot pass unnoticed.
-    """
-    from digitnet.data import load_dataset
-    from digitnet.losses import make_loss
-    from digitnet.runs import check_data_matches, load_run, read_metrics
-    from digitnet.training import prepare_test_tensors, resolve_device
-
-    device = resolve_device(device)
-    config, model = load_run(run_dir, device=device)
-    data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress)
-    check_data_matches(config, data, run_dir)
-    x_test, y_test = prepare_test_tensors(data, device)
-    recipe = config["recipe"]
-    evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
-    metrics = read_metrics(run_dir)
-    return evaluation, (metrics[-1] if metrics else None), config.get("device_used")

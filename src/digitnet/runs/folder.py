@@ -18,25 +18,26 @@ import time
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from digitnet.errors import ModelFileError
+import numpy
+import torch
+
+from digitnet import __version__, report
+from digitnet.checkpoint import save_checkpoint
+from digitnet.data import Dataset, load_dataset
+from digitnet.errors import DataError, ModelFileError
 from digitnet.fsutil import write_text_atomic
+from digitnet.model import load_model, save_model
+from digitnet.training import EpochRecord, TrainConfig, resolve_device
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.csv", "model.safetensors"
 
 
 def versions() -> dict:
-    import numpy
-    import torch
-
-    from digitnet import __version__
-
     return {"digitnet": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "numpy": numpy.__version__, "platform": platform.platform()}
 
 
 def metrics_csv(history) -> str:
-    from digitnet.training import EpochRecord
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([f.name for f in fields(EpochRecord)])
@@ -64,7 +65,7 @@ class RunWriter:
             stale.unlink(missing_ok=True)
 
     @classmethod
-    def create(cls, config, data, out: str | Path | None = None) -> "RunWriter":
+    def create(cls, config: TrainConfig, data: Dataset, out: str | Path | None = None) -> "RunWriter":
         run_dir = Path(out) if out is not None else _new_run_dir(config.recipe.name)
         if run_dir.exists() and any(run_dir.iterdir()):
             raise ModelFileError(f"--out {run_dir}: folder exists and is not empty; choose a new folder or delete it")
@@ -87,23 +88,16 @@ class RunWriter:
         Each file is replaced atomically, so a kill between two of them leaves every file whole;
         resume rewrites model and metrics from the checkpoint.
         """
-        from digitnet.checkpoint import save_checkpoint
-        from digitnet.model import save_model
-
         self.history = list(state.history)
         save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history)
         save_model(state.model, self.run_dir / MODEL, self.config["architecture"])
         write_text_atomic(self.run_dir / METRICS, metrics_csv(self.history))
 
     def finish(self, result, data) -> None:
-        from digitnet import report
-
         report.write_report(self.run_dir, self.config, result.history, result.final, data)
 
 
 def _device_type(name: str) -> str:
-    from digitnet.training import resolve_device
-
     return resolve_device(name).type
 
 
@@ -131,8 +125,6 @@ def load_config(run_dir: str | Path) -> dict:
 
 def check_data_matches(config: dict, data, run_dir) -> None:
     """Refuse data whose file hashes differ from those recorded in the run's config.json."""
-    from digitnet.errors import DataError
-
     recorded = {name: f["sha256"] for name, f in config["data"]["files"].items()}
     loaded = {name: f["sha256"] for name, f in data.files.items()}
     if recorded != loaded:
@@ -142,9 +134,14 @@ def check_data_matches(config: dict, data, run_dir) -> None:
 
 def load_run(run_dir: str | Path, device="cpu"):
     """(config dict, model) of a run folder, the model checked against the config."""
-    from digitnet.model import load_model
-
     config = load_config(run_dir)
     if "architecture" not in config:
         raise ModelFileError(f"{Path(run_dir) / CONFIG}: has no architecture entry")
     return config, load_model(Path(run_dir) / MODEL, config["architecture"], device=device)
+
+
+def load_run_data(config: dict, run_dir, data_dir=None, progress: bool = True) -> Dataset:
+    """The run's own data set (from data_dir, else where it was trained), checked against its hashes."""
+    data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress)
+    check_data_matches(config, data, run_dir)
+    return data

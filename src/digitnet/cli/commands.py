@@ -1,0 +1,154 @@
+"""The CLI's commands: each parses nothing, calls the library, prints, returns an exit code.
+
+Each imports its library modules inside the handler: `digitnet --help` and option errors then
+answer without loading PyTorch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from digitnet.recipes import canonical_name, overridable_fields
+from digitnet.settings import DEFAULT_DEVICE, DEFAULT_PRECISION
+
+
+def _saved_value(option: str, config: dict):
+    """The value an option had in a run's config.json, in the parser's terms."""
+    recipe = config["recipe"]
+    saved = {"dataset": config["dataset"], "recipe": canonical_name(recipe["name"]), "hidden": tuple(config["hidden"]),
+             "seed": config["seed"], "no_shuffle": not config["shuffle"],
+             "precision": config.get("precision", DEFAULT_PRECISION)}
+    return saved[option] if option in saved else recipe[option]
+
+
+RECIPE_OPTIONS = tuple(f.name for f in overridable_fields())
+COMPUTATION_OPTIONS = ("dataset", "recipe", *RECIPE_OPTIONS, "hidden", "seed", "no_shuffle", "precision")
+
+
+def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
+    """Options given with --resume must repeat the run's own values (or be left out)."""
+    from digitnet.errors import ConfigError
+    from digitnet.runs import load_config
+
+    config = load_config(args.resume)
+    given = dict(vars(args), recipe=canonical_name(args.recipe))
+    changed = [name for name in COMPUTATION_OPTIONS
+               if getattr(args, name) != parser_defaults[name] and given[name] != _saved_value(name, config)]
+    if args.out is not None:
+        changed.append("out")
+    if changed:
+        flags = ", ".join("--" + name.replace("_", "-") for name in changed)
+        raise ConfigError(f"--resume continues {args.resume} with its own config; drop {flags} "
+                          "(start a new run to change them)")
+
+
+def cmd_train(args) -> int:
+    from digitnet.report import TABLE_HEADER, format_epoch
+    from digitnet.runs import resume, train
+    from digitnet.training import RunStopped
+
+    def show(record, state):
+        if not shown:
+            print(TABLE_HEADER, flush=True)
+            shown.append(True)
+        print(format_epoch(record), flush=True)
+
+    shown: list[bool] = []
+    try:
+        if args.resume:
+            _refuse_changes_on_resume(args, args.defaults)
+            result = resume(args.resume, data_dir=args.data_dir,
+                            device=None if args.device == DEFAULT_DEVICE else args.device,
+                            progress=not args.no_progress, on_epoch=show)
+        else:
+            overrides = {name: getattr(args, name) for name in RECIPE_OPTIONS if name != "epochs"}
+            result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
+                           hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
+                           precision=args.precision, progress=not args.no_progress, on_epoch=show, **overrides)
+    except RunStopped as stop:
+        print(f"digitnet: {stop.describe()}", file=sys.stderr)
+        return stop.exit_code
+    if not result.is_main:
+        return 0
+    last = result.history[-1]
+    print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
+    print(f"next: digitnet evaluate {result.run_dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from digitnet.runs import evaluate_run
+
+    evaluation, last, trained_on = evaluate_run(args.run, data_dir=args.data_dir, device=args.device,
+                                                progress=not args.no_progress)
+    print(f"test loss {evaluation.loss:.6f}  test accuracy {100 * evaluation.accuracy:.2f}%")
+    if last is not None:
+        same = last["test_loss"] == evaluation.loss and last["test_accuracy"] == evaluation.accuracy
+        verdict = "identical to" if same else "DIFFERENT from"
+        print(f"{verdict} epoch {last['epoch']} in metrics.csv "
+              f"(test loss {last['test_loss']:.6f}, test accuracy {100 * last['test_accuracy']:.2f}%)")
+        if not same and trained_on and trained_on != evaluation.device:
+            print(f"(trained on {trained_on}, evaluated on {evaluation.device}: their kernels round differently)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    import json
+
+    from digitnet.errors import DigitnetError
+    from digitnet.imageprep import image_files
+
+    if args.onnx:
+        from digitnet.export import OnnxPredictor
+
+        predictor = OnnxPredictor(args.run)
+    else:
+        from digitnet.predict import Predictor
+
+        predictor = Predictor(args.run)
+    files, errors = image_files(args.images)
+    for message in errors:
+        print(f"digitnet: error: {message}", file=sys.stderr)
+    for path in files:
+        try:
+            prediction = predictor.predict_image(path, str(path))
+        except DigitnetError as exc:
+            errors.append(str(exc))
+            print(f"digitnet: error: {exc}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"file": str(path), "error": str(exc)}), flush=True)
+            continue
+        if args.show_input:
+            _write_input(prediction.prepared, args.show_input, path)
+        if args.json:
+            record = {"file": str(path), **prediction.to_dict()}
+            del record["prepared"]
+            print(json.dumps(record), flush=True)
+        else:
+            print(f"{path}\t{prediction.digit}\t{100 * prediction.confidence:.1f}%", flush=True)
+    return 1 if errors else 0
+
+
+def _write_input(pixels, folder: str, source) -> None:
+    from pathlib import Path
+
+    from PIL import Image
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(out / f"{Path(source).name}.input.png")
+
+
+def cmd_export(args) -> int:
+    from digitnet.export import export_onnx
+
+    path, difference = export_onnx(args.run, data_dir=args.data_dir)
+    print(f"wrote {path}; ONNX Runtime matches PyTorch on the test split within {difference:.1e} (limit 1e-5)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from digitnet.serve.app import run_server
+
+    run_server(args.run, host=args.host, port=args.port, workers=args.workers)
+    return 0

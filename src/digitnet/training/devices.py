@@ -1,0 +1,28 @@
+"""Which device trains, and in which precision its matrix products run."""
+
+from __future__ import annotations
+
+import torch
+
+from digitnet.errors import ConfigError
+from digitnet.settings import PRECISIONS
+
+COMPUTE_DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16), strict=True))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r}: not a device name; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: CUDA is not available here; use --device cpu")
+    return device
+
+
+def compute_dtype(precision: str) -> torch.dtype:
+    if precision not in COMPUTE_DTYPES:
+        raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(COMPUTE_DTYPES)}")
+    return COMPUTE_DTYPES[precision]
