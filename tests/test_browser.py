@@ -89,3 +89,28 @@ def test_draw_a_one(browser, page_url):
     page.wait_for_timeout(300)
     assert page.locator("#digit").text_content() == "1"
     page.close()
+
+
+def test_write_42_and_read_the_number(browser, page_url):
+    page = browser.new_page(viewport={"width": 960, "height": 760})
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(page_url)
+    _draw(page, [(120, 50), (70, 160), (200, 160)])  # the 4: a slanted stroke and a bar...
+    _draw(page, [(170, 90), (170, 240)])  # ...and its stem, lifted pen in between
+    _draw(page, [(290, 80), (330, 50), (390, 70), (390, 120), (290, 230), (420, 230)])  # the 2
+    page.wait_for_function("document.getElementById('digit').textContent === '42'", timeout=15000)
+    assert errors == []  # no 422 for a lone starting dot, no missing favicon
+    page.close()
+
+
+def test_clear_while_a_request_is_in_flight_leaves_the_pad_empty(browser, page_url):
+    page = browser.new_page(viewport={"width": 960, "height": 760})
+    page.add_init_script("window.fetch = ((send) => (...args) => "
+                         "new Promise((wait) => setTimeout(wait, 500)).then(() => send(...args)))(window.fetch);")
+    page.goto(page_url)
+    _draw(page, [(140, 40), (140, 120), (141, 240)])
+    page.click("#clear")
+    page.wait_for_timeout(1500)  # the delayed answer arrives after the Clear
+    assert page.locator("#digit").text_content() == "?" and max(_bars(page)) == 0
+    page.close()

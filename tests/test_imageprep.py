@@ -1,13 +1,17 @@
 import io
+import sys
+from pathlib import Path
+
+import matplotlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-from digitnet.imageprep import ImageError, open_image, prepare
+from digitnet.imageprep import ImageError, open_image, prepare, prepare_digits
 from digitnet.predict import Predictor
 
 
@@ -38,7 +42,7 @@ def test_result_is_mnist_format(mnist_test_digits):
     rows, cols = np.nonzero(prepared.pixels > 0)
     assert max(rows.max() - rows.min(), cols.max() - cols.min()) + 1 <= 22  # 20x20 box plus anti-aliasing
     cy, cx = _centre_of_mass(prepared.pixels.astype(float))
-    assert abs(cy - 13.5) < 1 and abs(cx - 13.5) < 1
+    assert abs(cy - 14.0) < 0.1 and abs(cx - 14.0) < 0.1  # MNIST's mean centre of mass
 
 
 @pytest.mark.slow
@@ -117,7 +121,7 @@ def test_unreadable_and_huge_images():
 
 
 @settings(max_examples=150, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 60), st.integers(1, 60)), elements=st.floats(0, 255)))
+@given(arrays(np.float64, st.tuples(st.integers(1, 60), st.integers(1, 90)), elements=st.floats(0, 255)))
 def test_any_array_gives_a_digit_or_an_image_error(array):
     try:
         prepared = prepare(array)
@@ -125,6 +129,8 @@ def test_any_array_gives_a_digit_or_an_image_error(array):
         return
     assert prepared.pixels.shape == (28, 28) and prepared.pixels.dtype == np.uint8
     assert prepared.pixels.max() > 0
+    digits = prepare_digits(array)  # the same image read as a number: at least one digit, none empty
+    assert digits and all(d.pixels.shape == (28, 28) and d.pixels.max() > 0 for d in digits)
 
 
 @settings(max_examples=150, deadline=None)
@@ -155,3 +161,64 @@ def test_upscaled_png_and_jpeg_agree_with_the_raw_digits(mnist_run, mnist_test_d
         agreement[fmt] = float((np.array(predicted) == raw).mean())
     print("agreement with raw 28x28 predictions over 1,000 digits:", agreement)
     assert min(agreement.values()) >= 0.97, agreement
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(20, 200), st.integers(20, 200), st.floats(0.1, 0.9), st.floats(0.1, 0.9), st.integers(3, 40))
+def test_centre_of_mass_lands_on_mnists_within_a_tenth_of_a_pixel(width, height, fx, fy, radius):
+    """A blob anywhere in an image of any size: its prepared centre of mass is (14.0, 14.0)."""
+    image = Image.new("L", (width + 2 * radius, height + 2 * radius), 255)
+    x, y = radius + fx * width, radius + fy * height
+    ImageDraw.Draw(image).ellipse((x - radius, y - radius * 0.6, x + radius, y + radius * 0.6), fill=0)
+    cy, cx = _centre_of_mass(prepare(image).pixels.astype(float))
+    assert abs(cy - 14.0) <= 0.1 and abs(cx - 14.0) <= 0.1
+
+
+def _photo_of(digit28, seed):
+    """A synthetic photo (grey paper, light gradient, shadow, grain, blur, tilt, JPEG) of a digit."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from real_world_set import photo
+
+    return Image.open(io.BytesIO(_png(photo(np.random.default_rng(seed), digit28).convert("L"), "JPEG")))
+
+
+def test_a_photographed_digit_is_20_pixels_tall(mnist_test_digits):
+    for seed, digit in enumerate(mnist_test_digits[0][:20]):
+        if np.ptp(np.flatnonzero(digit.any(axis=1))) < np.ptp(np.flatnonzero(digit.any(axis=0))):
+            continue  # wider than tall: its width is the 20
+        prepared = prepare(_photo_of(digit, seed)).pixels
+        rows = np.flatnonzero((prepared > 40).any(axis=1))
+        assert 19 <= rows[-1] - rows[0] + 1 <= 21, seed
+
+
+def _number(text, gap, font_size=90, broken=False):
+    """Printed digits side by side: gap in pixels between them (negative: they touch)."""
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), font_size)
+    glyphs = []
+    for ch in text:
+        g = Image.new("L", (font_size, int(font_size * 1.3)), 255)
+        ImageDraw.Draw(g).text((0, 0), ch, fill=0, font=font)
+        ink = np.asarray(g) < 128
+        cols = np.flatnonzero(ink.any(axis=0))
+        glyphs.append(np.asarray(g)[:, cols[0] : cols[-1] + 1])
+    width = sum(g.shape[1] for g in glyphs) + gap * (len(glyphs) - 1) + 80
+    row = np.full((glyphs[0].shape[0] + 40, width), 255, np.uint8)
+    x = 40
+    for g in glyphs:
+        region = row[20 : 20 + g.shape[0], x : x + g.shape[1]]
+        np.minimum(region, g, out=region)
+        x += g.shape[1] + gap
+    if broken:  # a white line through every digit's middle: broken strokes
+        row[20 + glyphs[0].shape[0] // 2 : 23 + glyphs[0].shape[0] // 2] = 255
+    return Image.fromarray(row)
+
+
+@pytest.mark.parametrize("text", ["42", "305", "2026"])
+@pytest.mark.parametrize(("gap", "broken"), [(25, False), (0, False), (25, True)],
+                         ids=["apart", "touching", "broken"])
+def test_numbers_are_cut_into_their_digits_left_to_right(text, gap, broken):
+    digits = prepare_digits(_number(text, gap, broken=broken))
+    assert len(digits) == len(text)
+    lefts = [d.box[0] for d in digits]
+    assert lefts == sorted(lefts)
+    assert all(d.pixels.shape == (28, 28) for d in digits)

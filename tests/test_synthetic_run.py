@@ -44,7 +44,7 @@ def _crash_after(epochs):
     return on_epoch
 
 
-@pytest.mark.parametrize("recipe", ["tutorial", "best"])
+@pytest.mark.parametrize("recipe", ["tutorial", "best", "cnn"])
 def test_resume_is_bit_identical(tmp_path, synthetic_data, recipe, monkeypatch):
     import digitnet.runs.api as api
 
@@ -88,3 +88,25 @@ def test_data_that_differs_from_the_runs_is_refused(synthetic_run, synthetic_dat
     other = dataclasses.replace(synthetic_data, files={"t10k-images-idx3-ubyte": {"path": "x", "sha256": "00"}})
     with pytest.raises(DataError, match="does not match the hashes in .*config.json; give the run's own data"):
         check_data_matches(config, other, synthetic_run)
+
+
+def test_augmentation_is_drawn_from_seed_epoch_and_step_alone(synthetic_data):
+    from digitnet.data.augment import Augmenter
+    from digitnet.data.batches import scale_images
+
+    x = scale_images(synthetic_data.x_train[:64])
+    a, b = Augmenter("affine+thickness", 0, x.device), Augmenter("affine+thickness", 0, x.device)
+    first = a(x, epoch=2, step=5)
+    assert torch.equal(first, b(x, epoch=2, step=5))  # a fresh augmenter (a resumed run) draws the same
+    assert not torch.equal(first, a(x, epoch=2, step=6)) and not torch.equal(first, a(x, epoch=3, step=5))
+    assert not torch.equal(first, Augmenter("affine+thickness", 1, x.device)(x, epoch=2, step=5))
+    assert first.shape == x.shape and first.min() >= -1 and first.max() <= 1
+    assert torch.equal(Augmenter("none", 0, x.device)(x, 2, 5), x)
+
+
+def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
+    result = train("cnn", synthetic_data, epochs=2, out=tmp_path / "run", progress=False)
+    config, model = load_run(tmp_path / "run")
+    assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness"
+    assert any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    assert result.history[-1].test_accuracy > 0.5  # chance is 10%

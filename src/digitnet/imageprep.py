@@ -1,14 +1,22 @@
-"""Preparing any image of a digit the way MNIST's digits were prepared.
+"""Preparing any image of digits the way MNIST's digits were prepared.
 
-MNIST: white ink on black, the digit's bounding box scaled (anti-aliased, aspect kept) to fit
-20x20, then placed in a 28x28 field so that its centre of mass is at the centre. A photo of a
-written digit or a drawing on a white canvas is none of these; `prepare` makes it so. The CLI,
-the HTTP API and the draw-a-digit page all call this one function.
+MNIST: white ink on black, each digit's bounding box scaled (anti-aliased, aspect kept) to fit
+20x20, then placed in a 28x28 field with its centre of mass at (14.0, 14.0) in index coordinates
+(the mean over MNIST's own digits). A photo of a written number, a scan or a drawing on a white
+canvas is none of these; `prepare_digits` makes it so, one 28x28 field per digit, left to right.
+The CLI, the HTTP API and the draw-a-digit page all call it.
 
-Steps: first frame, alpha composited onto a background the ink contrasts with, grayscale;
-polarity from the border (a light border means dark ink: invert); background level removed and
-contrast stretched; faint noise dropped; crop to the ink's bounding box; fit in 20x20; shift the
-centre of mass to (14, 14).
+Steps (scipy.ndimage for the filters, morphology and labelling):
+1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey;
+2. polarity from the border (a light border means dark ink: invert);
+3. background removed: a grey opening wider than a stroke estimates the paper's uneven light and
+   shadows on a reduced copy, and is subtracted; light smoothing removes grain and JPEG noise;
+4. ink separated from paper by Otsu's threshold on what remains; specks (components with far
+   less ink than the largest) dropped;
+5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
+   stroke), a group much wider than tall is split at a clearly thinnest column (touching digits);
+6. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,
+   fitted into 20x20, shifted by a sub-pixel amount so its centre of mass is at (14.0, 14.0).
 """
 
 from __future__ import annotations
@@ -20,14 +28,19 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from digitnet.errors import DigitnetError
 from digitnet.settings import FIT, SIDE
 
 MAX_PIXELS = 40_000_000
-WORKING_SIDE = 512  # larger images are reduced first: the digit ends up 20 pixels tall anyway
+WORKING_SIDE = 512  # larger images are reduced first: each digit ends up 20 pixels tall anyway
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
-NOISE_FLOOR = 0.15  # after stretching, intensities below this share of the ink's are background
+SPECK_SHARE = 0.06  # components with less ink than this share of the largest one's are specks
+MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, column)
+MIN_STROKE = 2.0  # MNIST's strokes are 2-3 px wide in the 20x20 box; thinner ones are thickened
+SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
+FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -39,6 +52,7 @@ class ImageError(DigitnetError):
 class PreparedDigit:
     pixels: np.ndarray  # uint8 (28, 28), white ink on black, as MNIST
     inverted: bool  # True when the source was dark ink on a light background
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # (left, top, right, bottom) in the source image
 
 
 def open_image(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
@@ -89,36 +103,124 @@ def to_grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
 
 
-def _reduce(image: Image.Image) -> Image.Image:
-    if max(image.size) > WORKING_SIDE:
-        image = image.copy()
-        image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
-    return image
+def _reduce(image: Image.Image) -> tuple[Image.Image, float]:
+    """The image reduced to at most WORKING_SIDE pixels a side, and source pixels per working pixel."""
+    if max(image.size) <= WORKING_SIDE:
+        return image, 1.0
+    width = image.size[0]
+    image = image.copy()
+    image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
+    return image, width / image.size[0]
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
     return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
-def ink_map(gray: np.ndarray) -> tuple[np.ndarray, bool]:
-    """White-on-black ink intensities in 0..1 and whether the source had to be inverted."""
-    gray = np.array(gray, dtype=np.float32)  # a private copy: everything below works in place
+def _background(ink: np.ndarray) -> np.ndarray:
+    """The slowly varying paper level under white-on-black ink (uneven light, shadows): a grey
+    opening wider than any stroke, on a copy reduced to about 64 pixels, smoothed and enlarged."""
+    h, w = ink.shape
+    step = max(1, round(max(h, w) / 64))
+    ph, pw = -(-h // step) * step, -(-w // step) * step
+    padded = np.pad(ink, ((0, ph - h), (0, pw - w)), mode="edge")
+    small = padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3))
+    size = max(5, max(small.shape) // 4)
+    level = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size)
+    return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[:h, :w]
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold: the level that best separates the values into two classes."""
+    counts, edges = np.histogram(values, bins=256)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    mass = np.cumsum(counts * centres)
+    total, total_mass = weight[-1], mass[-1]
+    below, above = weight[:-1], total - weight[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * below / total - mass[:-1]) ** 2 / (below * above)
+    return float(centres[np.nanargmax(np.where(below * above > 0, between, np.nan))])
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
+    gray = np.asarray(gray, dtype=np.float32)
     inverted = float(np.median(_border(gray))) > 127.5
-    if inverted:
-        np.subtract(255.0, gray, out=gray)
-    background = float(np.median(_border(gray)))
-    peak = float(gray.max())
-    if peak - background < MIN_CONTRAST:
+    ink = 255.0 - gray if inverted else gray - 0.0
+    ink -= _background(ink)
+    np.clip(ink, 0.0, None, out=ink)
+    smooth = ndimage.gaussian_filter(ink, sigma=max(0.5, max(ink.shape) / 400))
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank or has too little contrast")
-    gray -= background
-    gray *= 1.0 / (peak - background)
-    np.clip(gray, 0.0, 1.0, out=gray)
-    gray[gray < NOISE_FLOOR] = 0.0
-    return gray, inverted
+    mask = smooth > max(_otsu(smooth[smooth > 0.02 * peak]) if (smooth > 0.02 * peak).sum() > 1 else 0, 0.2 * peak)
+    strong = float(np.percentile(smooth[mask], 90))
+    intensity = np.clip((smooth - 0.1 * strong) / (0.9 * strong), 0.0, 1.0)
+    return intensity, mask, inverted
 
 
-def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))  # 10x faster than nonzero
+def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, list[int], list[tuple]]:
+    """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    mass = ndimage.sum(intensity, labels, index=np.arange(1, count + 1))
+    kept = [i + 1 for i in range(count) if mass[i] >= SPECK_SHARE * mass.max()]
+    slices = ndimage.find_objects(labels)
+    return labels, kept, [slices[i - 1] for i in kept]
+
+
+def _group(kept: list[int], slices: list[tuple]) -> list[tuple[list[int], int, int]]:
+    """Components -> digits, left to right: (labels, first column, last column + 1). Pieces that
+    overlap horizontally by half the narrower one's width are one digit (a broken stroke)."""
+    order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
+    groups: list[list] = []
+    for i in order:
+        x0, x1 = slices[i][1].start, slices[i][1].stop
+        if groups:
+            g = groups[-1]
+            overlap = min(g[2], x1) - max(g[1], x0)
+            if overlap >= 0.5 * min(g[2] - g[1], x1 - x0):
+                g[0].append(kept[i])
+                g[1], g[2] = min(g[1], x0), max(g[2], x1)
+                continue
+        groups.append([[kept[i]], x0, x1])
+    return [tuple(g) for g in groups]
+
+
+def _split_touching(mask: np.ndarray, x0: int, x1: int) -> list[tuple[int, int]]:
+    """Column ranges of the digits in mask[:, x0:x1]: split at the thinnest middle column while the
+    part is wider than tall and that column is a clear valley, or the part is far wider than tall."""
+    part = mask[:, x0:x1]
+    rows = np.flatnonzero(part.any(axis=1))
+    if not len(rows):
+        return []
+    height, width = rows[-1] - rows[0] + 1, x1 - x0
+    if width <= SPLIT_ASPECT * height or width < 4:
+        return [(x0, x1)]
+    columns = part.sum(axis=0).astype(float)
+    middle = slice(width // 4, width - width // 4)
+    cut = middle.start + int(np.argmin(columns[middle]))
+    if columns[cut] > 0.6 * np.median(columns[columns > 0]) and width <= FORCE_SPLIT_ASPECT * height:
+        return [(x0, x1)]
+    return _split_touching(mask, x0, x0 + cut) + _split_touching(mask, x0 + cut, x1)
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels, from the distance transform (w = 4 mean - 3 for a band)."""
+    distances = ndimage.distance_transform_edt(mask)
+    return max(1.0, 4.0 * float(distances[mask].mean()) - 3.0)
+
+
+def _fit_and_centre(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One digit's ink -> the 28x28 field: thickened if thin, fitted in 20x20, centre of mass at MNIST's."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    scale = FIT / max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+    width = _stroke_width(mask)
+    if width * scale < MIN_STROKE:
+        radius = int(np.ceil((MIN_STROKE / scale - width) / 2))
+        ink = ndimage.grey_dilation(ink, footprint=_disk(radius))
+        grown = ndimage.binary_dilation(mask, structure=_disk(radius))
+        rows, cols = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = FIT / max(h, w)
@@ -126,32 +228,66 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
     # reducing_gap: a fast integer box reduction first, then Lanczos over the last factor of <= 3.
     digit = Image.fromarray((crop * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     digit = np.asarray(digit, dtype=np.float32)
-    total = digit.sum()
-    if total <= 0:
+    if digit.sum() <= 0:
         raise ImageError("no digit found: the ink vanished when scaled to 20x20")
-    ys, xs = np.indices(digit.shape)
-    centre_y, centre_x = (ys * digit).sum() / total, (xs * digit).sum() / total
-    top, left = round(SIDE / 2 - 0.5 - centre_y), round(SIDE / 2 - 0.5 - centre_x)
     field = np.zeros((SIDE, SIDE), dtype=np.float32)
-    # Paste with clipping: a very lopsided digit may need to hang over the edge a little.
-    y0, x0 = max(0, top), max(0, left)
-    y1, x1 = min(SIDE, top + digit.shape[0]), min(SIDE, left + digit.shape[1])
-    field[y0:y1, x0:x1] = digit[y0 - top : y1 - top, x0 - left : x1 - left]
+    top, left = (SIDE - digit.shape[0]) // 2, (SIDE - digit.shape[1]) // 2
+    field[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
+    centre = ndimage.center_of_mass(field)
+    field = ndimage.shift(field, (MNIST_CENTRE[0] - centre[0], MNIST_CENTRE[1] - centre[1]), order=1)
+    field *= 255.0 / field.max()  # the interpolation of the shift dims the peak; MNIST's digits peak at 255
     return np.clip(np.rint(field), 0, 255).astype(np.uint8)
 
 
-def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
-    """Any image of one digit -> the 28x28 uint8 white-on-black field MNIST's digits come in."""
+def _disk(radius: int) -> np.ndarray:
+    ys, xs = np.ogrid[-radius : radius + 1, -radius : radius + 1]
+    return ys * ys + xs * xs <= radius * radius
+
+
+def _grey(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
+    """A 2-D float array of the image, and source pixels per array pixel."""
     if isinstance(image, np.ndarray):
         if image.ndim != 2 or image.size == 0:
             raise ImageError(f"expected a 2-D grayscale array, got shape {image.shape}")
         gray = image.astype(np.float32)
         if not np.isfinite(gray).all():
             raise ImageError("the pixel array holds NaN or infinite values")
-    else:
-        gray = to_grayscale(_reduce(ImageOps.exif_transpose(image) if hasattr(image, "getexif") else image))
-    ink, inverted = ink_map(gray)
-    return PreparedDigit(_fit_and_centre(ink), inverted)
+        return gray, 1.0
+    reduced, factor = _reduce(ImageOps.exif_transpose(image) if hasattr(image, "getexif") else image)
+    return to_grayscale(reduced), factor
+
+
+def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
+    """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right."""
+    gray, factor = _grey(image)
+    intensity, mask, inverted = ink_map(gray)
+    labels, kept, slices = _components(mask, intensity)
+    digits = []
+    for members, gx0, gx1 in _group(kept, slices):
+        member_mask = np.isin(labels, members)
+        for x0, x1 in _split_touching(member_mask, gx0, gx1):
+            part = np.zeros_like(member_mask)
+            part[:, x0:x1] = member_mask[:, x0:x1]
+            near = ndimage.binary_dilation(part, iterations=2)
+            rows = np.flatnonzero(part.any(axis=1))
+            box = tuple(round(v * factor) for v in (x0, rows[0], x1, rows[-1] + 1))
+            digits.append(PreparedDigit(_fit_and_centre(intensity * near, part), inverted, box))
+    return digits
+
+
+def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
+    """Any image of one digit -> the 28x28 uint8 white-on-black field MNIST's digits come in.
+
+    All the ink counts as one digit (specks dropped); prepare_digits reads several.
+    """
+    gray, factor = _grey(image)
+    intensity, mask, inverted = ink_map(gray)
+    labels, kept, _ = _components(mask, intensity)
+    digit = np.isin(labels, kept)
+    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+    box = tuple(round(v * factor) for v in (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+    near = ndimage.binary_dilation(digit, iterations=2)
+    return PreparedDigit(_fit_and_centre(intensity * near, digit), inverted, box)
 
 
 def image_files(paths) -> tuple[list[Path], list[str]]:

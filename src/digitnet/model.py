@@ -1,4 +1,4 @@
-"""The tutorial's network: a fully connected ReLU MLP, Keras-style init, safetensors I/O.
+"""The networks: the tutorial's fully connected ReLU MLP and a small CNN; Keras-style init; model files.
 
 Weights are stored only as safetensors plus JSON metadata; nothing is ever unpickled.
 """
@@ -14,54 +14,89 @@ import torch
 from torch import nn
 
 from digitnet.errors import ModelFileError
-from digitnet.settings import CLASSES, DEFAULT_HIDDEN, PIXELS
+from digitnet.settings import CLASSES, DEFAULT_HIDDEN, PIXELS, SIDE
 from digitnet.tensorfile import read_tensor_file, write_tensor_file
 
 FORMAT = "digitnet-mlp"
 FORMAT_VERSION = 1
 
 
-def architecture(hidden=DEFAULT_HIDDEN) -> dict:
+CNN_CHANNELS, CNN_DENSE = (32, 64), 128
+MODEL_KINDS = ("mlp", "cnn")
+
+
+def architecture(hidden=DEFAULT_HIDDEN, kind: str = "mlp") -> dict:
     """The JSON description that, with the weights, fully defines a model."""
+    if kind == "cnn":
+        return {"type": "cnn", "side": SIDE, "channels": list(CNN_CHANNELS), "dense": CNN_DENSE, "classes": CLASSES,
+                "activation": "relu"}
     return {"type": "mlp", "inputs": PIXELS, "hidden": [int(h) for h in hidden], "classes": CLASSES,
             "activation": "relu"}
+
+
+def describe(arch: dict) -> str:
+    """A short human description: "784-256-128-10 MLP" or "CNN 32-64 conv, 128 dense"."""
+    if arch["type"] == "cnn":
+        return f"CNN {'-'.join(map(str, arch['channels']))} conv, {arch['dense']} dense"
+    return "-".join(str(n) for n in _layer_sizes(arch)) + " MLP"
 
 
 def _layer_sizes(arch: dict) -> list[int]:
     return [arch["inputs"], *arch["hidden"], arch["classes"]]
 
 
-def build_model(hidden=DEFAULT_HIDDEN, seed: int = 0, device: str | torch.device = "cpu") -> nn.Sequential:
-    """784-h1-...-10 MLP, ReLU between layers, linear output; Glorot-uniform weights, zero biases."""
-    if not hidden or any(int(h) < 1 for h in hidden):
+def build_model(hidden=DEFAULT_HIDDEN, seed: int = 0, device: str | torch.device = "cpu", kind: str = "mlp"
+                ) -> nn.Sequential:
+    """784-h1-...-10 MLP (ReLU between layers, linear output) or the small CNN; Glorot-uniform
+    weights and zero biases, as Keras' Dense and Conv2D layers start."""
+    if kind == "mlp" and (not hidden or any(int(h) < 1 for h in hidden)):
         raise ValueError(f"hidden sizes must be positive integers, got {hidden!r}")
-    return model_from_architecture(architecture(hidden), seed=seed, device=device)
+    return model_from_architecture(architecture(hidden, kind), seed=seed, device=device)
+
+
+def _cnn_layers(arch: dict) -> list[nn.Module]:
+    """Two conv blocks (3x3 conv, ReLU, 2x2 max-pool) and a dense head, on flat scaled pixels."""
+    side, (c1, c2) = arch["side"], arch["channels"]
+    return [nn.Unflatten(1, (1, side, side)),
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(c2 * (side // 4) ** 2, arch["dense"]), nn.ReLU(),
+            nn.Linear(arch["dense"], arch["classes"])]
 
 
 def model_from_architecture(arch: dict, seed: int = 0, device: str | torch.device = "cpu") -> nn.Sequential:
-    sizes = _layer_sizes(arch)
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    model = nn.Sequential(*layers[:-1])  # no activation after the output layer
+    if arch["type"] == "cnn":
+        model = nn.Sequential(*_cnn_layers(arch))
+    else:
+        sizes = _layer_sizes(arch)
+        layers: list[nn.Module] = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        model = nn.Sequential(*layers[:-1])  # no activation after the output layer
     glorot_init_(model, seed)
     return model.to(device)
 
 
 @torch.no_grad()
 def glorot_init_(model: nn.Module, seed: int) -> None:
-    """Keras' Dense defaults: kernel ~ U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), bias = 0."""
+    """Keras' defaults: kernel ~ U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), bias = 0; for a
+    convolution fan_in and fan_out count the kernel's window too."""
     generator = torch.Generator().manual_seed(seed)
     for layer in model.modules():
-        if isinstance(layer, nn.Linear):
-            fan_out, fan_in = layer.weight.shape
+        if isinstance(layer, nn.Linear | nn.Conv2d):
+            window = layer.weight[0, 0].numel() if isinstance(layer, nn.Conv2d) else 1
+            fan_out, fan_in = layer.weight.shape[0] * window, layer.weight.shape[1] * window
             limit = math.sqrt(6.0 / (fan_in + fan_out))
-            layer.weight.copy_(torch.empty(fan_out, fan_in).uniform_(-limit, limit, generator=generator))
+            layer.weight.copy_(torch.empty(layer.weight.shape).uniform_(-limit, limit, generator=generator))
             layer.bias.zero_()
 
 
 def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Name -> (shape, dtype) of every tensor a model of this architecture stores."""
+    with torch.device("meta"):
+        model = nn.Sequential(*_cnn_layers(arch)) if arch["type"] == "cnn" else None
+    if model is not None:
+        return {k: (tuple(v.shape), torch.float32) for k, v in model.state_dict().items()}
     sizes = _layer_sizes(arch)
     expected = {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
@@ -87,14 +122,15 @@ def load_model(path: str | os.PathLike, arch: dict | None = None, device: str | 
     metadata, tensors = read_tensor_file(path, FORMAT, FORMAT_VERSION, "model", "re-train or restore it")
     try:
         file_arch = json.loads(metadata["architecture"])
-        _layer_sizes(file_arch)
-    except (KeyError, TypeError, ValueError):
+        expected = expected_tensors(file_arch)
+    except (KeyError, TypeError, ValueError, IndexError):
         raise ModelFileError(f"{path}: missing or malformed architecture metadata") from None
-    if arch is not None and _layer_sizes(arch) != _layer_sizes(file_arch):
+    if arch is not None and arch.get("type", "mlp") != file_arch["type"]:
+        raise ModelFileError(f"{path}: weights are for a {describe(file_arch)} but the config says {describe(arch)}")
+    if arch is not None and file_arch["type"] == "mlp" and _layer_sizes(arch) != _layer_sizes(file_arch):
         raise ModelFileError(
             f"{path}: weights are for layers {_layer_sizes(file_arch)} but the config says {_layer_sizes(arch)}"
         )
-    expected = expected_tensors(file_arch)
     if set(tensors) != set(expected):
         raise ModelFileError(f"{path}: tensor names {sorted(tensors)} do not match the architecture's {sorted(expected)}")
     for name, (shape, dtype) in expected.items():

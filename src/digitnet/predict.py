@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare
+from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare, prepare_digits
 
 # torch is imported inside the functions that need it, so that `digitnet predict --onnx` runs
 # without it.
@@ -27,10 +27,28 @@ class Prediction:
     probabilities: list[float]
     prepared: np.ndarray = field(repr=False)  # the 28x28 uint8 input the network saw
     inverted: bool = False
+    box: tuple[int, int, int, int] = (0, 0, 0, 0)  # (left, top, right, bottom) in the source image
 
     def to_dict(self) -> dict:
         return {"digit": self.digit, "confidence": self.confidence, "probabilities": self.probabilities,
-                "inverted": self.inverted, "prepared": self.prepared.tolist()}
+                "inverted": self.inverted, "box": list(self.box), "prepared": self.prepared.tolist()}
+
+
+@dataclass
+class Reading:
+    """The digits of one image, left to right."""
+
+    predictions: list[Prediction]
+
+    @property
+    def digits(self) -> str:
+        return "".join(str(p.digit) for p in self.predictions)
+
+    def to_dict(self) -> dict:
+        """{"digits": "2026", "items": [per digit: digit, confidence, probabilities, box, prepared]};
+        an image of one digit also has that digit's fields at the top, as before."""
+        single = self.predictions[0].to_dict() if len(self.predictions) == 1 else {}
+        return {**single, "digits": self.digits, "items": [p.to_dict() for p in self.predictions]}
 
 
 def confidences(outputs, loss: str):
@@ -51,19 +69,27 @@ class ImagePredictor:
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:  # (N, 28, 28) uint8 -> (N, 10)
         raise NotImplementedError
 
-    def predict_prepared(self, prepared: PreparedDigit) -> Prediction:
-        probs = self.probabilities(prepared.pixels[None])[0]
-        digit = int(probs.argmax())
-        return Prediction(digit, float(probs[digit]), [float(p) for p in probs], prepared.pixels, prepared.inverted)
+    def predict_prepared(self, prepared: list[PreparedDigit]) -> Reading:
+        probs = self.probabilities(np.stack([p.pixels for p in prepared]))
+        return Reading([Prediction(int(row.argmax()), float(row.max()), [float(v) for v in row], p.pixels,
+                                   p.inverted, p.box) for row, p in zip(probs, prepared)])
+
+    def read_image(self, source, name: str = "image", max_pixels: int | None = None) -> Reading:
+        """An image file, bytes or Pillow image -> its digits, left to right (ImageError for a bad or
+        blank image)."""
+        return self._prepared(source, name, max_pixels, prepare_digits)
 
     def predict_image(self, source, name: str = "image", max_pixels: int | None = None) -> Prediction:
-        """An image file, bytes or Pillow image -> Prediction (ImageError for a bad or blank image)."""
+        """An image of one digit (all its ink counts as that digit) -> its Prediction."""
+        return self._prepared(source, name, max_pixels, lambda image: [prepare(image)]).predictions[0]
+
+    def _prepared(self, source, name: str, max_pixels: int | None, prepare_fn) -> Reading:
         if hasattr(source, "size") and hasattr(source, "mode"):
             image = source
         else:
             image = open_image(source, name, **({"max_pixels": max_pixels} if max_pixels else {}))
         try:
-            return self.predict_prepared(prepare(image))
+            return self.predict_prepared(prepare_fn(image))
         except ImageError as exc:
             if not str(exc).startswith(name):
                 raise ImageError(f"{name}: {exc}") from None

@@ -1,7 +1,8 @@
-"""Training recipes as plain data: loss, optimiser, schedule, batch size, epochs.
+"""Training recipes as plain data: model, loss, optimiser, schedule, batch size, epochs, augmentation.
 
 `tutorial` (old name `seed`, still accepted) is the tutorial's recipe, number for number. `best`
-keeps the same network and changes only how it is trained. Every field can be overridden from the
+keeps the same network and changes only how it is trained; `cnn` trains a small convnet on
+augmented batches. Every field can be overridden from the
 CLI: the CLI builds one option per field from the metadata below.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from digitnet.errors import ConfigError
-from digitnet.settings import LOSSES, OPTIMIZERS, RECIPE_ALIASES, SCHEDULES
+from digitnet.settings import AUGMENTATIONS, LOSSES, MODELS, OPTIMIZERS, RECIPE_ALIASES, SCHEDULES
 
 
 def _option(default=None, help: str = "", choices=None):
@@ -33,6 +34,11 @@ class Recipe:
                                         "every batch", choices=SCHEDULES)
     warmup_fraction: float = _option(0.0, "share of all steps spent warming up (onecycle)")
     label_smoothing: float = _option(0.0, "label smoothing (cross-entropy only)")
+    model: str = _option("mlp", "mlp: the tutorial's fully connected network (see --hidden); cnn: two conv blocks "
+                                "and a dense head", choices=MODELS)
+    augment: str = _option("none", "random changes to each training batch, drawn from --seed and the epoch: affine "
+                                   "(rotation, scale, shear, shift), +thickness (thinner or bolder strokes)",
+                           choices=AUGMENTATIONS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +80,11 @@ RECIPES = {
     "best": Recipe(
         name="best", loss="cross-entropy", optimizer="adamw", lr=2e-3, batch_size=128,
         weight_decay=0.05, schedule="onecycle", warmup_fraction=0.05, label_smoothing=0.1,
+    ),
+    "cnn": Recipe(
+        name="cnn", loss="cross-entropy", optimizer="adamw", lr=2e-3, batch_size=128, epochs=30,
+        weight_decay=0.05, schedule="onecycle", warmup_fraction=0.05, label_smoothing=0.1,
+        model="cnn", augment="affine+thickness",
     ),
 }
 RECIPE_NAMES = tuple(RECIPES)

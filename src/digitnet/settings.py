@@ -22,6 +22,8 @@ DEFAULT_RECIPE = "tutorial"
 LOSSES = ("mse-sum", "cross-entropy")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "onecycle")
+MODELS = ("mlp", "cnn")
+AUGMENTATIONS = ("none", "affine", "affine+thickness")
 
 # Models and training.
 DEFAULT_HIDDEN = (256, 128)

@@ -111,7 +111,7 @@ def cmd_predict(args) -> int:
         print(f"digitnet: error: {message}", file=sys.stderr)
     for path in files:
         try:
-            prediction = predictor.predict_image(path, str(path))
+            reading = predictor.read_image(path, str(path))
         except DigitnetError as exc:
             errors.append(str(exc))
             print(f"digitnet: error: {exc}", file=sys.stderr)
@@ -119,24 +119,30 @@ def cmd_predict(args) -> int:
                 print(json.dumps({"file": str(path), "error": str(exc)}), flush=True)
             continue
         if args.show_input:
-            _write_input(prediction.prepared, args.show_input, path)
+            _write_inputs(reading, args.show_input, path)
         if args.json:
-            record = {"file": str(path), **prediction.to_dict()}
-            del record["prepared"]
+            record = {"file": str(path), **reading.to_dict()}
+            for item in (record, *record["items"]):
+                item.pop("prepared", None)
             print(json.dumps(record), flush=True)
         else:
-            print(f"{path}\t{prediction.digit}\t{100 * prediction.confidence:.1f}%", flush=True)
+            shares = " ".join(f"{100 * p.confidence:.1f}%" for p in reading.predictions)
+            print(f"{path}\t{reading.digits}\t{shares}", flush=True)
     return 1 if errors else 0
 
 
-def _write_input(pixels, folder: str, source) -> None:
+def _write_inputs(reading, folder: str, source) -> None:
+    """DIR/<image>.input.png for one digit; DIR/<image>.<i>.input.png for each of several."""
     from pathlib import Path
 
     from PIL import Image
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(pixels).save(out / f"{Path(source).name}.input.png")
+    several = len(reading.predictions) > 1
+    for i, prediction in enumerate(reading.predictions):
+        suffix = f".{i + 1}" if several else ""
+        Image.fromarray(prediction.prepared).save(out / f"{Path(source).name}{suffix}.input.png")
 
 
 def cmd_export(args) -> int:

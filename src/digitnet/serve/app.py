@@ -137,19 +137,19 @@ def create_app(run_dir: str | Path) -> Starlette:
             if content_type == "application/json":
                 pixels, prepare_it = _pixels_from_json(body)
                 prepared = prepare(pixels) if prepare_it else PreparedDigit(pixels.round().astype(np.uint8), False)
-                prediction = predictor.predict_prepared(prepared)  # microseconds: no thread hop
+                reading = predictor.predict_prepared([prepared])  # microseconds: no thread hop
             else:
                 if content_type == "multipart/form-data":
                     body = await _image_bytes_from_form(request, body)
                 if _pixel_count(body) <= INLINE_PIXELS:
-                    prediction = predictor.predict_image(body, "image", MAX_PIXELS)
+                    reading = predictor.read_image(body, "image", MAX_PIXELS)
                 else:  # a big image takes milliseconds to decode: keep the event loop free meanwhile
-                    prediction = await run_in_threadpool(predictor.predict_image, body, "image", MAX_PIXELS)
+                    reading = await run_in_threadpool(predictor.read_image, body, "image", MAX_PIXELS)
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         except ImageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
-        return JSONResponse(prediction.to_dict())
+        return JSONResponse(reading.to_dict())
 
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)

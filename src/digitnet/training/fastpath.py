@@ -30,9 +30,10 @@ _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 
 
 def supports(recipe: Recipe) -> bool:
-    """True when the recipe is plain SGD on the tutorial's MSE loss at a constant rate."""
-    return (recipe.loss == "mse-sum" and recipe.optimizer == "sgd" and recipe.momentum == 0
-            and recipe.weight_decay == 0 and recipe.schedule == "constant")
+    """True for the MLP trained by plain SGD on the tutorial's MSE loss at a constant rate, unaugmented."""
+    return (recipe.model == "mlp" and recipe.augment == "none" and recipe.loss == "mse-sum"
+            and recipe.optimizer == "sgd" and recipe.momentum == 0 and recipe.weight_decay == 0
+            and recipe.schedule == "constant")
 
 
 class _Buffers:

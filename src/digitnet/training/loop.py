@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 
 from digitnet.data import Dataset
+from digitnet.data.augment import Augmenter
 from digitnet.data.batches import EpochBatches, scale_images
 from digitnet.distributed import Distributed
 from digitnet.errors import ModelFileError
@@ -31,7 +32,7 @@ def _check_finite(loss: torch.Tensor, losses: torch.Tensor, epoch: int, i: int, 
 
 
 def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, stop: StopSignals | None = None,
-                    dist: Distributed | None = None) -> torch.Tensor:
+                    dist: Distributed | None = None, augment: Augmenter | None = None) -> torch.Tensor:
     """One pass over the training split; returns the loss of every step (float32, on the CPU).
 
     Stops at once, between steps, on a non-finite loss (on the CPU, where checking costs
@@ -45,6 +46,8 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
                disable=None if progress else True, unit="batch")
     shares = batches.shares() if dist is not None and dist.active else None
     for i, (x, y) in enumerate(bar):
+        if augment is not None:
+            x = augment(x, epoch, i)
         losses[i] = step(x, y) if shares is None else step(x, y, shares[i])
         if check_each_step:
             _check_finite(losses[i], losses, epoch, i, step.lr)
@@ -88,7 +91,8 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     finished epoch.
     """
     recipe, device, dtype = config.recipe, resolve_device(config.device), compute_dtype(config.precision)
-    model = build_model(config.hidden, seed=config.seed, device=device)
+    model = build_model(config.hidden, seed=config.seed, device=device, kind=recipe.model)
+    augment = Augmenter(recipe.augment, config.seed, device) if recipe.augment != "none" else None
     x_train = scale_images(data.x_train, device).to(dtype)
     y_train = torch.as_tensor(data.y_train, device=device).long()
     x_test, y_test = prepare_test_tensors(data, device)
@@ -105,7 +109,7 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     with StopSignals() as stop:
         for epoch in range(len(history) + 1, recipe.epochs + 1):
             started = time.perf_counter()
-            step_losses.append(train_one_epoch(step, batches, epoch, progress, stop, dist))
+            step_losses.append(train_one_epoch(step, batches, epoch, progress, stop, dist, augment))
             trained = time.perf_counter()
             final = evaluate(model, x_test, y_test, loss_fn)
             record = EpochRecord(epoch, mean_loss(step_losses[-1], batches), final.loss, final.accuracy,

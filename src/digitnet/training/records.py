@@ -29,7 +29,7 @@ class TrainConfig:
         d = asdict(self)
         d["recipe"] = self.recipe.to_dict()
         d["hidden"] = list(self.hidden)
-        d["architecture"] = architecture(self.hidden)
+        d["architecture"] = architecture(self.hidden, self.recipe.model)
         return d
 
     @classmethod

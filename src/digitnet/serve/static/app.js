@@ -26,6 +26,7 @@ function clearPad() {
   statusEl.textContent = "";
   for (const li of bars.children) showBar(li, 0, false);
   dirty = false;
+  generation += 1;
 }
 
 function showBar(li, p, top) {
@@ -35,7 +36,8 @@ function showBar(li, p, top) {
 }
 
 // Drawing with pointer events: one code path for mouse, pen and touch.
-let drawing = false, last = null, dirty = false, inFlight = false;
+// generation counts Clears: an answer to a request sent before the last Clear is dropped.
+let drawing = false, last = null, dirty = false, inFlight = false, generation = 0, moved = false;
 ctx.lineCap = "round";
 ctx.lineJoin = "round";
 
@@ -46,21 +48,23 @@ function point(event) {
 
 pad.addEventListener("pointerdown", (event) => {
   drawing = true;
+  moved = false;
   last = point(event);
   pad.setPointerCapture(event.pointerId);
-  stroke(last, last);
+  stroke(last, last, false);  // the dot is drawn, but a lone dot is no digit yet: nothing is sent
 });
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
   const p = point(event);
-  stroke(last, p);
+  moved = true;
+  stroke(last, p, true);
   last = p;
 });
 for (const type of ["pointerup", "pointercancel"]) {
-  pad.addEventListener(type, () => { drawing = false; requestPrediction(); });
+  pad.addEventListener(type, () => { drawing = false; if (moved) requestPrediction(); });
 }
 
-function stroke(a, b) {
+function stroke(a, b, send) {
   ctx.strokeStyle = "#000";
   ctx.lineWidth = 18;
   ctx.beginPath();
@@ -68,7 +72,7 @@ function stroke(a, b) {
   ctx.lineTo(b.x, b.y);
   ctx.stroke();
   dirty = true;
-  requestPrediction();
+  if (send) requestPrediction();
 }
 
 // At most one request in flight; when it returns and the drawing changed meanwhile, ask again.
@@ -76,10 +80,12 @@ function requestPrediction() {
   if (!dirty || inFlight) return;
   dirty = false;
   inFlight = true;
+  const sent = generation;
   pad.toBlob(async (blob) => {
     try {
       const response = await fetch("/api/predict", { method: "POST", headers: { "Content-Type": "image/png" }, body: blob });
       const result = await response.json();
+      if (sent !== generation) return;  // the pad was cleared while this was in flight
       if (response.ok) show(result); else showError(result.error || `HTTP ${response.status}`);
     } catch (error) {
       showError(`no answer from the server (${error})`);
@@ -90,20 +96,26 @@ function requestPrediction() {
   }, "image/png");
 }
 
+// One digit: its bars and 28x28 input. Several: the string, each digit's confidence, the inputs side by side
+// and the bars of the least confident digit (the one to check).
 function show(result) {
   statusEl.textContent = "";
-  digitEl.textContent = String(result.digit);
-  confidenceEl.textContent = `${(100 * result.confidence).toFixed(1)}% confident`;
-  result.probabilities.forEach((p, d) => showBar(bars.children[d], p, d === result.digit));
-  const image = preparedCtx.createImageData(28, 28);
-  result.prepared.flat().forEach((v, i) => {
-    image.data.set([v, v, v, 255], 4 * i);
+  const items = result.items;
+  digitEl.textContent = result.digits;
+  confidenceEl.textContent = items.map((item) => `${(100 * item.confidence).toFixed(1)}%`).join(" ") + " confident";
+  const weakest = items.reduce((a, b) => (b.confidence < a.confidence ? b : a));
+  weakest.probabilities.forEach((p, d) => showBar(bars.children[d], p, d === weakest.digit));
+  preparedCtx.clearRect(0, 0, prepared.width, prepared.height);
+  const cell = Math.min(prepared.height, prepared.width / items.length);
+  items.forEach((item, k) => {
+    const image = preparedCtx.createImageData(28, 28);
+    item.prepared.flat().forEach((v, i) => image.data.set([v, v, v, 255], 4 * i));
+    const small = document.createElement("canvas");
+    small.width = small.height = 28;
+    small.getContext("2d").putImageData(image, 0, 0);
+    preparedCtx.imageSmoothingEnabled = false;
+    preparedCtx.drawImage(small, k * cell, 0, cell, cell);
   });
-  const small = document.createElement("canvas");
-  small.width = small.height = 28;
-  small.getContext("2d").putImageData(image, 0, 0);
-  preparedCtx.imageSmoothingEnabled = false;
-  preparedCtx.drawImage(small, 0, 0, prepared.width, prepared.height);
 }
 
 function showError(message) {

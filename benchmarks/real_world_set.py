@@ -1,0 +1,151 @@
+"""A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers.
+
+    python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
+
+writes OUT/<category>/<label>_<n>.<ext>, the label being the digits the image shows. Handwriting
+comes from the last 2,000 MNIST test digits (mnist-10k's test split, never trained on); printed
+digits from the fonts installed here (matplotlib's DejaVu family, and any Debian TrueType fonts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from scipy import ndimage
+
+CATEGORIES = ("printed", "photos", "pens", "numbers")
+
+
+def fonts() -> list[Path]:
+    import matplotlib
+
+    found = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
+    found += sorted(Path("/usr/share/fonts/truetype").rglob("*.ttf"))
+    return [f for f in found if "Display" not in f.name]  # DejaVu's Display face has no digits
+
+
+def printed(rng, font: Path, digit: int) -> Image.Image:
+    size = int(rng.integers(40, 140))
+    canvas = Image.new("L", (size * 2, size * 2), int(rng.integers(225, 256)))
+    face = ImageFont.truetype(str(font), size)
+    left, top = rng.integers(0, size // 2, 2)
+    ImageDraw.Draw(canvas).text((int(left), int(top)), str(digit), fill=int(rng.integers(0, 60)), font=face)
+    return canvas
+
+
+def _paper(rng, shape) -> np.ndarray:
+    """Grey paper: a base level, a light gradient, a soft shadow, grain."""
+    h, w = shape
+    ys, xs = np.mgrid[0:h, 0:w] / max(h, w)
+    angle = rng.uniform(0, 2 * np.pi)
+    paper = rng.uniform(150, 225) + rng.uniform(20, 60) * (np.cos(angle) * xs + np.sin(angle) * ys - 0.5)
+    edge = rng.uniform(0.2, 0.8)
+    shadow = 1 / (1 + np.exp(-(xs * np.cos(angle + 1) + ys * np.sin(angle + 1) - edge) * 25))
+    paper -= rng.uniform(15, 45) * shadow
+    paper += ndimage.gaussian_filter(rng.normal(0, rng.uniform(6, 14), shape), 1.0)
+    return paper
+
+
+def _ink_on_paper(rng, ink: np.ndarray) -> Image.Image:
+    """ink in 0..1 (1 = ink) -> a photo: paper, darkness, blur, perspective tilt, JPEG."""
+    paper = _paper(rng, ink.shape)
+    darkness = rng.uniform(0.55, 0.85)
+    photo = paper * (1 - darkness * ink)
+    photo = ndimage.gaussian_filter(photo, rng.uniform(0.5, 1.5))
+    image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
+    w, h = image.size
+    tilt = rng.uniform(-0.08, 0.08, 8) * np.array([1, 1, w, 1, 1, h, 1 / w, 1 / h]) * 0.5
+    coefficients = np.array([1, 0, 0, 0, 1, 0, 0, 0]) + tilt
+    image = image.transform(image.size, Image.Transform.PERSPECTIVE, tuple(coefficients),
+                            Image.Resampling.BICUBIC, fillcolor=int(np.median(photo)))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=int(rng.integers(50, 90)))
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
+def _upscaled(digit28: np.ndarray, side: int) -> np.ndarray:
+    big = Image.fromarray(digit28).resize((side, side), Image.Resampling.BICUBIC)
+    return np.asarray(big, dtype=np.float32) / 255.0
+
+
+def photo(rng, digit28: np.ndarray) -> Image.Image:
+    side = int(rng.integers(90, 200))
+    ink = np.pad(_upscaled(digit28, side), side // 3)
+    return _ink_on_paper(rng, ink)
+
+
+def pen(rng, digit28: np.ndarray) -> Image.Image:
+    """The digit's shape written with a thin, a medium or a thick pen, black on white."""
+    side = 224
+    shape = _upscaled(digit28, side) > 0.5
+    skeleton = ndimage.binary_erosion(shape, iterations=6) | (ndimage.distance_transform_edt(shape) > 0) & \
+        (ndimage.distance_transform_edt(shape) >= ndimage.maximum_filter(ndimage.distance_transform_edt(shape), 5))
+    radius = int(rng.choice([1, 3, 6, 10]))
+    stroke = ndimage.binary_dilation(skeleton, structure=ndimage.generate_binary_structure(2, 1), iterations=radius)
+    ink = ndimage.gaussian_filter(stroke.astype(np.float32), 0.8)
+    return Image.fromarray((255 * (1 - np.pad(ink, 40))).astype(np.uint8)).filter(ImageFilter.SMOOTH)
+
+
+def number(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """Digits side by side, gaps from touching to wide, on clean paper or as a photo."""
+    side = int(rng.integers(60, 120))
+    pieces = []
+    for d in digits28:
+        ink = _upscaled(d, side)
+        cols = np.flatnonzero(ink.max(axis=0) > 0.1)
+        pieces.append(ink[:, cols[0] : cols[-1] + 1])
+    gaps = rng.integers(-side // 20, side // 3, len(pieces))
+    width = sum(p.shape[1] for p in pieces) + int(gaps.clip(0).sum()) + side
+    row = np.zeros((side, width), dtype=np.float32)
+    x = side // 2
+    for piece, gap in zip(pieces, gaps):
+        x = max(0, x + min(0, int(gap)))
+        row[:, x : x + piece.shape[1]] = np.maximum(row[:, x : x + piece.shape[1]], piece)
+        x += piece.shape[1] + max(0, int(gap))
+    row = np.pad(row, side // 3)
+    if rng.random() < 0.5:
+        return _ink_on_paper(rng, row)
+    return Image.fromarray((255 * (1 - row)).astype(np.uint8))
+
+
+def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
+    """Write every category into out/<category>/; returns {category: number of images}."""
+    rng = np.random.default_rng(seed)
+    counts = {}
+    for category in CATEGORIES:
+        (out / category).mkdir(parents=True, exist_ok=True)
+    font_list = fonts()
+    for n in range(per_category):
+        font, digit = font_list[n % len(font_list)], int(rng.integers(0, 10))
+        printed(rng, font, digit).save(out / "printed" / f"{digit}_{n}.png")
+        i = int(rng.integers(len(digits)))
+        photo(rng, digits[i]).save(out / "photos" / f"{labels[i]}_{n}.jpg", quality=95)
+        i = int(rng.integers(len(digits)))
+        pen(rng, digits[i]).save(out / "pens" / f"{labels[i]}_{n}.png")
+        chosen = rng.integers(len(digits), size=int(rng.integers(2, 5)))
+        text = "".join(str(labels[j]) for j in chosen)
+        number(rng, [digits[j] for j in chosen]).convert("L").save(out / "numbers" / f"{text}_{n}.png")
+    for category in CATEGORIES:
+        counts[category] = len(list((out / category).iterdir()))
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--data-dir", required=True, help="folder with MNIST's t10k files")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--per-category", type=int, default=200)
+    args = parser.parse_args()
+    from digitnet.data import load_dataset
+
+    data = load_dataset("mnist-10k", args.data_dir, progress=False)
+    print(write_set(args.out, data.x_test, data.y_test, args.seed, args.per_category))
+
+
+if __name__ == "__main__":
+    main()
