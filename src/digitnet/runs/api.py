@@ -1,0 +1,105 @@
+"""train() and resume(): a training run with its run folder, the Python face of `digitnet train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digitnet.checkpoint import load_checkpoint
+from digitnet.data import Dataset, load_dataset
+from digitnet.distributed import Distributed, from_environment, is_collective_failure
+from digitnet.recipes import Recipe, get_recipe
+from digitnet.runs.folder import RunWriter, load_config, load_run_data
+from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
+                               DEFAULT_SEED)
+from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, TrainConfig, TrainResult, fit,
+                               resolve_device)
+
+
+def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distributed) -> TrainResult:
+    """fit() with a run folder written (by rank 0) after every epoch and reported at the end.
+
+    A stop carries the run folder and its last saved epoch, so the message can say what is kept
+    and how to resume. Only torch.distributed's own errors become a peer failure.
+    """
+    def after_epoch(record: EpochRecord, state: EpochState) -> None:
+        if dist.is_main:
+            writer.on_epoch(record, state)
+            if on_epoch is not None:
+                on_epoch(record, state)
+
+    try:
+        result = fit(config, data, on_epoch=after_epoch, progress=progress and dist.is_main, checkpoint=checkpoint,
+                     dist=dist)
+    except RunStopped as stop:
+        raise stop.in_run(writer.run_dir, len(writer.history)) from None
+    except RuntimeError as exc:
+        if not (dist.active and is_collective_failure(exc)):
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        failure = PeerFailure(f"rank {dist.rank}: another process of this run failed or stopped answering "
+                              f"({reason[:160]})")
+        raise failure.in_run(writer.run_dir, len(writer.history)) from None
+    if dist.is_main:
+        writer.finish(result, data)
+    result.run_dir, result.is_main = str(writer.run_dir), dist.is_main
+    return result
+
+
+class _RankWriter:
+    """What ranks other than 0 hold in place of a RunWriter: they write nothing."""
+
+    def __init__(self, out):
+        self.run_dir, self.history = Path(out or "."), []
+
+
+def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAULT_DATASET, *, data_dir=None, out=None,
+          epochs=None, hidden=DEFAULT_HIDDEN, seed: int = DEFAULT_SEED, shuffle: bool = True,
+          device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION, progress: bool = True,
+          write_run: bool = True, on_epoch=None, **recipe_overrides) -> TrainResult:
+    """Train a model and (by default) write a run folder; the Python face of `digitnet train`.
+
+    dataset is a name (loaded and verified) or a Dataset already in memory. Under torchrun, every
+    process calls this; rank 0 downloads, prints and writes the run folder.
+
+    >>> result = train("tutorial", "fashion-mnist", data_dir="data/fashion-mnist", epochs=3)  # doctest: +SKIP
+    >>> result.history[-1].test_accuracy  # doctest: +SKIP
+    """
+    if isinstance(recipe, str):
+        recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
+    dist = from_environment(resolve_device(device))  # a bad --device fails here, before the data is loaded
+    try:
+        data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
+        if isinstance(dataset, Dataset):
+            data = dataset
+        else:
+            with dist.main_first():
+                data = load_dataset(dataset, data_dir, progress=progress and dist.is_main)
+        config = TrainConfig(recipe, data.name, data_dir, tuple(hidden), seed, shuffle, device, precision)
+        if not write_run:
+            return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
+        writer = RunWriter.create(config, data, out) if dist.is_main else _RankWriter(out)
+        return _fit_into(writer, config, data, on_epoch, progress, None, dist)
+    finally:
+        dist.close()
+
+
+def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool = True, on_epoch=None
+           ) -> TrainResult:
+    """Continue a run folder from its last checkpoint with its own config (from scratch if it has none).
+
+    On the same device, the result is bit-identical to the run never interrupted.
+    """
+    saved = load_config(run_dir)
+    config = TrainConfig.from_dict(saved)
+    if device is not None:
+        config.device = device
+    dist = from_environment(resolve_device(config.device))
+    try:
+        with dist.main_first():
+            data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)
+        checkpoint = load_checkpoint(run_dir)
+        history = [EpochRecord(**r) for r in checkpoint["history"]] if checkpoint else []
+        writer = RunWriter(Path(run_dir), saved, history) if dist.is_main else _RankWriter(run_dir)
+        return _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist)
+    finally:
+        dist.close()

@@ -1,0 +1,26 @@
+"""Re-evaluating a run folder's model on the run's own test split."""
+
+from __future__ import annotations
+
+from digitnet.losses import make_loss
+from digitnet.metrics import Evaluation, evaluate
+from digitnet.runs.folder import load_run, load_run_data, read_metrics
+from digitnet.training import prepare_test_tensors, resolve_device
+
+
+def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True
+                 ) -> tuple[Evaluation, dict | None, str | None]:
+    """Reload a run folder's model and evaluate it on the run's own test split.
+
+    Returns (evaluation, last row of metrics.csv or None, the device type training used or None).
+    The data is checked against the hashes recorded in config.json, so a different data set
+    cannot pass unnoticed.
+    """
+    device = resolve_device(device)
+    config, model = load_run(run_dir, device=device)
+    data = load_run_data(config, run_dir, data_dir, progress=progress)
+    x_test, y_test = prepare_test_tensors(data, device)
+    recipe = config["recipe"]
+    evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
+    metrics = read_metrics(run_dir)
+    return evaluation, (metrics[-1] if metrics else None), config.get("device_used")
