@@ -126,3 +126,16 @@ def synthetic_run(tmp_path_factory, synthetic_data) -> Path:
     out = tmp_path_factory.mktemp("synthetic-run") / "run"
     train("best", synthetic_data, epochs=3, out=out, progress=False)
     return out
+
+
+class Crash(Exception):
+    """Raised by crash_after's callback: a training process dying after an epoch."""
+
+
+def crash_after(epoch: int):
+    """An on_epoch callback that raises Crash once `epoch` has finished (and been saved)."""
+    def on_epoch(record, state):
+        if record.epoch == epoch:
+            raise Crash
+
+    return on_epoch

@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import TIME_FACTOR
+from conftest import Crash, TIME_FACTOR, crash_after
 
 from digitnet import fsutil
 from digitnet.checkpoint import load_checkpoint
@@ -19,18 +19,6 @@ from digitnet.runs import resume, train
 from digitnet.training import TrainingDiverged
 
 pytestmark = pytest.mark.slow
-
-
-class Crash(Exception):
-    pass
-
-
-def _crash_after(epoch):
-    def on_epoch(record, state):
-        if record.epoch == epoch:
-            raise Crash
-
-    return on_epoch
 
 
 def _metrics_without_timing(run):
@@ -47,7 +35,7 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, mnist_t1
     common = dict(data_dir=mnist_t10k_dir, epochs=4, progress=False)
     train(recipe, "mnist-10k", out=tmp_path / "whole", **common)
     with pytest.raises(Crash):
-        train(recipe, "mnist-10k", out=tmp_path / "cut", on_epoch=_crash_after(2), **common)
+        train(recipe, "mnist-10k", out=tmp_path / "cut", on_epoch=crash_after(2), **common)
     assert load_checkpoint(tmp_path / "cut")["epoch"] == 2
     resume(tmp_path / "cut", progress=False)
     whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import Crash, crash_after
 
 from digitnet.data import load_dataset
 from digitnet.recipes import get_recipe
@@ -24,17 +25,10 @@ def test_cuda_graph_replay_computes_what_eager_steps_compute(fashion_dir, monkey
 
 
 def test_resume_on_cuda_is_bit_identical(tmp_path, fashion_dir):
-    class Crash(Exception):
-        pass
-
-    def crash(record, state):
-        if record.epoch == 2:
-            raise Crash
-
     common = dict(data_dir=fashion_dir, epochs=4, device="cuda", progress=False)
     train("tutorial", "fashion-mnist", out=tmp_path / "whole", **common)
     with pytest.raises(Crash):
-        train("tutorial", "fashion-mnist", out=tmp_path / "cut", on_epoch=crash, **common)
+        train("tutorial", "fashion-mnist", out=tmp_path / "cut", on_epoch=crash_after(2), **common)
     resume(tmp_path / "cut", progress=False)
     from safetensors.torch import load_file
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 from safetensors.torch import load_file
-from conftest import TIME_FACTOR
+from conftest import TIME_FACTOR, Crash, crash_after
 
 from digitnet.checkpoint import load_checkpoint
 
@@ -57,15 +57,9 @@ def test_two_processes_reach_the_weights_of_one(tmp_path, mnist_t10k_dir):
 
 
 def test_both_ranks_resume_from_the_same_checkpoint(tmp_path, mnist_t10k_dir):
-    class Crash(Exception):
-        pass
-
-    def crash_after_first(record, state):
-        raise Crash
-
     with pytest.raises(Crash):
         train("best", "mnist-10k", data_dir=mnist_t10k_dir, epochs=2, out=tmp_path / "run", progress=False,
-              on_epoch=crash_after_first)
+              on_epoch=crash_after(1))
     done = subprocess.run(_torchrun("--resume", tmp_path / "run", "--no-progress"), capture_output=True, text=True,
                           timeout=300 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr[-3000:]

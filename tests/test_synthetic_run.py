@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import learnable_digits
+from conftest import Crash, crash_after, learnable_digits
 from safetensors.torch import load_file
 from starlette.testclient import TestClient
 
@@ -32,18 +32,6 @@ def test_a_run_folder_holds_every_file_and_the_model_learned(synthetic_run):
     assert load_checkpoint(synthetic_run)["epoch"] == 3
 
 
-class Crash(Exception):
-    pass
-
-
-def _crash_after(epochs):
-    def on_epoch(record, state):
-        if record.epoch == epochs:
-            raise Crash
-
-    return on_epoch
-
-
 @pytest.mark.parametrize("recipe", ["tutorial", "best", "cnn"])
 def test_resume_is_bit_identical(tmp_path, synthetic_data, recipe, monkeypatch):
     import digitnet.runs.api as api
@@ -51,7 +39,7 @@ def test_resume_is_bit_identical(tmp_path, synthetic_data, recipe, monkeypatch):
     common = dict(epochs=3, progress=False, lr=0.01 if recipe == "tutorial" else None)
     train(recipe, synthetic_data, out=tmp_path / "whole", **common)
     with pytest.raises(Crash):
-        train(recipe, synthetic_data, out=tmp_path / "cut", on_epoch=_crash_after(1), **common)
+        train(recipe, synthetic_data, out=tmp_path / "cut", on_epoch=crash_after(1), **common)
     # resume() reloads the run's data by name; a synthetic set has none, so hand it over
     monkeypatch.setattr(api, "load_run_data", lambda *args, **kwargs: synthetic_data)
     resume(tmp_path / "cut", progress=False)

@@ -147,14 +147,15 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
     gray = np.asarray(gray, dtype=np.float32)
     inverted = float(np.median(_border(gray))) > 127.5
-    ink = 255.0 - gray if inverted else gray - 0.0
+    ink = 255.0 - gray if inverted else gray.copy()
     ink -= _background(ink)
     np.clip(ink, 0.0, None, out=ink)
     smooth = ndimage.gaussian_filter(ink, sigma=max(0.5, max(ink.shape) / 400))
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
         raise ImageError("no digit found: the image is blank or has too little contrast")
-    mask = smooth > max(_otsu(smooth[smooth > 0.02 * peak]) if (smooth > 0.02 * peak).sum() > 1 else 0, 0.2 * peak)
+    candidates = smooth[smooth > 0.02 * peak]  # Otsu between paper and ink, not over the empty paper
+    mask = smooth > max(_otsu(candidates) if len(candidates) > 1 else 0.0, 0.2 * peak)
     strong = float(np.percentile(smooth[mask], 90))
     intensity = np.clip((smooth - 0.1 * strong) / (0.9 * strong), 0.0, 1.0)
     return intensity, mask, inverted
@@ -257,6 +258,14 @@ def _grey(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
     return to_grayscale(reduced), factor
 
 
+def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: float) -> PreparedDigit:
+    """The digit whose ink is under mask -> its 28x28 field and its box in source pixels."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = tuple(round(v * factor) for v in (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+    near = ndimage.binary_dilation(mask, iterations=2)  # keep the anti-aliased edges around the ink
+    return PreparedDigit(_fit_and_centre(intensity * near, mask), inverted, box)
+
+
 def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right."""
     gray, factor = _grey(image)
@@ -268,10 +277,7 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         for x0, x1 in _split_touching(member_mask, gx0, gx1):
             part = np.zeros_like(member_mask)
             part[:, x0:x1] = member_mask[:, x0:x1]
-            near = ndimage.binary_dilation(part, iterations=2)
-            rows = np.flatnonzero(part.any(axis=1))
-            box = tuple(round(v * factor) for v in (x0, rows[0], x1, rows[-1] + 1))
-            digits.append(PreparedDigit(_fit_and_centre(intensity * near, part), inverted, box))
+            digits.append(_digit(intensity, part, inverted, factor))
     return digits
 
 
@@ -283,11 +289,7 @@ def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
     gray, factor = _grey(image)
     intensity, mask, inverted = ink_map(gray)
     labels, kept, _ = _components(mask, intensity)
-    digit = np.isin(labels, kept)
-    rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
-    box = tuple(round(v * factor) for v in (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
-    near = ndimage.binary_dilation(digit, iterations=2)
-    return PreparedDigit(_fit_and_centre(intensity * near, digit), inverted, box)
+    return _digit(intensity, np.isin(labels, kept), inverted, factor)
 
 
 def image_files(paths) -> tuple[list[Path], list[str]]:

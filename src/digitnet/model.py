@@ -64,15 +64,20 @@ def _cnn_layers(arch: dict) -> list[nn.Module]:
             nn.Linear(arch["dense"], arch["classes"])]
 
 
+def _mlp_layers(arch: dict) -> list[nn.Module]:
+    sizes = _layer_sizes(arch)
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    return layers[:-1]  # no activation after the output layer
+
+
+def _layers(arch: dict) -> list[nn.Module]:
+    return _cnn_layers(arch) if arch["type"] == "cnn" else _mlp_layers(arch)
+
+
 def model_from_architecture(arch: dict, seed: int = 0, device: str | torch.device = "cpu") -> nn.Sequential:
-    if arch["type"] == "cnn":
-        model = nn.Sequential(*_cnn_layers(arch))
-    else:
-        sizes = _layer_sizes(arch)
-        layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-        model = nn.Sequential(*layers[:-1])  # no activation after the output layer
+    model = nn.Sequential(*_layers(arch))
     glorot_init_(model, seed)
     return model.to(device)
 
@@ -92,17 +97,11 @@ def glorot_init_(model: nn.Module, seed: int) -> None:
 
 
 def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
-    """Name -> (shape, dtype) of every tensor a model of this architecture stores."""
+    """Name -> (shape, dtype) of every tensor a model of this architecture stores (built on the
+    meta device: shapes without memory)."""
     with torch.device("meta"):
-        model = nn.Sequential(*_cnn_layers(arch)) if arch["type"] == "cnn" else None
-    if model is not None:
-        return {k: (tuple(v.shape), torch.float32) for k, v in model.state_dict().items()}
-    sizes = _layer_sizes(arch)
-    expected = {}
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        expected[f"{2 * i}.weight"] = ((fan_out, fan_in), torch.float32)
-        expected[f"{2 * i}.bias"] = ((fan_out,), torch.float32)
-    return expected
+        model = nn.Sequential(*_layers(arch))
+    return {k: (tuple(v.shape), torch.float32) for k, v in model.state_dict().items()}
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, arch: dict) -> None:
@@ -123,7 +122,7 @@ def load_model(path: str | os.PathLike, arch: dict | None = None, device: str | 
     try:
         file_arch = json.loads(metadata["architecture"])
         expected = expected_tensors(file_arch)
-    except (KeyError, TypeError, ValueError, IndexError):
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):  # RuntimeError: a negative size
         raise ModelFileError(f"{path}: missing or malformed architecture metadata") from None
     if arch is not None and arch.get("type", "mlp") != file_arch["type"]:
         raise ModelFileError(f"{path}: weights are for a {describe(file_arch)} but the config says {describe(arch)}")

@@ -31,6 +31,10 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (they are off anyway when not a terminal)")
 
 
+def _add_run_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+
+
 def _add_recipe_options(p: argparse.ArgumentParser) -> None:
     """One option per recipe field, its help naming each recipe's value."""
     for f in overridable_fields():
@@ -92,21 +96,23 @@ def _evaluate_command(sub) -> None:
         description="Reload RUN/model.safetensors, evaluate it on the run's test split (checked against the "
                     "data hashes in config.json) and print test loss and accuracy.",
     )
-    e.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    _add_run_argument(e)
     _add_data_options(e)
 
 
 def _predict_command(sub) -> None:
     p = sub.add_parser(
         "predict", help="read digits in image files",
-        description="Predict the digit in each image (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, colour or grey, "
-                    "dark-on-light or light-on-dark). Each image is prepared as MNIST was: ink made white on black, "
-                    "cropped, fitted in 20x20, centred by mass in 28x28. Confidences: softmax of the outputs for "
+        description="Read the digits in each image, left to right (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, "
+                    "colour or grey, dark-on-light or light-on-dark; one digit or a written number). Each digit is "
+                    "prepared as MNIST's were: ink made white on black, cropped, fitted in 20x20, centred by mass "
+                    "in 28x28. Confidences: softmax of the outputs for "
                     "cross-entropy models; for the tutorial recipe's MSE model, outputs clipped at 0 and normalised.",
     )
-    p.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    _add_run_argument(p)
     p.add_argument("images", metavar="IMAGE_OR_DIR", nargs="+", help="image files, or folders of images")
-    p.add_argument("--json", action="store_true", help="print one JSON object per image, with all ten confidences")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object per image: the digits, and per digit its box and ten confidences")
     p.add_argument("--onnx", action="store_true",
                    help="run RUN/model.onnx (see `digitnet export`) with ONNX Runtime; PyTorch is not imported")
     p.add_argument("--show-input", metavar="DIR",
@@ -120,7 +126,7 @@ def _export_command(sub) -> None:
                     "outputs: logits and confidences), then run it with ONNX Runtime on the whole test split and "
                     "require the outputs to equal PyTorch's within 1e-5. Needs pip install 'digitnet[onnx]'.",
     )
-    x.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    _add_run_argument(x)
     x.add_argument("--data-dir", metavar="DIR", help="where the run's data set is, if not where it was trained")
 
 
@@ -130,7 +136,7 @@ def _serve_command(sub) -> None:
         description="Serve RUN's model: GET / (draw a digit), POST /api/predict (an image upload or JSON "
                     "{\"pixels\": 28x28 of 0-255}), GET /api/health.",
     )
-    s.add_argument("run", metavar="RUN", help="a run folder written by `digitnet train`")
+    _add_run_argument(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000; 0 picks a free one)")
     s.add_argument("--workers", type=int,
