@@ -16,6 +16,9 @@ MNIST_T10K_DIR = SHARED_DATA / "mnist-t10k"
 # Every subprocess timeout and wait deadline is multiplied by this: a loaded machine (CI sets 4)
 # makes the suite slower, never red.
 TIME_FACTOR = float(os.environ.get("DIGITNET_TEST_TIME_FACTOR", "1"))
+# Every file of a finished run folder.
+RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "checkpoint.safetensors", "curves.png",
+             "confusion.png", "misclassified.png", "per_class.csv", "summary.md", ".lock"}
 
 
 def require(path: Path) -> Path:

@@ -1,6 +1,7 @@
 """Checkpoints and resume: nothing finished is lost, a resumed run is bit-identical."""
 
 import errno
+import os
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from digitnet.checkpoint import load_checkpoint
 from digitnet.errors import ModelFileError
 from digitnet.runs import load_run
 from digitnet.runs import resume, train
-from digitnet.training import TrainingDiverged
+from digitnet.training import SaveFailed, TrainingDiverged
 
 pytestmark = pytest.mark.slow
 
@@ -62,9 +63,13 @@ def test_a_full_disk_while_saving_leaves_the_previous_checkpoint(tmp_path, mnist
 
             monkeypatch.setattr(fsutil.os, "fsync", full)
 
-    with pytest.raises(OSError) as info:
+    with pytest.raises(SaveFailed) as info:
         train("tutorial", "mnist-10k", data_dir=mnist_t10k_dir, epochs=3, out=run, on_epoch=on_epoch, progress=False)
-    assert info.value.errno == errno.ENOSPC
+    assert info.value.saved_epochs == 1
+    assert info.value.describe() == (
+        f"error: {run / 'checkpoint.safetensors'}: no space left on device; free some space or write elsewhere "
+        f"(files already saved are intact); epochs 1-1 are saved in {run}; once it is fixed, resume with: "
+        f"digitnet train --resume {run}")
     monkeypatch.setattr(fsutil.os, "fsync", real_fsync)
     assert load_checkpoint(run)["epoch"] == 1
     load_run(run)  # model.safetensors of epoch 1 still loads
@@ -77,7 +82,7 @@ def test_damaged_checkpoint_is_refused(tmp_path, mnist_t10k_dir):
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF  # a flipped bit in the last tensor's bytes
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match="checkpoint.safetensors: the tensors do not match their recorded SHA-256"):
+    with pytest.raises(ModelFileError, match="checkpoint.safetensors: the contents do not match their recorded SHA-256"):
         load_checkpoint(tmp_path / "run")
     path.write_bytes(bytes(data[: len(data) // 2]))
     with pytest.raises(ModelFileError, match="checkpoint.safetensors: not a readable safetensors file"):
@@ -98,12 +103,19 @@ def test_signal_stops_cleanly_and_says_how_to_resume(tmp_path, mnist_t10k_dir, s
     while not (run / "checkpoint.safetensors").exists():  # renamed into place whole, so it is complete
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
+    second = subprocess.run(_cli("train", "--resume", run, "--no-progress"), capture_output=True, text=True,
+                            timeout=120 * TIME_FACTOR)
+    assert second.returncode == 2 and second.stderr == (
+        f"digitnet: error: --resume {run}: in use by another digitnet process (pid {proc.pid}); wait for it to "
+        "finish or stop it first\n")
+    assert proc.poll() is None  # the live writer goes on, its files untouched
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60 * TIME_FACTOR)
     assert proc.returncode == 128 + signum
     assert f"resume with: digitnet train --resume {run}" in err and "Traceback" not in err
     epochs = load_checkpoint(run)["epoch"]
     assert epochs >= 1 and f"epochs 1-{epochs} are saved" in err
+    assert f"**Stopped after epoch {epochs} of 200**" in (run / "summary.md").read_text()
 
 
 def test_resume_refuses_flags_that_change_the_computation(tmp_path, mnist_t10k_dir):
@@ -115,3 +127,42 @@ def test_resume_refuses_flags_that_change_the_computation(tmp_path, mnist_t10k_d
     same = subprocess.run(_cli("train", "--resume", tmp_path / "run", "--lr", "0.01", "--epochs", "1",
                                "--dataset", "mnist-10k"), capture_output=True, text=True, timeout=120 * TIME_FACTOR)
     assert same.returncode == 0, same.stderr  # repeating the run's own values is fine
+
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 2 MiB tmpfs (mounting needs root, as on CI); yields (folder, grow) where grow(mib) resizes it."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+
+    def grow(mib):
+        subprocess.run(["mount", "-o", f"remount,size={mib}m", str(mount)], check=True)
+
+    try:
+        yield mount, grow
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_really_full_disk_gives_one_line_and_the_run_resumes_once_there_is_room(small_filesystem, mnist_t10k_dir):
+    """The tutorial network's checkpoint and model are 0.9 MB each: a 2 MiB file system fills while
+    the second checkpoint is written (inside safetensors' serialisation of it, before our fix)."""
+    mount, grow = small_filesystem
+    run = mount / "run"
+    done = subprocess.run(_cli("train", "--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir, "--epochs", 3,
+                               "--out", run, "--no-progress"), capture_output=True, text=True,
+                          timeout=300 * TIME_FACTOR)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert "no space left on device" in done.stderr and f"digitnet train --resume {run}" in done.stderr
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    saved = load_checkpoint(run)["epoch"]
+    assert saved >= 1 and f"epochs 1-{saved} are saved" in done.stderr
+    grow(16)
+    resumed = subprocess.run(_cli("train", "--resume", run, "--no-progress"), capture_output=True, text=True,
+                             timeout=300 * TIME_FACTOR)
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run)["epoch"] == 3 and (run / "summary.md").is_file()

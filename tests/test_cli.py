@@ -5,12 +5,10 @@ import subprocess
 import sys
 
 import pytest
-from conftest import TIME_FACTOR
+from conftest import RUN_FILES, TIME_FACTOR
 
 from digitnet.cli import build_parser
 
-RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "checkpoint.safetensors", "curves.png", "confusion.png",
-             "misclassified.png", "per_class.csv", "summary.md"}
 
 
 def digitnet(*args, cwd=None):

@@ -76,3 +76,14 @@ def test_bad_cases(exported, tmp_path):
     done = subprocess.run([sys.executable, "-m", "digitnet", "predict", "--onnx", str(cut), str(tmp_path)],
                           capture_output=True, text=True, timeout=60 * TIME_FACTOR)
     assert done.returncode == 2 and "not a valid ONNX model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_export_command_prints_one_line_and_nothing_else(mnist_run, tmp_path):
+    """The exporter's own chatter (torchvision not installed, deprecations) stays out of the output;
+    only the test split is needed, so a folder without the training files is enough."""
+    run = shutil.copytree(mnist_run, tmp_path / "run")
+    done = subprocess.run([sys.executable, "-m", "digitnet", "export", str(run)], capture_output=True, text=True,
+                          timeout=300 * TIME_FACTOR)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith(f"wrote {run / 'model.onnx'}; ONNX Runtime matches PyTorch") and \
+        done.stdout.count("\n") == 1

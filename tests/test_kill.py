@@ -11,11 +11,11 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from conftest import TIME_FACTOR
+from conftest import RUN_FILES, TIME_FACTOR
 
 from digitnet.checkpoint import load_checkpoint
 from digitnet.model import load_model
-from digitnet.runs import read_metrics
+from digitnet.runs import evaluate_run, read_metrics
 
 pytestmark = pytest.mark.slow
 TRIALS = 10
@@ -77,3 +77,44 @@ def test_sigkill_at_random_moments_then_resume(tmp_path, mnist_t10k_dir):
         assert all(torch.equal(got[k], expected[k]) for k in expected), f"trial {trial} differs"
     print(f"kill test: {TRIALS} trials, {landed_in_write} kills inside a write, {TRIALS} bit-identical resumes")
     assert landed_in_write >= 3
+
+
+# Kills the training process (SIGKILL, no clean-up of any kind) just before the Nth rename of a
+# file named argv[1], i.e. while that write is in flight.
+KILL_IN_WRITE = ("import os, signal, sys\nfrom digitnet import fsutil\ntarget, nth = sys.argv.pop(1), int(sys.argv.pop(1))\n"
+                 "seen = []\ndef seam(tmp):\n    if tmp.name.startswith('.' + target + '.'):\n        seen.append(tmp)\n"
+                 "        if len(seen) == nth:\n            os.kill(os.getpid(), signal.SIGKILL)\n"
+                 "fsutil.before_rename = seam\nfrom digitnet.cli import main\nsys.exit(main(sys.argv[1:]))")
+FINAL_EPOCH_WRITES = [("checkpoint.safetensors", 2), ("model.safetensors", 2), ("metrics.csv", 2), ("curves.png", 1),
+                      ("confusion.png", 1), ("misclassified.png", 1), ("per_class.csv", 1), ("summary.md", 1)]
+
+
+def _tutorial(out, data_dir, *extra):
+    return ["train", "--recipe", "tutorial", "--dataset", "mnist-10k", "--data-dir", str(data_dir), "--epochs", "2",
+            "--no-progress", "--out", str(out), *extra]
+
+
+def _rows_without_timing(run):
+    return [{k: v for k, v in row.items() if k not in ("seconds", "eval_seconds")} for row in read_metrics(run)]
+
+
+def test_a_kill_inside_every_write_of_the_final_epoch_is_completed_by_one_resume(tmp_path, mnist_t10k_dir):
+    reference = tmp_path / "reference"
+    subprocess.run([sys.executable, "-m", "digitnet", *_tutorial(reference, mnist_t10k_dir)], check=True,
+                   capture_output=True, timeout=300 * TIME_FACTOR)
+    expected = load_file(str(reference / "model.safetensors"))
+    for target, nth in FINAL_EPOCH_WRITES:
+        run = tmp_path / target
+        killed = subprocess.run([sys.executable, "-c", KILL_IN_WRITE, target, str(nth),
+                                 *_tutorial(run, mnist_t10k_dir)], capture_output=True, timeout=300 * TIME_FACTOR)
+        assert killed.returncode == -signal.SIGKILL, (target, killed.stderr)
+        done = subprocess.run([sys.executable, "-m", "digitnet", "train", "--resume", str(run), "--no-progress"],
+                              capture_output=True, text=True, timeout=300 * TIME_FACTOR)
+        assert done.returncode == 0, (target, done.stderr)
+        assert {p.name for p in run.iterdir()} == RUN_FILES, target
+        got = load_file(str(run / "model.safetensors"))
+        assert all(torch.equal(got[k], expected[k]) for k in expected), target
+        assert _rows_without_timing(run) == _rows_without_timing(reference), target
+        evaluation, last, _ = evaluate_run(run, device="cpu", progress=False)
+        assert (evaluation.loss, evaluation.accuracy) == (last["test_loss"], last["test_accuracy"]), target
+    print(f"final-epoch kills: {len(FINAL_EPOCH_WRITES)} writes killed, {len(FINAL_EPOCH_WRITES)} complete folders")

@@ -6,6 +6,7 @@ import torch
 
 from digitnet.errors import ModelFileError
 from digitnet.model import architecture, build_model, load_model, save_model
+from digitnet.tensorfile import tensor_digest
 
 
 def test_shapes_and_layers():
@@ -61,7 +62,9 @@ def test_architecture_mismatch(tmp_path):
         load_model(_saved(tmp_path), architecture((64,)))
 
 
-def _rewrite_metadata(path, **changes):
+def _rewrite_metadata(path, resign=True, **changes):
+    """Change metadata entries; with resign, record the digest of the changed file (as a buggy or
+    hostile writer would), so the checks behind the digest are reached."""
     from safetensors.torch import load_file, save_file
 
     from safetensors import safe_open
@@ -70,7 +73,38 @@ def _rewrite_metadata(path, **changes):
         metadata = f.metadata()
     tensors = load_file(str(path))
     metadata.update(changes)
+    if resign:
+        metadata["digest"] = tensor_digest(tensors, {k: v for k, v in metadata.items() if k != "digest"})
     save_file(tensors, str(path), metadata=metadata)
+
+
+def test_changed_metadata_is_refused(tmp_path):
+    path = _saved(tmp_path)
+    _rewrite_metadata(path, resign=False, architecture=json.dumps(architecture((256, 64))))
+    with pytest.raises(ModelFileError, match="the contents do not match their recorded SHA-256"):
+        load_model(path)
+
+
+def test_format_version_1_files_are_still_read(tmp_path):
+    """Version 1 recorded "sha256" over the tensors alone; such files load, and a flipped weight in
+    one is still refused."""
+    from safetensors.torch import save_file
+
+    model = build_model(seed=3)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    metadata = {"architecture": json.dumps(architecture()), "format": "digitnet-mlp", "format_version": "1",
+                "sha256": tensor_digest(tensors)}
+    save_file(tensors, str(tmp_path / "v1.safetensors"), metadata=metadata)
+    x = torch.randn(2, 784)
+    assert torch.equal(load_model(tmp_path / "v1.safetensors")(x), model(x))
+    tensors["0.bias"][0] = 1.0
+    save_file(tensors, str(tmp_path / "v1.safetensors"), metadata=metadata)
+    with pytest.raises(ModelFileError, match="do not match their recorded SHA-256"):
+        load_model(tmp_path / "v1.safetensors")
+    metadata.pop("sha256")
+    save_file(tensors, str(tmp_path / "v1.safetensors"), metadata=metadata)
+    with pytest.raises(ModelFileError, match="do not match their recorded SHA-256"):
+        load_model(tmp_path / "v1.safetensors")
 
 
 def test_future_format_version(tmp_path):
@@ -106,5 +140,5 @@ def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
     data = bytearray(path.read_bytes())
     data[-100] ^= 0x01
     path.write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match="the tensors do not match their recorded SHA-256"):
+    with pytest.raises(ModelFileError, match="the contents do not match their recorded SHA-256"):
         load_model(path)

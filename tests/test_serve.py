@@ -141,3 +141,76 @@ def test_body_size_cap(server):
     assert response.status == 413 and "exceeds the 2,097,152-byte limit" in json.loads(response.read())["error"]
     conn.close()
     assert request(server + "/api/health")[0] == 200
+
+
+def _start(run, *extra):
+    proc = subprocess.Popen([sys.executable, "-m", "digitnet", "serve", str(run), "--port", "0", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    match = re.search(r"http://127\.0\.0\.1:(\d+)/", proc.stdout.readline())
+    assert match, proc.stderr.read()
+    return proc, int(match.group(1))
+
+
+def _closed_within(sock, seconds) -> bool:
+    """True if the server closes the connection (or answers) within seconds."""
+    import time
+
+    sock.settimeout(seconds)
+    started = time.monotonic()
+    try:
+        sock.recv(1)  # b"" (closed) or the first byte of an answer
+    except TimeoutError:
+        return False
+    return time.monotonic() - started < seconds
+
+
+def test_slow_clients_are_cut_off(synthetic_run):
+    import socket
+
+    proc, port = _start(synthetic_run, "--request-timeout", "1", "--workers", "1")
+    try:
+        silent = socket.create_connection(("127.0.0.1", port))
+        slow_head = socket.create_connection(("127.0.0.1", port))
+        slow_head.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        assert _closed_within(silent, 10 * TIME_FACTOR) and _closed_within(slow_head, 10 * TIME_FACTOR)
+        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body.sendall(b"POST /api/predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                          b"Content-Length: 1000\r\n\r\n\x89PNG")
+        slow_body.settimeout(10 * TIME_FACTOR)
+        answer = slow_body.recv(65536).decode()
+        assert answer.startswith("HTTP/1.1 408") and '{"error":"the request body did not arrive within 1 s"}' in answer
+        status, _, body = request(f"http://127.0.0.1:{port}/api/health")  # the worker still serves
+        assert status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30 * TIME_FACTOR)
+
+
+def test_a_decompression_attack_keeps_the_worker_under_600_mb(synthetic_run):
+    """30 simultaneous uploads of a 144 KB PNG that decodes to 4000x4000 16-bit RGBA (128 MB of
+    samples): decodes are bounded in number and size, and the memory is given back."""
+    import threading
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from serve_memory import png_rgba16, post, rss_mb
+
+    attack = png_rgba16(4000, 4000)
+    proc, port = _start(synthetic_run, "--workers", "1")
+    try:
+        assert request(f"http://127.0.0.1:{port}/api/health")[0] == 200  # the app has loaded
+        idle = rss_mb(proc.pid)[0]
+        statuses = []
+        clients = [threading.Thread(target=lambda: statuses.append(post(port, attack, "image/png", 300 * TIME_FACTOR)))
+                   for _ in range(30)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        assert statuses == [200] * 30
+        settled, peak = rss_mb(proc.pid)
+        assert peak < 600, f"peak RSS {peak:.0f} MB"
+        assert settled < idle + 100, f"RSS {settled:.0f} MB after the attack, {idle:.0f} MB before"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30 * TIME_FACTOR)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import Crash, crash_after, learnable_digits
+from conftest import Crash, RUN_FILES, crash_after, learnable_digits
 from safetensors.torch import load_file
 from starlette.testclient import TestClient
 
@@ -18,8 +18,6 @@ from digitnet.errors import DataError
 from digitnet.runs import check_data_matches, load_config, load_run, read_metrics, resume, train
 from digitnet.serve.app import create_app
 
-RUN_FILES = {"config.json", "metrics.csv", "model.safetensors", "checkpoint.safetensors", "curves.png",
-             "confusion.png", "misclassified.png", "per_class.csv", "summary.md"}
 
 
 def test_a_run_folder_holds_every_file_and_the_model_learned(synthetic_run):

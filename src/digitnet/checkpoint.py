@@ -20,7 +20,7 @@ from digitnet.tensorfile import read_tensor_file, write_tensor_file
 
 CHECKPOINT = "checkpoint.safetensors"
 FORMAT = "digitnet-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the digest covers the metadata too
 
 
 def _split_optimizer_state(state: dict) -> tuple[dict, dict]:
@@ -45,7 +45,19 @@ def _join_optimizer_state(tensors: dict, meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
-def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, step, epoch: int, history) -> Path:
+# The entries of a run's config.json that decide what training computes: a resume refuses a
+# config.json whose entries differ from those recorded in the checkpoint.
+COMPUTATION_KEYS = ("recipe", "dataset", "hidden", "seed", "shuffle", "precision", "architecture")
+
+
+def run_identity(config: dict) -> dict:
+    """What a checkpoint records of its run's config.json (COMPUTATION_KEYS and the data's hashes)."""
+    identity = {key: config.get(key) for key in COMPUTATION_KEYS}
+    identity["data_sha256"] = {name: f.get("sha256") for name, f in config.get("data", {}).get("files", {}).items()}
+    return identity
+
+
+def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, step, epoch: int, history, config: dict) -> Path:
     """Atomically write run_dir/checkpoint.safetensors after `epoch` finished."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     step_state = step.state_dict()
@@ -54,18 +66,32 @@ def save_checkpoint(run_dir: str | Path, model: torch.nn.Module, step, epoch: in
     meta = {"epoch": epoch, "history": [asdict(r) for r in history], "optimizer": optim_meta,
             "schedule": step_state.get("schedule")}
     path = Path(run_dir) / CHECKPOINT
-    write_tensor_file(path, tensors, FORMAT, FORMAT_VERSION, {"state": json.dumps(meta)})
+    write_tensor_file(path, tensors, FORMAT, FORMAT_VERSION,
+                      {"state": json.dumps(meta), "run": json.dumps(run_identity(config))})
     return path
 
 
-def load_checkpoint(run_dir: str | Path) -> dict | None:
-    """The checkpoint of a run folder as a dict, None if there is none yet; ModelFileError if damaged."""
+def _check_same_run(path: Path, recorded: str | None, config: dict) -> None:
+    if recorded is None:  # format version 1 recorded nothing to compare
+        return
+    saved, now = json.loads(recorded), run_identity(config)
+    changed = sorted(key for key in saved if saved[key] != now.get(key))
+    if changed:
+        raise ModelFileError(f"{path.parent / 'config.json'}: {', '.join(changed)} differ from what the checkpoint "
+                             "was trained with; restore the run's config.json (or start a new run)")
+
+
+def load_checkpoint(run_dir: str | Path, config: dict | None = None) -> dict | None:
+    """The checkpoint of a run folder as a dict, None if there is none yet; ModelFileError if damaged,
+    or if config (the run's config.json) differs from the run the checkpoint was written by."""
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
     fix = "resume is impossible, start a new run"
     metadata, tensors = read_tensor_file(path, FORMAT, FORMAT_VERSION, "checkpoint", fix)
     try:
+        if config is not None:
+            _check_same_run(path, metadata.get("run"), config)
         meta = json.loads(metadata["state"])
         model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         optim_tensors = {k: v for k, v in tensors.items() if k.startswith("optim.")}

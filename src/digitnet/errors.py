@@ -27,3 +27,15 @@ class ModelFileError(DigitnetError):
 
 class ConfigError(DigitnetError):
     """An option or recipe value is invalid."""
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a failed read or write: what, why, and the fix."""
+    import errno
+
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno == errno.ENOSPC:
+        return f"{where}no space left on device; free some space or write elsewhere (files already saved are intact)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}{exc.strerror}; choose a folder you can write to"
+    return f"{where}{exc.strerror or exc}"

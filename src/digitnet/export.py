@@ -11,7 +11,9 @@ onnxruntime to run it).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import warnings
 from pathlib import Path
 
@@ -54,6 +56,21 @@ def _graph_module(model, loss: str):
     return PixelsToConfidences().eval()
 
 
+@contextlib.contextmanager
+def _exporter_quiet():
+    """Silence the exporter's warnings and log lines (deprecations, "torchvision is not installed.
+    Skipping torchvision::nms" and the like): none of them concerns this model or the user."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
 def export_onnx(run_dir: str | Path, data_dir=None, progress: bool = True) -> tuple[Path, float]:
     """Write RUN/model.onnx and verify it on the test split; returns (path, max |difference|)."""
     import torch
@@ -66,11 +83,10 @@ def export_onnx(run_dir: str | Path, data_dir=None, progress: bool = True) -> tu
     config, model = load_run(run_dir)
     module = _graph_module(model, config["recipe"]["loss"])
     path = Path(run_dir) / ONNX_FILE
-    pixels = load_run_data(config, run_dir, data_dir, progress).x_test.astype(np.float32)
+    pixels = load_run_data(config, run_dir, data_dir, progress, test_only=True).x_test.astype(np.float32)
     with torch.no_grad():
         expected_logits, expected_conf = (t.numpy() for t in module(torch.from_numpy(pixels)))
-    with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not the user's business
+    with atomic_path(path) as tmp, _exporter_quiet():
         torch.onnx.export(
             module, (torch.zeros(2, SIDE, SIDE),), str(tmp), dynamo=True, opset_version=OPSET, verbose=False,
             input_names=["pixels"], output_names=["logits", "confidences"],

@@ -67,8 +67,10 @@ def open_image(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
         raise ImageError(f"{name}: is a folder") from None
     except Image.DecompressionBombError:
         raise ImageError(f"{name}: image is far larger than the {max_pixels // 1_000_000} MP limit") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else str(exc)
+    except MemoryError:
+        raise
+    except Exception as exc:  # Pillow's plugins raise many types (SyntaxError, RuntimeError, ...) for bad data
+        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else _reason(exc)
         raise ImageError(f"{name}: {reason}; use PNG, JPEG, BMP, GIF, WebP or TIFF") from None
     width, height = image.size
     if width * height > max_pixels:
@@ -76,41 +78,89 @@ def open_image(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
                          f"{max_pixels // 1_000_000} MP limit; downscale it first")
     if width == 0 or height == 0:
         raise ImageError(f"{name}: image has no pixels")
+    image.info["source_width"] = width
     try:
         image.seek(0)  # first frame of an animation
+        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still exceeds the working size
+            image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
         image.load()
-    except (OSError, ValueError, EOFError) as exc:
-        raise ImageError(f"{name}: truncated or corrupt image data ({exc})") from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"{name}: truncated or corrupt image data ({_reason(exc)})") from None
     return image
 
 
-def to_grayscale(image: Image.Image) -> np.ndarray:
-    """float32 (H, W) in 0..255. Transparent pixels take a background the ink contrasts with."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float32)
-        span = float(array.max() - array.min()) or 1.0
-        return (array - array.min()) * (255.0 / span)
+def _reason(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:160] or type(exc).__name__
+
+
+def _planes(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """(grey plane, alpha plane or None): single-channel images, so that reducing them never makes
+    the full-size premultiplied copy Pillow makes to resize an RGBA image."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F", "L"):
+        return image, None
     if image.mode == "P" or "A" in image.getbands() or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
-        gray = np.asarray(rgba.convert("L"), dtype=np.float32)
-        if alpha.min() < 1.0:
-            opaque = alpha > 0.5
-            ink_is_dark = opaque.any() and float(np.median(gray[opaque])) < 128
-            background = 255.0 if ink_is_dark else 0.0
-            return gray * alpha + background * (1.0 - alpha)
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        return rgba.convert("L"), rgba.getchannel("A")
+    return image.convert("L"), None
+
+
+def _to_float(plane: Image.Image) -> np.ndarray:
+    """float32 (H, W) in 0..255; 16- and 32-bit planes are stretched to their own range."""
+    array = np.asarray(plane, dtype=np.float32)
+    if plane.mode == "L":
+        return array
+    span = float(array.max() - array.min()) or 1.0
+    return (array - array.min()) * (255.0 / span)
+
+
+def _composite(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """Transparent pixels take a background the ink contrasts with."""
+    if alpha is None or alpha.min() >= 255:
         return gray
-    return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.float32)
+    alpha = alpha / 255.0
+    opaque = alpha > 0.5
+    ink_is_dark = opaque.any() and float(np.median(gray[opaque])) < 128
+    background = 255.0 if ink_is_dark else 0.0
+    return gray * alpha + background * (1.0 - alpha)
 
 
-def _reduce(image: Image.Image) -> tuple[Image.Image, float]:
-    """The image reduced to at most WORKING_SIDE pixels a side, and source pixels per working pixel."""
-    if max(image.size) <= WORKING_SIDE:
-        return image, 1.0
-    width = image.size[0]
-    image = image.copy()
-    image.thumbnail((WORKING_SIDE, WORKING_SIDE), Image.Resampling.BOX)
-    return image, width / image.size[0]
+# EXIF orientation -> the transposition that shows the image upright (as ImageOps.exif_transpose),
+# applied after reducing, so a large photo is never copied at full size.
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return image.getexif().get(0x0112, 1) if hasattr(image, "getexif") else 1
+    except Exception:  # a damaged EXIF block: show the image as stored
+        return 1
+
+
+def _upright_and_reduced(plane: Image.Image, size: tuple[int, int] | None, orientation: int) -> Image.Image:
+    if size is not None:
+        if plane.mode == "1":  # Pillow resizes 1-bit images by nearest neighbour, which drops thin strokes
+            plane = plane.convert("L")
+        plane = plane.resize(size, Image.Resampling.BOX, reducing_gap=2.0)  # reduce() first: no full-size copy
+    return plane.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else plane
+
+
+def _reduce(image: Image.Image) -> tuple[np.ndarray, float]:
+    """The image as grey float32, upright and reduced to at most WORKING_SIDE pixels a side, and
+    source pixels per working pixel (the source being the file before any JPEG draft scaling)."""
+    source_width = image.info.get("source_width", image.size[0])
+    orientation = _orientation(image)
+    size = None
+    if max(image.size) > WORKING_SIDE:
+        scale = WORKING_SIDE / max(image.size)
+        size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
+    gray, alpha = (None if p is None else _upright_and_reduced(p, size, orientation) for p in _planes(image))
+    array = _composite(_to_float(gray), None if alpha is None else np.asarray(alpha, dtype=np.float32))
+    stored_width = array.shape[0] if orientation in (5, 6, 7, 8) else array.shape[1]
+    return array, source_width / stored_width
 
 
 def _border(gray: np.ndarray) -> np.ndarray:
@@ -254,8 +304,11 @@ def _grey(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
         if not np.isfinite(gray).all():
             raise ImageError("the pixel array holds NaN or infinite values")
         return gray, 1.0
-    reduced, factor = _reduce(ImageOps.exif_transpose(image) if hasattr(image, "getexif") else image)
-    return to_grayscale(reduced), factor
+    try:
+        return _reduce(image)
+    except (ValueError, OSError) as exc:  # a mode Pillow cannot resize or convert to grey
+        raise ImageError(f"cannot read pixels of image mode {image.mode} ({_reason(exc)}); save it as PNG or JPEG"
+                         ) from None
 
 
 def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: float) -> PreparedDigit:

@@ -18,7 +18,7 @@ from digitnet.settings import CLASSES, DEFAULT_HIDDEN, PIXELS, SIDE
 from digitnet.tensorfile import read_tensor_file, write_tensor_file
 
 FORMAT = "digitnet-mlp"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the digest covers the metadata too
 
 
 CNN_CHANNELS, CNN_DENSE = (32, 64), 128
@@ -32,6 +32,33 @@ def architecture(hidden=DEFAULT_HIDDEN, kind: str = "mlp") -> dict:
                 "activation": "relu"}
     return {"type": "mlp", "inputs": PIXELS, "hidden": [int(h) for h in hidden], "classes": CLASSES,
             "activation": "relu"}
+
+
+MAX_UNITS = 1 << 16  # per layer: far above any sensible size, far below what would exhaust memory
+MAX_HIDDEN_LAYERS = 16
+
+
+def _positive_ints(values, count: int | None = None) -> bool:
+    return (isinstance(values, list) and bool(values) and len(values) <= MAX_HIDDEN_LAYERS
+            and (count is None or len(values) == count)
+            and all(type(v) is int and 1 <= v <= MAX_UNITS for v in values))
+
+
+def architecture_problem(arch) -> str | None:
+    """What is wrong with an architecture description (from a config or a model file), or None."""
+    if not isinstance(arch, dict):
+        return "must be a JSON object"
+    if arch.get("classes") != CLASSES or arch.get("activation") != "relu":
+        return f"must have {CLASSES} classes and relu activation"
+    if arch.get("type") == "mlp":
+        if arch.get("inputs") != PIXELS or not _positive_ints(arch.get("hidden")):
+            return (f"an mlp needs {PIXELS} inputs and 1-{MAX_HIDDEN_LAYERS} hidden sizes from 1 to {MAX_UNITS}")
+        return None
+    if arch.get("type") == "cnn":
+        if arch.get("side") != SIDE or not _positive_ints(arch.get("channels"), 2) or not _positive_ints([arch.get("dense")]):
+            return f"a cnn needs side {SIDE}, two channel counts and a dense size from 1 to {MAX_UNITS}"
+        return None
+    return f"type must be one of {', '.join(MODEL_KINDS)}"
 
 
 def describe(arch: dict) -> str:
@@ -104,9 +131,11 @@ def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype
     return {k: (tuple(v.shape), torch.float32) for k, v in model.state_dict().items()}
 
 
-def save_model(model: nn.Module, path: str | os.PathLike, arch: dict) -> None:
-    """Write model.safetensors atomically; the architecture and a digest ride along in the metadata."""
-    tensors = {k: v.to(torch.float32) for k, v in model.state_dict().items()}
+def save_model(model: nn.Module | dict[str, torch.Tensor], path: str | os.PathLike, arch: dict) -> None:
+    """Write model.safetensors (from a model or its state dict) atomically; the architecture and a
+    digest ride along in the metadata."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    tensors = {k: v.to(torch.float32) for k, v in state.items()}
     write_tensor_file(path, tensors, FORMAT, FORMAT_VERSION, {"architecture": json.dumps(arch)})
 
 
@@ -121,9 +150,12 @@ def load_model(path: str | os.PathLike, arch: dict | None = None, device: str | 
     metadata, tensors = read_tensor_file(path, FORMAT, FORMAT_VERSION, "model", "re-train or restore it")
     try:
         file_arch = json.loads(metadata["architecture"])
-        expected = expected_tensors(file_arch)
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError):  # RuntimeError: a negative size
-        raise ModelFileError(f"{path}: missing or malformed architecture metadata") from None
+    except (KeyError, TypeError, ValueError, RecursionError):
+        file_arch = None
+    problem = "missing" if file_arch is None else architecture_problem(file_arch)
+    if problem:
+        raise ModelFileError(f"{path}: malformed architecture metadata ({problem})")
+    expected = expected_tensors(file_arch)
     if arch is not None and arch.get("type", "mlp") != file_arch["type"]:
         raise ModelFileError(f"{path}: weights are for a {describe(file_arch)} but the config says {describe(arch)}")
     if arch is not None and file_arch["type"] == "mlp" and _layer_sizes(arch) != _layer_sizes(file_arch):

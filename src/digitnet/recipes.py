@@ -8,10 +8,14 @@ CLI: the CLI builds one option per field from the metadata below.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from digitnet.errors import ConfigError
 from digitnet.settings import AUGMENTATIONS, LOSSES, MODELS, OPTIMIZERS, RECIPE_ALIASES, SCHEDULES
+
+
+FIELD_TYPES = {"str": str, "int": int, "float": (int, float)}  # the annotations, as strings
 
 
 def _option(default=None, help: str = "", choices=None):
@@ -45,6 +49,11 @@ class Recipe:
 
     def validate(self) -> "Recipe":
         for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, FIELD_TYPES[f.type]) or isinstance(value, bool):
+                raise ConfigError(f"{option_name(f.name)} {value!r}: must be of type {f.type}")
+            if f.type == "float" and not math.isfinite(value):
+                raise ConfigError(f"{option_name(f.name)} {value!r}: must be a finite number")
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
                 raise ConfigError(f"{option_name(f.name)} {getattr(self, f.name)!r}: choose one of {', '.join(choices)}")

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from digitnet.metrics import confusion_matrix
-from digitnet.settings import CLASSES, PIXELS
 from digitnet.fsutil import atomic_path, write_text_atomic
+from digitnet.model import describe
 
 TABLE_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'test loss':>10}  {'test acc':>8}  {'seconds':>7}"
 MISCLASSIFIED_SHOWN = 40
@@ -106,18 +106,20 @@ def per_class_csv(rows) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(run_dir: Path, config: dict, history, rows) -> str:
+def summary_markdown(run_dir: Path, config: dict, history, rows, stopped: str | None = None) -> str:
     last = history[-1]
     best = max(history, key=lambda r: r.test_accuracy)
     recipe = config["recipe"]
+    status = ([f"**Stopped after epoch {last.epoch} of {recipe['epochs']}**: {stopped}", ""] if stopped else [])
     lines = [
         f"# Run {run_dir.name}",
         "",
+        *status,
         f"- data set: **{config['data']['name']}** ({config['data']['train_size']:,} train, "
         f"{config['data']['test_size']:,} test)",
         f"- recipe: **{recipe['name']}**: loss {recipe['loss']}, optimizer {recipe['optimizer']}, lr {recipe['lr']:g}, "
         f"batch {recipe['batch_size']}, schedule {recipe['schedule']}, {recipe['epochs']} epochs, seed {config['seed']}",
-        f"- network: {' -> '.join(str(n) for n in [PIXELS, *config['hidden'], CLASSES])} (ReLU)",
+        f"- network: {describe(config['architecture'])} (ReLU)",
         f"- final test accuracy: **{100 * last.test_accuracy:.2f}%**, test loss {last.test_loss:.6f} (epoch {last.epoch})",
         f"- best test accuracy: {100 * best.test_accuracy:.2f}% (epoch {best.epoch})",
         f"- training time: median {statistics.median(r.seconds for r in history):.2f} s/epoch, "
@@ -149,8 +151,9 @@ def summary_markdown(run_dir: Path, config: dict, history, rows) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, config: dict, history, final, data) -> None:
-    """Write plots, per-class accuracy and summary.md for a finished run."""
+def write_report(run_dir: Path, config: dict, history, final, data, stopped: str | None = None) -> None:
+    """Write plots, per-class accuracy and summary.md for a finished run (or, with `stopped`, the
+    saved epochs of a run that stopped early)."""
     names = list(data.class_names)
     title = f"{config['data']['name']} / recipe {config['recipe']['name']}"
     counts = confusion_matrix(data.y_test, final.predictions, len(names))
@@ -159,4 +162,4 @@ def write_report(run_dir: Path, config: dict, history, final, data) -> None:
     plot_confusion(counts, names, run_dir / "confusion.png")
     plot_misclassified(data.x_test, data.y_test, final.predictions, names, run_dir / "misclassified.png")
     write_text_atomic(run_dir / "per_class.csv", per_class_csv(rows))
-    write_text_atomic(run_dir / "summary.md", summary_markdown(run_dir, config, history, rows))
+    write_text_atomic(run_dir / "summary.md", summary_markdown(run_dir, config, history, rows, stopped))

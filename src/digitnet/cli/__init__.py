@@ -10,7 +10,7 @@ import sys
 
 from digitnet.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_serve, cmd_train
 from digitnet.cli.parser import build_parser
-from digitnet.errors import DigitnetError
+from digitnet.errors import DigitnetError, describe_os_error
 
 __all__ = ["build_parser", "main"]
 
@@ -35,15 +35,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"digitnet: error: {describe_os_error(exc)}", file=sys.stderr)
         return 1
 
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for a failed read or write: what, why, and the fix."""
-    import errno
-
-    where = f"{exc.filename}: " if exc.filename else ""
-    if exc.errno == errno.ENOSPC:
-        return (f"{where}no space left on device; free some space or write the run elsewhere with --out "
-                "(files already saved are intact)")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"{where}{exc.strerror}; choose a folder you can write to (--out)"
-    return f"{where}{exc.strerror or exc}"

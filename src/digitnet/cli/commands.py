@@ -154,7 +154,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from digitnet.serve.app import run_server
+    from digitnet.serve.server import run_server
 
-    run_server(args.run, host=args.host, port=args.port, workers=args.workers)
+    run_server(args.run, host=args.host, port=args.port, workers=args.workers, request_timeout=args.request_timeout)
     return 0

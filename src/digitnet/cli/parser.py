@@ -142,3 +142,6 @@ def _serve_command(sub) -> None:
     s.add_argument("--workers", type=int,
                    help="worker processes, each with its own copy of the model (default: the number of CPUs, "
                         "at most 4)")
+    s.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a client must send its request head, and then its body, within this many seconds "
+                        "(default: 30)")

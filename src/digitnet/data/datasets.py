@@ -77,8 +77,8 @@ def _find_in(folder: Path, idx: IdxFile) -> Path | None:
     return None
 
 
-def _needed_keys(name: str) -> tuple[str, ...]:
-    if name == "mnist-10k":
+def _needed_keys(name: str, test_only: bool) -> tuple[str, ...]:
+    if name == "mnist-10k" or test_only:
         return ("test_images", "test_labels")
     return ("train_images", "train_labels", "test_images", "test_labels")
 
@@ -98,7 +98,7 @@ def _resolve_local(source: DatasetSource, keys, data_dir: Path) -> dict[str, tup
     missing = [k for k, p in found.items() if p is None]
     if missing:
         raise _missing_error(source, missing, data_dir)
-    return {k: (p, verify_file(p, source.files[k])) for k, p in found.items()}
+    return {k: (p, verify_file(p, source.files[k], source.name)) for k, p in found.items()}
 
 
 def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: bool) -> tuple[Path, bytes]:
@@ -107,13 +107,13 @@ def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: boo
         path = _find_in(Path(system_dir), idx)
         if path is not None:
             try:
-                return path, verify_file(path, idx)
+                return path, verify_file(path, idx, source.name)
             except DataError as exc:
                 print(f"digitnet: ignoring {exc}", file=sys.stderr)
     path = _find_in(folder, idx)
     if path is not None:
         try:
-            return path, verify_file(path, idx)
+            return path, verify_file(path, idx, source.name)
         except DataError as exc:
             print(f"digitnet: {exc}; deleting it and downloading again", file=sys.stderr)
             path.unlink()
@@ -129,22 +129,21 @@ def _resolve(source: DatasetSource, keys, data_dir, progress: bool) -> dict[str,
     try:
         return {k: _resolve_cached(source, k, folder, progress) for k in keys}
     except DataError as exc:
-        raise DataError(
-            f"{exc}. Fix: connect to the internet, or download the files elsewhere and pass "
-            f"--data-dir DIR (or set {DATA_ENV}=DIR)"
-        ) from None
+        raise DataError(f"{exc}; connect to the internet, or pass --data-dir DIR holding the files") from None
 
 
-def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True) -> Dataset:
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True,
+                 test_only: bool = False) -> Dataset:
     """Load a data set by name ("mnist", "fashion-mnist" or "mnist-10k"), verified by SHA-256.
 
     data_dir (or $DIGITNET_DATA) names a folder of IDX files, gzipped or plain, and
-    forbids the network; otherwise the cache is used and filled from the mirrors.
+    forbids the network; otherwise the cache is used and filled from the mirrors. With
+    test_only, only the test split's files are needed (the training split comes back empty).
     """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     source = MNIST if name == "mnist-10k" else SOURCES[name]
-    keys = _needed_keys(name)
+    keys = _needed_keys(name, test_only)
     resolved = _resolve(source, keys, data_dir, progress)
     arrays = {k: parse_idx(data, str(path)) for k, (path, data) in resolved.items()}
     # Every file passed verify_file, so its digest is the table's.
@@ -153,6 +152,9 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress:
     if name == "mnist-10k":
         x, y = arrays["test_images"], arrays["test_labels"]
         return Dataset(name, x[:SPLIT_10K], y[:SPLIT_10K], x[SPLIT_10K:], y[SPLIT_10K:], source.class_names, files)
+    if test_only:
+        empty = np.zeros((0, SIDE, SIDE), np.uint8), np.zeros(0, np.uint8)
+        return Dataset(name, *empty, arrays["test_images"], arrays["test_labels"], source.class_names, files)
     check_pair(arrays["train_images"], arrays["train_labels"], "train images", "train labels")
     return Dataset(
         name, arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],

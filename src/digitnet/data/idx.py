@@ -99,8 +99,12 @@ def _read_exactly(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
-def read_idx_bytes(path: str | os.PathLike) -> bytes:
-    """Return the decompressed IDX bytes of a file, gzipped or plain, checking only sizes."""
+def read_idx_bytes(path: str | os.PathLike, expected_size: int | None = None) -> bytes:
+    """Return the decompressed IDX bytes of a file, gzipped or plain, checking only sizes.
+
+    With expected_size (the known size of the original), a header that declares any other size is
+    refused before the payload is read: a small .gz claiming millions of images costs nothing.
+    """
     path = Path(path)
     name = str(path)
     compressed = False
@@ -114,6 +118,10 @@ def read_idx_bytes(path: str | os.PathLike) -> bytes:
                 head += _read_exactly(stream, 4 * head[3])
             dtype, shape = _parse_header(head, name)
             expected = _payload_size(dtype, shape, name)
+            if expected_size is not None and len(head) + expected != expected_size:
+                raise IdxFormatError(f"{name}: its header declares {'x'.join(map(str, shape))} items "
+                                     f"({len(head) + expected:,} bytes), not the original's {expected_size:,} bytes; "
+                                     "the file is corrupt or not the original")
             # One byte more than needed tells "exact" from "trailing bytes".
             payload = _read_exactly(stream, expected + 1)
             _check_length(name, shape, expected, len(payload))

@@ -8,11 +8,15 @@ from digitnet.checkpoint import load_checkpoint
 from digitnet.data import Dataset, load_dataset
 from digitnet.distributed import Distributed, from_environment, is_collective_failure
 from digitnet.recipes import Recipe, get_recipe
-from digitnet.runs.folder import RunWriter, load_config, load_run_data
+from digitnet.errors import DigitnetError, describe_os_error
+from digitnet.losses import make_loss
+from digitnet.metrics import evaluate
+from digitnet.model import load_model
+from digitnet.runs.folder import MODEL, RunWriter, load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
-from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, TrainConfig, TrainResult, fit,
-                               resolve_device)
+from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult, fit,
+                               prepare_test_tensors, resolve_device)
 
 
 def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distributed) -> TrainResult:
@@ -28,28 +32,49 @@ def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distri
                 on_epoch(record, state)
 
     try:
-        result = fit(config, data, on_epoch=after_epoch, progress=progress and dist.is_main, checkpoint=checkpoint,
-                     dist=dist)
+        try:
+            result = fit(config, data, on_epoch=after_epoch, progress=progress and dist.is_main,
+                         checkpoint=checkpoint, dist=dist)
+        except RuntimeError as exc:
+            if not (dist.active and is_collective_failure(exc)):
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PeerFailure(f"rank {dist.rank}: another process of this run failed or stopped answering "
+                              f"({reason[:160]})") from None
+        except OSError as exc:  # a run folder write failed: what was saved before stays whole
+            raise SaveFailed(describe_os_error(exc)) from None
     except RunStopped as stop:
-        raise stop.in_run(writer.run_dir, len(writer.history)) from None
-    except RuntimeError as exc:
-        if not (dist.active and is_collective_failure(exc)):
-            raise
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        failure = PeerFailure(f"rank {dist.rank}: another process of this run failed or stopped answering "
-                              f"({reason[:160]})")
-        raise failure.in_run(writer.run_dir, len(writer.history)) from None
+        stop.in_run(writer.run_dir, writer.saved_epochs)
+        if dist.is_main and writer.saved_epochs and not isinstance(stop, SaveFailed):
+            _report_stop(writer, config, data, stop)
+        raise stop from None
     if dist.is_main:
         writer.finish(result, data)
     result.run_dir, result.is_main = str(writer.run_dir), dist.is_main
     return result
 
 
+def _report_stop(writer: RunWriter, config: TrainConfig, data: Dataset, stop: RunStopped) -> None:
+    """Plots and summary of the saved epochs, so a stopped run can be read before it is resumed.
+    A failure here (a full disk) is added to the stop's message rather than hiding it."""
+    try:
+        device = resolve_device(config.device)
+        model = load_model(writer.run_dir / MODEL, writer.config["architecture"], device=device)
+        x_test, y_test = prepare_test_tensors(data, device)
+        final = evaluate(model, x_test, y_test, make_loss(config.recipe.loss, config.recipe.label_smoothing))
+        writer.report_stop(final, data, stop.describe())
+    except (OSError, DigitnetError) as exc:
+        stop.args = (f"{stop} (the report of the saved epochs could not be written: {exc})",)
+
+
 class _RankWriter:
     """What ranks other than 0 hold in place of a RunWriter: they write nothing."""
 
     def __init__(self, out):
-        self.run_dir, self.history = Path(out or "."), []
+        self.run_dir, self.history, self.saved_epochs = Path(out or "."), [], 0
+
+    def close(self) -> None:
+        pass
 
 
 def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAULT_DATASET, *, data_dir=None, out=None,
@@ -78,7 +103,10 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
         if not write_run:
             return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
         writer = RunWriter.create(config, data, out) if dist.is_main else _RankWriter(out)
-        return _fit_into(writer, config, data, on_epoch, progress, None, dist)
+        try:
+            return _fit_into(writer, config, data, on_epoch, progress, None, dist)
+        finally:
+            writer.close()
     finally:
         dist.close()
 
@@ -97,9 +125,13 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     try:
         with dist.main_first():
             data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)
-        checkpoint = load_checkpoint(run_dir)
-        history = [EpochRecord(**r) for r in checkpoint["history"]] if checkpoint else []
-        writer = RunWriter(Path(run_dir), saved, history) if dist.is_main else _RankWriter(run_dir)
-        return _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist)
+        writer = RunWriter(Path(run_dir), saved) if dist.is_main else _RankWriter(run_dir)
+        try:
+            checkpoint = load_checkpoint(run_dir, saved)  # read under the lock
+            if checkpoint and dist.is_main:
+                writer.restore(checkpoint)
+            return _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist)
+        finally:
+            writer.close()
     finally:
         dist.close()

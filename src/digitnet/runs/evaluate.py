@@ -18,7 +18,7 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     """
     device = resolve_device(device)
     config, model = load_run(run_dir, device=device)
-    data = load_run_data(config, run_dir, data_dir, progress=progress)
+    data = load_run_data(config, run_dir, data_dir, progress=progress, test_only=True)
     x_test, y_test = prepare_test_tensors(data, device)
     recipe = config["recipe"]
     evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))

@@ -4,7 +4,12 @@ runs/<time>-<recipe>/
   config.json        everything needed to repeat the run (recipe, seed, data hashes, versions)
   metrics.csv        one row per epoch
   model.safetensors  the weights after the last finished epoch
-  curves.png, confusion.png, per_class.csv, misclassified.png, summary.md  (at the end)
+  checkpoint.safetensors  what resume continues from
+  curves.png, confusion.png, per_class.csv, misclassified.png, summary.md  (at the end, or at a stop)
+  .lock              held by the one process writing the folder
+
+After any kill, one resume makes the folder complete: model and metrics.csv are those of the last
+checkpointed epoch and the report files exist.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from digitnet import __version__, report
 from digitnet.checkpoint import save_checkpoint
 from digitnet.data import Dataset, load_dataset
 from digitnet.errors import DataError, ModelFileError
-from digitnet.fsutil import write_text_atomic
-from digitnet.model import load_model, save_model
+from digitnet.settings import CLASSES
+from digitnet.fsutil import FolderBusy, FolderLock, write_text_atomic
+from digitnet.model import architecture_problem, load_model, save_model
 from digitnet.training import EpochRecord, TrainConfig, resolve_device
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.csv", "model.safetensors"
@@ -56,23 +62,45 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
         raise ModelFileError(f"{path}: cannot read metrics ({exc})") from None
 
 
+def _lock(run_dir: Path, what: str) -> FolderLock:
+    try:
+        return FolderLock(run_dir).acquire()
+    except FolderBusy as busy:
+        raise ModelFileError(f"{what} {run_dir}: {busy}; wait for it to finish or stop it first") from None
+    except OSError as exc:
+        raise ModelFileError(f"{what} {run_dir}: cannot lock the run folder ({exc.strerror or exc})") from None
+
+
+def _holds_no_run(run_dir: Path) -> bool:
+    """Empty, or only what a process killed before writing config.json leaves (lock, temporaries)."""
+    return all(p.name == FolderLock.LOCK_NAME or p.name.endswith(".tmp") for p in run_dir.iterdir())
+
+
 class RunWriter:
-    def __init__(self, run_dir: Path, config_dict: dict, history=()):
+    """Writes one run folder, holding its lock from creation (or resume) until the process ends or
+    close() is called: a second `train --resume` of a folder still training is refused."""
+
+    def __init__(self, run_dir: Path, config_dict: dict, lock: FolderLock | None = None):
         self.run_dir = run_dir
+        self.lock = lock or _lock(run_dir, "--resume")
         self.config = config_dict
-        self.history = list(history)
-        for stale in run_dir.glob(".*.tmp"):  # left by a process killed inside a write
+        self.history = []
+        self.saved_epochs = 0  # epochs in the checkpoint on disk
+        self.written_epoch = None  # the epoch whose model and metrics this process last wrote
+        for stale in run_dir.glob(".*.tmp"):  # left by a process killed inside a write (we hold the lock)
             stale.unlink(missing_ok=True)
 
     @classmethod
     def create(cls, config: TrainConfig, data: Dataset, out: str | Path | None = None) -> "RunWriter":
         run_dir = Path(out) if out is not None else _new_run_dir(config.recipe.name)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            raise ModelFileError(f"--out {run_dir}: folder exists and is not empty; choose a new folder or delete it")
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ModelFileError(f"--out {run_dir}: cannot create the run folder ({exc.strerror})") from None
+        lock = _lock(run_dir, "--out")
+        if not _holds_no_run(run_dir):  # checked under the lock: two runs never share a folder
+            lock.release()
+            raise ModelFileError(f"--out {run_dir}: folder exists and is not empty; choose a new folder or delete it")
         config_dict = config.to_dict()
         config_dict.update(
             data={"name": data.name, "files": data.files, "train_size": len(data.x_train),
@@ -80,21 +108,44 @@ class RunWriter:
             device_used=_device_type(config.device), versions=versions(), command=sys.argv, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         write_text_atomic(run_dir / CONFIG, json.dumps(config_dict, indent=2) + "\n")
-        return cls(run_dir, config_dict)
+        return cls(run_dir, config_dict, lock=lock)
 
     def on_epoch(self, record, state) -> None:
         """Save after a finished epoch: checkpoint first (what resume reads), then model and metrics.
 
         Each file is replaced atomically, so a kill between two of them leaves every file whole;
-        resume rewrites model and metrics from the checkpoint.
+        finish() (after a resume too) rewrites model and metrics if they lag the checkpoint.
         """
         self.history = list(state.history)
-        save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history)
-        save_model(state.model, self.run_dir / MODEL, self.config["architecture"])
-        write_text_atomic(self.run_dir / METRICS, metrics_csv(self.history))
+        save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history, self.config)
+        self.saved_epochs = record.epoch
+        self._write_model_and_metrics(state.model, self.history)
+
+    def restore(self, checkpoint: dict) -> None:
+        """Bring model and metrics.csv level with the checkpoint resume continues from: a kill
+        between the checkpoint's write and theirs left them one epoch behind."""
+        self.history = [EpochRecord(**r) for r in checkpoint["history"]]
+        self.saved_epochs = checkpoint["epoch"]
+        self._write_model_and_metrics(checkpoint["model"], self.history)
+
+    def _write_model_and_metrics(self, model, history) -> None:
+        save_model(model, self.run_dir / MODEL, self.config["architecture"])
+        write_text_atomic(self.run_dir / METRICS, metrics_csv(history))
+        self.written_epoch = history[-1].epoch
 
     def finish(self, result, data) -> None:
+        """Complete the folder: model and metrics of the last epoch (if this process has not written
+        them: a resume with no epoch left), then the report."""
+        if self.written_epoch != result.history[-1].epoch:
+            self._write_model_and_metrics(result.model, result.history)
         report.write_report(self.run_dir, self.config, result.history, result.final, data)
+
+    def report_stop(self, final, data, stop_line: str) -> None:
+        """The report of a stopped run: its saved epochs, evaluated with the saved model (`final`)."""
+        report.write_report(self.run_dir, self.config, self.history, final, data, stopped=stop_line)
+
+    def close(self) -> None:
+        self.lock.release()
 
 
 def _device_type(name: str) -> str:
@@ -112,21 +163,61 @@ def _new_run_dir(recipe_name: str) -> Path:
 
 
 def load_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json, checked once here for everything evaluate, predict, serve and
+    resume read from it (ModelFileError naming the first problem)."""
     path = Path(run_dir) / CONFIG
     if not Path(run_dir).is_dir():
         raise ModelFileError(f"{run_dir}: no such run folder; give a folder written by `digitnet train`")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if (Path(run_dir) / FolderLock.LOCK_NAME).exists() and _holds_no_run(Path(run_dir)):
+            raise ModelFileError(f"{run_dir}: the run was stopped before it began (no {CONFIG}); start it again "
+                                 f"with --out {run_dir}") from None
         raise ModelFileError(f"{path}: missing; {run_dir} is not a digitnet run folder") from None
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{path}: unreadable or not JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:120]
+        raise ModelFileError(f"{path}: unreadable or not JSON ({reason})") from None
+    problem = config_problem(config)
+    if problem:
+        raise ModelFileError(f"{path}: {problem}; restore the run's own config.json or train again")
+    return config
+
+
+def _data_problem(data) -> str | None:
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        return "data must be an object with the data set's name"
+    files = data.get("files")
+    if not isinstance(files, dict) or not all(isinstance(f, dict) and isinstance(f.get("sha256"), str)
+                                              for f in files.values()):
+        return "data.files must map each file to its sha256"
+    names = data.get("class_names")
+    if not (isinstance(names, list) and len(names) == CLASSES and all(isinstance(n, str) for n in names)):
+        return f"data.class_names must be {CLASSES} names"
+    if not all(type(data.get(key)) is int and data[key] >= 0 for key in ("train_size", "test_size")):
+        return "data.train_size and data.test_size must be counts"
+    return None
+
+
+def config_problem(config) -> str | None:
+    """What is wrong with a config.json's contents, or None."""
+    if not isinstance(config, dict):
+        return "must hold a JSON object"
+    problem = architecture_problem(config.get("architecture"))
+    if problem:
+        return f"architecture {problem}"
+    try:
+        TrainConfig.from_dict(config)
+    except ModelFileError as exc:
+        return str(exc).removeprefix("config.json").lstrip(": ")
+    return _data_problem(config.get("data"))
 
 
 def check_data_matches(config: dict, data, run_dir) -> None:
-    """Refuse data whose file hashes differ from those recorded in the run's config.json."""
-    recorded = {name: f["sha256"] for name, f in config["data"]["files"].items()}
+    """Refuse data whose file hashes differ from those recorded in the run's config.json (for the
+    files loaded: evaluate loads only the test split's)."""
     loaded = {name: f["sha256"] for name, f in data.files.items()}
+    recorded = {name: f["sha256"] for name, f in config["data"]["files"].items() if name in loaded}
     if recorded != loaded:
         raise DataError(f"the data loaded for {config['data']['name']} does not match the hashes in "
                         f"{Path(run_dir) / CONFIG}; give the run's own data with --data-dir")
@@ -135,13 +226,13 @@ def check_data_matches(config: dict, data, run_dir) -> None:
 def load_run(run_dir: str | Path, device="cpu"):
     """(config dict, model) of a run folder, the model checked against the config."""
     config = load_config(run_dir)
-    if "architecture" not in config:
-        raise ModelFileError(f"{Path(run_dir) / CONFIG}: has no architecture entry")
     return config, load_model(Path(run_dir) / MODEL, config["architecture"], device=device)
 
 
-def load_run_data(config: dict, run_dir, data_dir=None, progress: bool = True) -> Dataset:
-    """The run's own data set (from data_dir, else where it was trained), checked against its hashes."""
-    data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress)
+def load_run_data(config: dict, run_dir, data_dir=None, progress: bool = True, test_only: bool = False) -> Dataset:
+    """The run's own data set (from data_dir, else where it was trained), checked against its hashes;
+    with test_only, its test split alone."""
+    data = load_dataset(config["data"]["name"], data_dir or config.get("data_dir"), progress=progress,
+                        test_only=test_only)
     check_data_matches(config, data, run_dir)
     return data

@@ -5,22 +5,25 @@
     POST /api/predict   an image (image/png, image/jpeg, ... or multipart field "image"),
                         or JSON {"pixels": 28 rows of 28 values 0-255, "prepare": true}
 
-Every error is a JSON {"error": "..."} with a 4xx status; the server keeps serving.
+Every error is a JSON {"error": "..."} with a 4xx status; the server keeps serving. Memory is
+bounded per worker: at most DECODE_SLOTS large images are decoded at once, each at most
+MAX_PIXELS, and freed memory goes back to the system. A client must send its request head and
+body within --request-timeout seconds.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import os
 from pathlib import Path
 
+import anyio
 import numpy as np
 import torch
-import uvicorn
 from PIL import Image
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -28,9 +31,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from uvicorn.supervisors import Multiprocess
 
-from digitnet.errors import DigitnetError
 from digitnet.imageprep import ImageError, PreparedDigit, prepare
 from digitnet.predict import Predictor
 from digitnet.runs import load_run, read_metrics
@@ -39,6 +40,8 @@ from digitnet.settings import SIDE
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_PIXELS = 16_000_000  # a 2 MB PNG of one colour can claim far more pixels than that
+DECODE_SLOTS = 2  # large images decoded at once per worker: each holds up to ~100 MB while it is read
+DEFAULT_REQUEST_TIMEOUT = 30.0  # seconds a client has to send its request head, and then its body
 # Images up to this size (a 280x280 canvas is 0.08 MP) are predicted on the event loop: about a
 # millisecond, less than a hop to a worker thread costs under load. Larger ones go to a thread.
 INLINE_PIXELS = 1_000_000
@@ -52,32 +55,47 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-async def _read_capped(request: Request) -> bytes:
+async def _read_capped(request: Request, seconds: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, f"request body of {int(declared):,} bytes exceeds the {MAX_BODY_BYTES:,}-byte limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError(413, f"request body exceeds the {MAX_BODY_BYTES:,}-byte limit")
-        chunks.append(chunk)
+    try:
+        with anyio.fail_after(seconds):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ApiError(413, f"request body exceeds the {MAX_BODY_BYTES:,}-byte limit")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {seconds:g} s") from None
     return b"".join(chunks)
+
+
+def _pixel_problem(value) -> str | None:
+    """What keeps value from being 28 lists of 28 plain numbers, checked before numpy sees it (a
+    401-digit integer or a nested structure must be a 422, not an overflow)."""
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        return "pixels must be 28 rows of 28 numbers"
+    if len(value) != SIDE or any(len(row) != SIDE for row in value):
+        widths = sorted({len(row) for row in value})
+        return f"pixels must be 28 rows of 28 numbers, got shape {[len(value), *widths]}"
+    if not all(type(v) in (int, float) and -1e9 < v < 1e9 for row in value for v in row):
+        return "pixel values must be numbers from 0 to 255"
+    return None
 
 
 def _pixels_from_json(body: bytes) -> tuple[np.ndarray, bool]:
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "body is not valid JSON (or is nested too deeply)") from None
     if not isinstance(payload, dict) or "pixels" not in payload:
         raise ApiError(422, 'JSON must be an object {"pixels": [[...28 values...], ... 28 rows]}')
-    try:
-        pixels = np.array(payload["pixels"], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ApiError(422, "pixels must be 28 rows of 28 numbers") from None
-    if pixels.shape != (SIDE, SIDE):
-        raise ApiError(422, f"pixels must be 28 rows of 28 numbers, got shape {list(pixels.shape)}")
+    problem = _pixel_problem(payload["pixels"])
+    if problem:
+        raise ApiError(422, problem)
+    pixels = np.array(payload["pixels"], dtype=np.float64)
     if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 255:
         raise ApiError(422, "pixel values must be numbers from 0 to 255")
     prepare_it = payload.get("prepare", True)
@@ -109,8 +127,23 @@ def _pixel_count(body: bytes) -> int:
         return 0
 
 
-def create_app(run_dir: str | Path) -> Starlette:
+def _memory_returner():
+    """A function that hands freed heap memory back to the system (glibc), after fixing glibc's
+    mmap threshold at 1 MiB and its arenas at two, so that the large blocks of a decoded image are
+    mapped and unmapped rather than kept in per-thread arenas; a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        return lambda: libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return lambda: None
+
+
+def create_app(run_dir: str | Path, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> Starlette:
     torch.set_num_threads(1)  # one request per thread: no oversubscription under concurrency
+    give_back_memory = _memory_returner()
+    decode_slots = anyio.CapacityLimiter(DECODE_SLOTS)
     predictor = Predictor(run_dir)
     config = predictor.config
     metrics = _last_metrics(run_dir)
@@ -131,7 +164,7 @@ def create_app(run_dir: str | Path) -> Starlette:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type not in ACCEPTED_TYPES:
                 raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send one of {ACCEPTED}")
-            body = await _read_capped(request)
+            body = await _read_capped(request, request_timeout)
             if not body:
                 raise ApiError(400, "empty request body")
             if content_type == "application/json":
@@ -143,16 +176,26 @@ def create_app(run_dir: str | Path) -> Starlette:
                     body = await _image_bytes_from_form(request, body)
                 if _pixel_count(body) <= INLINE_PIXELS:
                     reading = predictor.read_image(body, "image", MAX_PIXELS)
-                else:  # a big image takes milliseconds to decode: keep the event loop free meanwhile
-                    reading = await run_in_threadpool(predictor.read_image, body, "image", MAX_PIXELS)
+                else:  # a big image: decoded in a thread, DECODE_SLOTS at a time, its memory given back
+                    reading = await anyio.to_thread.run_sync(read_large, body, limiter=decode_slots)
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         except ImageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
         return JSONResponse(reading.to_dict())
 
+    def read_large(body: bytes):
+        try:
+            return predictor.read_image(body, "image", MAX_PIXELS)
+        finally:
+            give_back_memory()
+
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+    async def unexpected_error(request: Request, exc: Exception):
+        """A defect of ours: still a JSON answer, and the server goes on."""
+        return JSONResponse({"error": f"internal error ({type(exc).__name__}); please report it"}, status_code=500)
 
     routes = [
         Route("/", page),
@@ -160,53 +203,9 @@ def create_app(run_dir: str | Path) -> Starlette:
         Route("/api/predict", post_predict, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: unexpected_error})
 
 
 def _last_metrics(run_dir) -> dict:
     rows = read_metrics(run_dir) if (Path(run_dir) / "metrics.csv").exists() else []
     return rows[-1] if rows else {}
-
-
-RUN_ENV = "DIGITNET_SERVE_RUN"
-
-
-def app_from_environment() -> Starlette:
-    """The app factory each worker process calls (uvicorn needs an import string for workers > 1)."""
-    return create_app(os.environ[RUN_ENV])
-
-
-def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 4))
-
-
-def run_server(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int | None = None) -> None:
-    """Serve until interrupted; prints the address once listening (the real port when port is 0).
-
-    With several workers, uvicorn binds the socket once and forks worker processes that share it,
-    each with its own copy of the model: the CPU-bound preparation then runs on every core.
-    """
-    load_run(run_dir)  # a bad run folder fails here, with its own message, before anything starts
-    workers = default_workers() if workers is None else workers
-    if workers < 1:
-        raise DigitnetError(f"--workers {workers}: must be at least 1")
-    os.environ[RUN_ENV] = str(Path(run_dir).resolve())
-    config = uvicorn.Config("digitnet.serve.app:app_from_environment", factory=True, host=host, port=port,
-                            workers=workers, log_level="warning", access_log=False)
-    try:
-        sock = config.bind_socket()
-    except (OSError, SystemExit):
-        raise DigitnetError(f"could not listen on {host}:{port} (in use, or not an address of this machine); "
-                            "choose another --port or --host") from None
-    sock.listen(config.backlog)  # connections queue from now on, even before a worker accepts them
-    bound = sock.getsockname()[1]
-    print(f"digitnet: serving {run_dir} on http://{host}:{bound}/ with {workers} worker"
-          f"{'s' if workers > 1 else ''} (Ctrl-C stops)", flush=True)
-    if workers == 1:
-        uvicorn.Server(config).run(sockets=[sock])
-        return
-    try:
-        supervisor = Multiprocess(config, sockets=[sock])
-    except TypeError:  # uvicorn < 0.36 also wants the target
-        supervisor = Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock])
-    supervisor.run()

@@ -1,12 +1,12 @@
 """Training: the config and records, the steps (autograd, hand-fused, CUDA graph), the loop.
 
-Writing a run folder around a training run is one level down, in digitnet.runs.
+Writing a run folder around a training run is the next layer, digitnet.runs.
 """
 
 from digitnet.training.devices import resolve_device
 from digitnet.training.loop import fit, prepare_test_tensors
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
-from digitnet.training.stops import PeerFailure, RunStopped, TrainingDiverged, TrainingInterrupted
+from digitnet.training.stops import PeerFailure, RunStopped, SaveFailed, TrainingDiverged, TrainingInterrupted
 
-__all__ = ["EpochRecord", "EpochState", "PeerFailure", "RunStopped", "TrainConfig", "TrainResult",
+__all__ = ["EpochRecord", "EpochState", "PeerFailure", "RunStopped", "SaveFailed", "TrainConfig", "TrainResult",
            "TrainingDiverged", "TrainingInterrupted", "fit", "resolve_device", "prepare_test_tensors"]

@@ -6,12 +6,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-from digitnet.errors import ModelFileError
+from digitnet.errors import ConfigError, ModelFileError
 from digitnet.metrics import Evaluation
 from digitnet.model import architecture
 from digitnet.recipes import Recipe, get_recipe, recipe_from_dict
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
-                               DEFAULT_SEED)
+                               DEFAULT_SEED, PRECISIONS)
 
 
 @dataclass
@@ -36,10 +36,29 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         """The inverse of to_dict (extra keys, such as config.json's data and versions, are ignored)."""
         try:
-            return cls(recipe_from_dict(d["recipe"]), d["dataset"], d.get("data_dir"), tuple(d["hidden"]),
-                       int(d["seed"]), bool(d["shuffle"]), d["device"], d.get("precision", DEFAULT_PRECISION))
-        except (KeyError, TypeError) as exc:
-            raise ModelFileError(f"config.json lacks or garbles a training setting ({exc})") from None
+            config = cls(recipe_from_dict(d["recipe"]), d["dataset"], d.get("data_dir"), tuple(d["hidden"]),
+                         d["seed"], d["shuffle"], d["device"], d.get("precision", DEFAULT_PRECISION))
+        except ConfigError as exc:
+            raise ModelFileError(f"config.json: recipe: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ModelFileError(f"config.json lacks or garbles a training setting ({type(exc).__name__}: "
+                                 f"{str(exc)[:100]})") from None
+        problem = config._problem()
+        if problem:
+            raise ModelFileError(f"config.json: {problem}")
+        return config
+
+    def _problem(self) -> str | None:
+        checks = [
+            (isinstance(self.dataset, str) and self.dataset != "", "dataset must be a name"),
+            (self.data_dir is None or isinstance(self.data_dir, str), "data_dir must be a path or null"),
+            (all(type(h) is int and h >= 1 for h in self.hidden), "hidden must be a list of positive integers"),
+            (type(self.seed) is int, "seed must be an integer"),
+            (isinstance(self.shuffle, bool), "shuffle must be true or false"),
+            (isinstance(self.device, str), "device must be a name"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+        ]
+        return next((message for ok, message in checks if not ok), None)
 
 
 @dataclass

@@ -70,6 +70,13 @@ class PeerFailure(RunStopped):
         return f"; resume with the same torchrun command and --resume {self.run_dir}"
 
 
+class SaveFailed(RunStopped):
+    """A file of the run folder could not be written (a full disk, a lost mount): training stops."""
+
+    def resume_hint(self) -> str:
+        return f"; once it is fixed, resume with: digitnet train --resume {self.run_dir}"
+
+
 class StopSignals:
     """While active, SIGINT and SIGTERM only set a flag, which the loop checks after every step."""
 
