@@ -114,3 +114,38 @@ def test_clear_while_a_request_is_in_flight_leaves_the_pad_empty(browser, page_u
     page.wait_for_timeout(1500)  # the delayed answer arrives after the Clear
     assert page.locator("#digit").text_content() == "?" and max(_bars(page)) == 0
     page.close()
+
+
+def test_look_inside_shows_every_layer_and_what_a_unit_looks_for(browser, page_url):
+    page = browser.new_page(viewport={"width": 960, "height": 1200})
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(page_url)
+    page.click("nav a[href='/inside']")
+    page.wait_for_url("**/inside")
+    _draw(page, [(140, 30), (140, 120), (141, 250)])  # a 1 on the square pad
+    page.wait_for_function("document.querySelectorAll('#layers canvas').length === 3")
+    page.wait_for_timeout(300)
+    assert page.locator("#digit").text_content() == "1"
+    layers = page.evaluate("() => [...document.querySelectorAll('#layers canvas')].map((c) => c.dataset.layer)")
+    assert layers == ["hidden 1", "hidden 2", "output"]
+    lit = page.evaluate("""() => {  // cells of the first layer drawn in some colour other than black
+        const c = document.querySelector('#layers canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] + d[i + 1] + d[i + 2] > 60) n++; return n; }""")
+    assert lit > 100
+    assert page.locator("#up li").count() >= 1
+    first = page.locator("#layers canvas").first
+    box = first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.1)
+    page.wait_for_function("document.getElementById('unit-weights').dataset.unit !== undefined")
+    unit = int(page.locator("#unit-weights").get_attribute("data-unit"))
+    assert 0 <= unit < 256 and page.locator("#unit-title").text_content() == f"hidden 1, unit {unit}"
+    coloured = page.evaluate("""() => {  // the weight image is red and blue, not blank
+        const c = document.getElementById('unit-weights');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let red = 0, blue = 0; for (let i = 0; i < d.length; i += 4) { if (d[i] > d[i + 2] + 40) red++;
+            if (d[i + 2] > d[i] + 40) blue++; } return [red, blue]; }""")
+    assert min(coloured) > 50
+    assert errors == []
+    page.close()

@@ -9,8 +9,8 @@ import digitnet
 
 SRC = Path(digitnet.__file__).parent
 ORDER = ["settings", "errors", "fsutil", "data", "recipes", "tensorfile", "model", "losses", "metrics",
-         "distributed", "training", "checkpoint", "report", "runs", "imageprep", "predict", "export", "serve", "cli",
-         "__main__"]
+         "distributed", "training", "checkpoint", "report", "runs", "imageprep", "predict", "inside", "inspection",
+         "comparison", "tensorboard_log", "export", "serve", "cli", "__main__"]
 
 
 def _imports(path: Path) -> set[str]:

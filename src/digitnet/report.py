@@ -20,7 +20,8 @@ def format_epoch(record) -> str:
             f"{100 * record.test_accuracy:>7.2f}%  {record.seconds:>7.2f}")
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,14 +30,15 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write fig as a PNG atomically and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def plot_curves(history, path: Path, title: str) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import MaxNLocator
 
     epochs = [r.epoch for r in history]
@@ -56,11 +58,11 @@ def plot_curves(history, path: Path, title: str) -> None:
     for ax in (ax_loss, ax_acc):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 6))
     image = ax.imshow(counts, cmap="Blues")
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
@@ -72,12 +74,12 @@ def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
         ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
     fig.colorbar(image, ax=ax)
     ax.set_title("confusion matrix (test split)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names,
                        path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     wrong = np.flatnonzero(labels != predicted)[:MISCLASSIFIED_SHOWN]
     cols = 8
     rows = max(1, -(-len(wrong) // cols))
@@ -88,7 +90,7 @@ def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.nda
         ax.imshow(images[i], cmap="gray_r")
         ax.set_title(f"#{i}\ntrue {class_names[labels[i]]}\npred {class_names[predicted[i]]}", fontsize=7)
     fig.suptitle(f"first {len(wrong)} misclassified test images of {int((labels != predicted).sum())}")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def per_class_rows(counts: np.ndarray, class_names) -> list[tuple]:

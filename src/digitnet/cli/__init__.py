@@ -1,4 +1,4 @@
-"""The command line: `digitnet train | evaluate | predict | export | serve`.
+"""The command line: `digitnet train | evaluate | predict | export | serve | inspect | compare`.
 
 parser.py builds the options from digitnet.settings and digitnet.recipes; commands.py runs them.
 Nothing heavy is imported until a command runs.
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import sys
 
-from digitnet.cli.commands import cmd_evaluate, cmd_export, cmd_predict, cmd_serve, cmd_train
+from digitnet.cli.commands import (cmd_compare, cmd_evaluate, cmd_export, cmd_inspect, cmd_predict, cmd_serve,
+                                   cmd_train)
 from digitnet.cli.parser import build_parser
 from digitnet.errors import DigitnetError, describe_os_error
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         train_parser = next(a for a in parser._actions if a.dest == "command").choices["train"]
         args.defaults = {a.dest: a.default for a in train_parser._actions}
     handlers = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export,
-                "serve": cmd_serve}
+                "serve": cmd_serve, "inspect": cmd_inspect, "compare": cmd_compare}
     try:
         return handlers[args.command](args)
     except DigitnetError as exc:

@@ -54,26 +54,44 @@ def cmd_train(args) -> int:
         print(format_epoch(record), flush=True)
 
     shown: list[bool] = []
+    log = _tensorboard(args)
+    on_epoch = show if log is None else (lambda record, state: (show(record, state), log(record, state)))
     try:
         if args.resume:
             _refuse_changes_on_resume(args, args.defaults)
             result = resume(args.resume, data_dir=args.data_dir,
                             device=None if args.device == DEFAULT_DEVICE else args.device,
-                            progress=not args.no_progress, on_epoch=show)
+                            progress=not args.no_progress, on_epoch=on_epoch)
         else:
             overrides = {name: getattr(args, name) for name in RECIPE_OPTIONS if name != "epochs"}
             result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
                            hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
-                           precision=args.precision, progress=not args.no_progress, on_epoch=show, **overrides)
+                           precision=args.precision, progress=not args.no_progress, on_epoch=on_epoch,
+                           snapshots=args.snapshots, **overrides)
     except RunStopped as stop:
         print(f"digitnet: {stop.describe()}", file=sys.stderr)
         return stop.exit_code
+    finally:
+        if log is not None:
+            log.close()
     if not result.is_main:
         return 0
     last = result.history[-1]
     print(f"\nfinal test accuracy {100 * last.test_accuracy:.2f}%; run folder: {result.run_dir}")
     print(f"next: digitnet evaluate {result.run_dir}")
     return 0
+
+
+def _tensorboard(args):
+    """The TensorBoard callback for --tensorboard DIR (None without it), named after the run folder."""
+    if not args.tensorboard:
+        return None
+    from pathlib import Path
+
+    from digitnet.tensorboard_log import TensorBoardLog
+
+    name = Path(args.resume or args.out or f"{canonical_name(args.recipe)}-seed{args.seed}").name
+    return TensorBoardLog(args.tensorboard, name)
 
 
 def cmd_evaluate(args) -> int:
@@ -157,4 +175,21 @@ def cmd_serve(args) -> int:
     from digitnet.serve.server import run_server
 
     run_server(args.run, host=args.host, port=args.port, workers=args.workers, request_timeout=args.request_timeout)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from digitnet.inspection import inspect_run
+
+    for path in inspect_run(args.run, args.out, data_dir=args.data_dir, progress=not args.no_progress):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from digitnet.comparison import compare_runs
+
+    table, figure, table_file = compare_runs(args.runs, args.out)
+    print(table, end="")
+    print(f"wrote {figure} and {table_file}")
     return 0

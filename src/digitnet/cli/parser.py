@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     _predict_command(sub)
     _export_command(sub)
     _serve_command(sub)
+    _inspect_command(sub)
+    _compare_command(sub)
     return parser
 
 
@@ -87,6 +89,12 @@ def _train_command(sub) -> None:
                         "--no-progress may be given with it); on the same device the result is bit-identical to "
                         "an uninterrupted run")
     t.add_argument("--out", metavar="DIR", help="run folder to write (default: runs/<time>-<recipe>)")
+    t.add_argument("--snapshots", type=int, default=0, metavar="K",
+                   help="keep the weights every K epochs in RUN/snapshots; `digitnet inspect` then shows how the "
+                        "first layer's features formed (default: 0, none)")
+    t.add_argument("--tensorboard", metavar="DIR",
+                   help="also write TensorBoard logs into DIR/<run name>: losses, accuracy, learning rate, weight "
+                        "histograms, first-layer images (needs pip install 'digitnet[tensorboard]')")
     _add_data_options(t)
 
 
@@ -133,8 +141,9 @@ def _export_command(sub) -> None:
 def _serve_command(sub) -> None:
     s = sub.add_parser(
         "serve", help="serve predictions over HTTP, with a draw-a-digit page",
-        description="Serve RUN's model: GET / (draw a digit), POST /api/predict (an image upload or JSON "
-                    "{\"pixels\": 28x28 of 0-255}), GET /api/health.",
+        description="Serve RUN's model: GET / (draw a digit), GET /inside (every layer's activations while you "
+                    "draw), POST /api/predict (an image upload or JSON {\"pixels\": 28x28 of 0-255}), POST "
+                    "/api/inspect (the same inputs: activations per layer), GET /api/units/N, GET /api/health.",
     )
     _add_run_argument(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -145,3 +154,28 @@ def _serve_command(sub) -> None:
     s.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="a client must send its request head, and then its body, within this many seconds "
                         "(default: 30)")
+
+
+def _inspect_command(sub) -> None:
+    i = sub.add_parser(
+        "inspect", help="figures of what RUN's network learned",
+        description="Write into DIR (default RUN/inspect): the first layer's weights as images (what each unit looks "
+                    "for), the test split in the last hidden layer projected to 2-D (PCA; t-SNE too with "
+                    "scikit-learn installed), the most confident mistakes, per-class accuracy, and with "
+                    "`train --snapshots K` how the first layer's features formed over training.",
+    )
+    _add_run_argument(i)
+    i.add_argument("--out", metavar="DIR", help="folder for the figures (default: RUN/inspect)")
+    i.add_argument("--data-dir", metavar="DIR", help="where the run's test split is, if not where it was trained")
+    i.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _compare_command(sub) -> None:
+    c = sub.add_parser(
+        "compare", help="runs side by side: curves and a table",
+        description="One figure of the runs' test accuracy and loss by epoch, and a table (the recipe and the "
+                    "settings in which the runs differ, final and best accuracy, epochs, seconds per epoch), "
+                    "printed and saved beside the figure as FILE.md.",
+    )
+    c.add_argument("runs", metavar="RUN", nargs="+", help="run folders written by `digitnet train`")
+    c.add_argument("--out", metavar="FILE", help="the figure (PNG; default: compare.png); its table goes to FILE.md")

@@ -8,7 +8,7 @@ from digitnet.checkpoint import load_checkpoint
 from digitnet.data import Dataset, load_dataset
 from digitnet.distributed import Distributed, from_environment, is_collective_failure
 from digitnet.recipes import Recipe, get_recipe
-from digitnet.errors import DigitnetError, describe_os_error
+from digitnet.errors import ConfigError, DigitnetError, describe_os_error
 from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
 from digitnet.model import load_model
@@ -80,11 +80,12 @@ class _RankWriter:
 def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAULT_DATASET, *, data_dir=None, out=None,
           epochs=None, hidden=DEFAULT_HIDDEN, seed: int = DEFAULT_SEED, shuffle: bool = True,
           device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION, progress: bool = True,
-          write_run: bool = True, on_epoch=None, **recipe_overrides) -> TrainResult:
+          write_run: bool = True, on_epoch=None, snapshots: int = 0, **recipe_overrides) -> TrainResult:
     """Train a model and (by default) write a run folder; the Python face of `digitnet train`.
 
     dataset is a name (loaded and verified) or a Dataset already in memory. Under torchrun, every
-    process calls this; rank 0 downloads, prints and writes the run folder.
+    process calls this; rank 0 downloads, prints and writes the run folder. snapshots=K keeps the
+    weights every K epochs in RUN/snapshots (for `digitnet inspect`).
 
     >>> result = train("tutorial", "fashion-mnist", data_dir="data/fashion-mnist", epochs=3)  # doctest: +SKIP
     >>> result.history[-1].test_accuracy  # doctest: +SKIP
@@ -102,7 +103,9 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
         config = TrainConfig(recipe, data.name, data_dir, tuple(hidden), seed, shuffle, device, precision)
         if not write_run:
             return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
-        writer = RunWriter.create(config, data, out) if dist.is_main else _RankWriter(out)
+        if type(snapshots) is not int or snapshots < 0:
+            raise ConfigError(f"--snapshots {snapshots}: give a number of epochs (0: none)")
+        writer = RunWriter.create(config, data, out, snapshots) if dist.is_main else _RankWriter(out)
         try:
             return _fit_into(writer, config, data, on_epoch, progress, None, dist)
         finally:

@@ -6,6 +6,7 @@ runs/<time>-<recipe>/
   model.safetensors  the weights after the last finished epoch
   checkpoint.safetensors  what resume continues from
   curves.png, confusion.png, per_class.csv, misclassified.png, summary.md  (at the end, or at a stop)
+  snapshots/epoch-0005.safetensors  with --snapshots 5: the weights after epochs 5, 10, ...
   .lock              held by the one process writing the folder
 
 After any kill, one resume makes the folder complete: model and metrics.csv are those of the last
@@ -36,6 +37,7 @@ from digitnet.model import architecture_problem, load_model, save_model
 from digitnet.training import EpochRecord, TrainConfig, resolve_device
 
 CONFIG, METRICS, MODEL = "config.json", "metrics.csv", "model.safetensors"
+SNAPSHOTS = "snapshots"  # with `train --snapshots K`: the weights every K epochs, for `inspect`
 
 
 def versions() -> dict:
@@ -91,7 +93,8 @@ class RunWriter:
             stale.unlink(missing_ok=True)
 
     @classmethod
-    def create(cls, config: TrainConfig, data: Dataset, out: str | Path | None = None) -> "RunWriter":
+    def create(cls, config: TrainConfig, data: Dataset, out: str | Path | None = None, snapshots: int = 0
+               ) -> "RunWriter":
         run_dir = Path(out) if out is not None else _new_run_dir(config.recipe.name)
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -106,6 +109,7 @@ class RunWriter:
             data={"name": data.name, "files": data.files, "train_size": len(data.x_train),
                   "test_size": len(data.x_test), "class_names": list(data.class_names)},
             device_used=_device_type(config.device), versions=versions(), command=sys.argv, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            snapshots=snapshots,
         )
         write_text_atomic(run_dir / CONFIG, json.dumps(config_dict, indent=2) + "\n")
         return cls(run_dir, config_dict, lock=lock)
@@ -120,6 +124,11 @@ class RunWriter:
         save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history, self.config)
         self.saved_epochs = record.epoch
         self._write_model_and_metrics(state.model, self.history)
+        every = self.config.get("snapshots") or 0
+        if every and record.epoch % every == 0:
+            (self.run_dir / SNAPSHOTS).mkdir(exist_ok=True)
+            save_model(state.model, self.run_dir / SNAPSHOTS / f"epoch-{record.epoch:04d}.safetensors",
+                       self.config["architecture"])
 
     def restore(self, checkpoint: dict) -> None:
         """Bring model and metrics.csv level with the checkpoint resume continues from: a kill
@@ -199,6 +208,11 @@ def _data_problem(data) -> str | None:
     return None
 
 
+def _snapshots_problem(config: dict) -> str | None:
+    every = config.get("snapshots", 0)
+    return None if type(every) is int and every >= 0 else "snapshots must be a number of epochs (0: none)"
+
+
 def config_problem(config) -> str | None:
     """What is wrong with a config.json's contents, or None."""
     if not isinstance(config, dict):
@@ -210,7 +224,7 @@ def config_problem(config) -> str | None:
         TrainConfig.from_dict(config)
     except ModelFileError as exc:
         return str(exc).removeprefix("config.json").lstrip(": ")
-    return _data_problem(config.get("data"))
+    return _data_problem(config.get("data")) or _snapshots_problem(config)
 
 
 def check_data_matches(config: dict, data, run_dir) -> None:

@@ -1,9 +1,13 @@
 """The HTTP API and the draw-a-digit page, as one Starlette (ASGI) app served by uvicorn.
 
-    GET  /              the page: draw a digit, watch the prediction and the ten confidences
-    GET  /api/health    model, recipe, data set, test accuracy
-    POST /api/predict   an image (image/png, image/jpeg, ... or multipart field "image"),
-                        or JSON {"pixels": 28 rows of 28 values 0-255, "prepare": true}
+    GET  /                the page: draw a digit, watch the prediction and the ten confidences
+    GET  /inside          the look-inside page: every layer's activations while you draw
+    GET  /api/health      model, recipe, data set, test accuracy
+    POST /api/predict     an image (image/png, image/jpeg, ... or multipart field "image"),
+                          or JSON {"pixels": 28 rows of 28 values 0-255, "prepare": true}
+    POST /api/inspect     the same inputs (one digit): every layer's activations, the outputs, and
+                          which last-layer units pushed the answer up and down
+    GET  /api/units/<n>   unit n of the first layer: its incoming weights (28x28; a CNN: its 3x3 kernel)
 
 Every error is a JSON {"error": "..."} with a 4xx status; the server keeps serving. Memory is
 bounded per worker: at most DECODE_SLOTS large images are decoded at once, each at most
@@ -32,7 +36,9 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digitnet.imageprep import ImageError, PreparedDigit, prepare
+from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare, prepare_digits
+from digitnet.inside import first_layer, look_inside
+from digitnet.model import describe
 from digitnet.predict import Predictor
 from digitnet.runs import load_run, read_metrics
 from digitnet.settings import SIDE
@@ -140,55 +146,96 @@ def _memory_returner():
         return lambda: None
 
 
-def create_app(run_dir: str | Path, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> Starlette:
-    torch.set_num_threads(1)  # one request per thread: no oversubscription under concurrency
-    give_back_memory = _memory_returner()
-    decode_slots = anyio.CapacityLimiter(DECODE_SLOTS)
-    predictor = Predictor(run_dir)
-    config = predictor.config
-    metrics = _last_metrics(run_dir)
-    health = {
-        "status": "ok", "model": Path(run_dir).resolve().name, "recipe": config["recipe"]["name"],
-        "dataset": config["data"]["name"], "architecture": config["architecture"],
-        "test_accuracy": metrics.get("test_accuracy"), "epochs": metrics.get("epoch"),
-    }
+class _DigitReader:
+    """A request's body -> prepared digits, within one worker's limits: a body deadline, and at
+    most DECODE_SLOTS large images decoded at once, their memory handed back afterwards."""
 
-    async def page(request: Request):
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    def __init__(self, request_timeout: float):
+        self.request_timeout = request_timeout
+        self.decode_slots = anyio.CapacityLimiter(DECODE_SLOTS)
+        self.give_back_memory = _memory_returner()
 
-    async def get_health(request: Request):
-        return JSONResponse(health)
+    async def digits(self, request: Request, one: bool) -> list[PreparedDigit]:
+        """The digits of an image or JSON body, left to right (one: all ink as one digit)."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in ACCEPTED_TYPES:
+            raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send one of {ACCEPTED}")
+        body = await _read_capped(request, self.request_timeout)
+        if not body:
+            raise ApiError(400, "empty request body")
+        if content_type == "application/json":
+            pixels, prepare_it = _pixels_from_json(body)
+            return [prepare(pixels) if prepare_it else PreparedDigit(pixels.round().astype(np.uint8), False)]
+        if content_type == "multipart/form-data":
+            body = await _image_bytes_from_form(request, body)
+        if _pixel_count(body) <= INLINE_PIXELS:  # about a millisecond: less than a hop to a thread costs
+            return self._decode(body, one)
+        return await anyio.to_thread.run_sync(self._decode_large, body, one, limiter=self.decode_slots)
 
-    async def post_predict(request: Request):
+    @staticmethod
+    def _decode(body: bytes, one: bool) -> list[PreparedDigit]:
+        image = open_image(body, "image", MAX_PIXELS)
         try:
-            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if content_type not in ACCEPTED_TYPES:
-                raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; send one of {ACCEPTED}")
-            body = await _read_capped(request, request_timeout)
-            if not body:
-                raise ApiError(400, "empty request body")
-            if content_type == "application/json":
-                pixels, prepare_it = _pixels_from_json(body)
-                prepared = prepare(pixels) if prepare_it else PreparedDigit(pixels.round().astype(np.uint8), False)
-                reading = predictor.predict_prepared([prepared])  # microseconds: no thread hop
-            else:
-                if content_type == "multipart/form-data":
-                    body = await _image_bytes_from_form(request, body)
-                if _pixel_count(body) <= INLINE_PIXELS:
-                    reading = predictor.read_image(body, "image", MAX_PIXELS)
-                else:  # a big image: decoded in a thread, DECODE_SLOTS at a time, its memory given back
-                    reading = await anyio.to_thread.run_sync(read_large, body, limiter=decode_slots)
+            return [prepare(image)] if one else prepare_digits(image)
+        except ImageError as exc:
+            raise ImageError(f"image: {exc}") from None
+
+    def _decode_large(self, body: bytes, one: bool) -> list[PreparedDigit]:
+        try:
+            return self._decode(body, one)
+        finally:
+            self.give_back_memory()
+
+
+def _json_route(handler):
+    """An API handler returning a dict -> a route answering JSON, errors included."""
+    async def route(request: Request):
+        try:
+            return JSONResponse(await handler(request))
         except ApiError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         except ImageError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
-        return JSONResponse(reading.to_dict())
 
-    def read_large(body: bytes):
-        try:
-            return predictor.read_image(body, "image", MAX_PIXELS)
-        finally:
-            give_back_memory()
+    return route
+
+
+def create_app(run_dir: str | Path, request_timeout: float = DEFAULT_REQUEST_TIMEOUT) -> Starlette:
+    torch.set_num_threads(1)  # one request per thread: no oversubscription under concurrency
+    reader = _DigitReader(request_timeout)
+    predictor = Predictor(run_dir)
+    config = predictor.config
+    layer, unit_weights = first_layer(predictor.model)
+    metrics = _last_metrics(run_dir)
+    health = {
+        "status": "ok", "model": Path(run_dir).resolve().name, "recipe": config["recipe"]["name"],
+        "dataset": config["data"]["name"], "architecture": config["architecture"],
+        "network": describe(config["architecture"]),
+        "test_accuracy": metrics.get("test_accuracy"), "epochs": metrics.get("epoch"),
+    }
+
+    def page(name: str):
+        async def serve_page(request: Request):
+            return FileResponse(STATIC / name, media_type="text/html")
+
+        return serve_page
+
+    async def get_health(request: Request):
+        return health
+
+    async def post_predict(request: Request):
+        return predictor.predict_prepared(await reader.digits(request, one=False)).to_dict()
+
+    async def post_inspect(request: Request):
+        digit = (await reader.digits(request, one=True))[0]
+        return look_inside(predictor.model, digit.pixels, predictor.loss)
+
+    async def get_unit(request: Request):
+        unit = request.path_params["unit"]
+        if not 0 <= unit < len(unit_weights):
+            raise ApiError(404, f"{layer} has units 0-{len(unit_weights) - 1}, not {unit}")
+        return {"layer": layer, "unit": unit, "units": len(unit_weights),
+                "weights": np.round(unit_weights[unit].astype(np.float64), 6).tolist()}
 
     async def http_error(request: Request, exc: HTTPException):
         return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
@@ -198,9 +245,12 @@ def create_app(run_dir: str | Path, request_timeout: float = DEFAULT_REQUEST_TIM
         return JSONResponse({"error": f"internal error ({type(exc).__name__}); please report it"}, status_code=500)
 
     routes = [
-        Route("/", page),
-        Route("/api/health", get_health),
-        Route("/api/predict", post_predict, methods=["POST"]),
+        Route("/", page("index.html")),
+        Route("/inside", page("inside.html")),
+        Route("/api/health", _json_route(get_health)),
+        Route("/api/predict", _json_route(post_predict), methods=["POST"]),
+        Route("/api/inspect", _json_route(post_inspect), methods=["POST"]),
+        Route("/api/units/{unit:int}", _json_route(get_unit)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: unexpected_error})
