@@ -222,3 +222,17 @@ def test_numbers_are_cut_into_their_digits_left_to_right(text, gap, broken):
     lefts = [d.box[0] for d in digits]
     assert lefts == sorted(lefts)
     assert all(d.pixels.shape == (28, 28) for d in digits)
+
+
+def test_dark_ink_on_grey_paper_with_darker_surroundings(mnist_test_digits):
+    """A photo's paper is often darker than mid-grey, and the table around it darker still: the
+    ink's side is judged from the whole image, not from the border."""
+    digit = mnist_test_digits[0][0]
+    clean = prepare(_dark_on_light(digit, size=140, offset=(80, 60), canvas=(300, 260)))
+    page = np.asarray(_dark_on_light(digit, size=140, offset=(80, 60), canvas=(300, 260)), dtype=np.float32)
+    photo = 20 + page * (100 / 255)  # ink 20, paper 120
+    photo[:, :30] = 60  # the table beyond the paper's left edge
+    photo[-25:, :] = 60  # and below it
+    prepared = prepare(Image.fromarray(photo.astype(np.uint8)))
+    assert prepared.inverted
+    assert np.abs(prepared.pixels.astype(int) - clean.pixels.astype(int)).mean() < 8

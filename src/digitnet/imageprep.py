@@ -41,6 +41,8 @@ MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, colu
 MIN_STROKE = 2.0  # MNIST's strokes are 2-3 px wide in the 20x20 box; thinner ones are thickened
 SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
 FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
+SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
+FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -163,8 +165,13 @@ def _reduce(image: Image.Image) -> tuple[np.ndarray, float]:
     return array, source_width / stored_width
 
 
-def _border(gray: np.ndarray) -> np.ndarray:
-    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+def _dark_ink(gray: np.ndarray) -> bool:
+    """Whether the ink is darker than the paper. The paper is most of the image, so its level is
+    near the median; the ink lies on the side that departs more from it in all (paper grain and
+    noise depart alike on both sides). Grey paper in a photo is darker than mid-grey and its
+    surroundings darker still: a fixed level, or the border's, misjudges it."""
+    median = float(np.median(gray))
+    return float(np.clip(median - gray, 0, None).sum()) > float(np.clip(gray - median, 0, None).sum())
 
 
 def _background(ink: np.ndarray) -> np.ndarray:
@@ -196,7 +203,7 @@ def _otsu(values: np.ndarray) -> float:
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
     gray = np.asarray(gray, dtype=np.float32)
-    inverted = float(np.median(_border(gray))) > 127.5
+    inverted = _dark_ink(gray)
     ink = 255.0 - gray if inverted else gray.copy()
     ink -= _background(ink)
     np.clip(ink, 0.0, None, out=ink)
@@ -214,38 +221,81 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
 def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, list[int], list[tuple]]:
     """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    mass = ndimage.sum(intensity, labels, index=np.arange(1, count + 1))
-    kept = [i + 1 for i in range(count) if mass[i] >= SPECK_SHARE * mass.max()]
+    index = np.arange(1, count + 1)
+    outside = _surroundings(labels, index, mask)
+    mass = ndimage.sum(intensity, labels, index=index)
+    mass[outside] = 0
+    kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
     slices = ndimage.find_objects(labels)
     return labels, kept, [slices[i - 1] for i in kept]
 
 
+def _surroundings(labels: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Which components are what lies beyond the paper (a table, a dark frame): they touch the
+    image's edge and are far thicker than any stroke of the components that do not. Strokes of a
+    digit cropped tightly touch the edge too, but are no thicker than the others."""
+    on_edge = np.zeros(len(index) + 1, dtype=bool)
+    on_edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    on_edge = on_edge[1:]
+    if on_edge.all() or not on_edge.any():
+        return np.zeros(len(index), dtype=bool)
+    thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
+    return on_edge & (thickness > SURROUNDINGS_THICKNESS * thickness[~on_edge].max())
+
+
 def _group(kept: list[int], slices: list[tuple]) -> list[tuple[list[int], int, int]]:
     """Components -> digits, left to right: (labels, first column, last column + 1). Pieces that
-    overlap horizontally by half the narrower one's width are one digit (a broken stroke)."""
+    overlap horizontally by half the narrower one's width are one digit (a broken stroke); a piece
+    far shorter than the row's digits (the detached bar of a 5, a stray arc) joins its nearest
+    neighbour instead of counting as a digit."""
     order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
-    groups: list[list] = []
+    groups: list[list] = []  # [labels, x0, x1, y0, y1]
     for i in order:
-        x0, x1 = slices[i][1].start, slices[i][1].stop
+        (y0, y1), (x0, x1) = (slices[i][0].start, slices[i][0].stop), (slices[i][1].start, slices[i][1].stop)
         if groups:
             g = groups[-1]
             overlap = min(g[2], x1) - max(g[1], x0)
             if overlap >= 0.5 * min(g[2] - g[1], x1 - x0):
                 g[0].append(kept[i])
-                g[1], g[2] = min(g[1], x0), max(g[2], x1)
+                g[1], g[2], g[3], g[4] = min(g[1], x0), max(g[2], x1), min(g[3], y0), max(g[4], y1)
                 continue
-        groups.append([[kept[i]], x0, x1])
-    return [tuple(g) for g in groups]
+        groups.append([[kept[i]], x0, x1, y0, y1])
+    return [(g[0], g[1], g[2]) for g in _merge_fragments(groups)]
 
 
-def _split_touching(mask: np.ndarray, x0: int, x1: int) -> list[tuple[int, int]]:
+def _merge_fragments(groups: list[list]) -> list[list]:
+    """Groups shorter than FRAGMENT_SHARE of the tallest join the neighbour with the smaller gap."""
+    tallest = max(g[4] - g[3] for g in groups)
+    while len(groups) > 1:
+        short = [k for k, g in enumerate(groups) if g[4] - g[3] < FRAGMENT_SHARE * tallest]
+        if not short:
+            break
+        k = short[0]
+        gaps = [(groups[n][1] - groups[k][2] if n > k else groups[k][1] - groups[n][2], n)
+                for n in (k - 1, k + 1) if 0 <= n < len(groups)]
+        _, n = min(gaps)
+        target, fragment = groups[n], groups.pop(k)
+        target[0] += fragment[0]
+        target[1], target[2] = min(target[1], fragment[1]), max(target[2], fragment[2])
+        target[3], target[4] = min(target[3], fragment[3]), max(target[4], fragment[4])
+    return groups
+
+
+def _height(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
+
+
+def _split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) -> list[tuple[int, int]]:
     """Column ranges of the digits in mask[:, x0:x1]: split at the thinnest middle column while the
-    part is wider than tall and that column is a clear valley, or the part is far wider than tall."""
+    part is wider than tall and that column is a clear valley, or the part is far wider than tall.
+    Tall means the part's own height or the row's typical digit height, whichever is more: a small
+    digit beside tall ones is not a pair."""
     part = mask[:, x0:x1]
-    rows = np.flatnonzero(part.any(axis=1))
-    if not len(rows):
+    own = _height(part)
+    if not own:
         return []
-    height, width = rows[-1] - rows[0] + 1, x1 - x0
+    height, width = max(own, row_height), x1 - x0
     if width <= SPLIT_ASPECT * height or width < 4:
         return [(x0, x1)]
     columns = part.sum(axis=0).astype(float)
@@ -253,7 +303,7 @@ def _split_touching(mask: np.ndarray, x0: int, x1: int) -> list[tuple[int, int]]
     cut = middle.start + int(np.argmin(columns[middle]))
     if columns[cut] > 0.6 * np.median(columns[columns > 0]) and width <= FORCE_SPLIT_ASPECT * height:
         return [(x0, x1)]
-    return _split_touching(mask, x0, x0 + cut) + _split_touching(mask, x0 + cut, x1)
+    return _split_touching(mask, x0, x0 + cut, row_height) + _split_touching(mask, x0 + cut, x1, row_height)
 
 
 def _stroke_width(mask: np.ndarray) -> float:
@@ -325,9 +375,16 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     intensity, mask, inverted = ink_map(gray)
     labels, kept, slices = _components(mask, intensity)
     digits = []
-    for members, gx0, gx1 in _group(kept, slices):
+    groups = _group(kept, slices)
+    row_height = float(np.median([_height(np.isin(labels, members)) for members, _, _ in groups]))
+    widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
+    for members, gx0, gx1 in groups:
         member_mask = np.isin(labels, members)
-        for x0, x1 in _split_touching(member_mask, gx0, gx1):
+        # Touching digits are one piece of ink spanning the group; a group whose width comes from
+        # several pieces was merged as one broken digit and stays whole.
+        spanning = max(widths[m] for m in members) >= 0.8 * (gx1 - gx0)
+        parts = _split_touching(member_mask, gx0, gx1, row_height) if spanning else [(gx0, gx1)]
+        for x0, x1 in parts:
             part = np.zeros_like(member_mask)
             part[:, x0:x1] = member_mask[:, x0:x1]
             digits.append(_digit(intensity, part, inverted, factor))
