@@ -236,3 +236,54 @@ def test_dark_ink_on_grey_paper_with_darker_surroundings(mnist_test_digits):
     prepared = prepare(Image.fromarray(photo.astype(np.uint8)))
     assert prepared.inverted
     assert np.abs(prepared.pixels.astype(int) - clean.pixels.astype(int)).mean() < 8
+
+
+def _strokes(size, lines, width=9):
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    for line in lines:
+        draw.line(line, fill=0, width=width, joint="curve")
+    return image
+
+
+def test_a_detached_bar_or_tail_is_part_of_its_digit_not_a_digit():
+    """A 5 whose top bar does not touch its body and a short 2 whose tail is a separate stroke,
+    beside a tall 1: three digits, not five, and the short 2 with its tail is not split."""
+    image = _strokes((420, 200), [
+        [(60, 40), (60, 170)],  # a tall 1
+        [(130, 110), (150, 95), (175, 100), (180, 120), (140, 160)], [(142, 163), (200, 163)],  # a short 2 + tail
+        [(270, 36), (320, 36)],  # the 5's detached bar...
+        [(265, 50), (262, 95), (300, 90), (318, 125), (300, 160), (262, 158)],  # ...and its body
+    ])
+    digits = prepare_digits(image)
+    assert len(digits) == 3
+    assert [d.box[0] for d in digits] == sorted(d.box[0] for d in digits)
+    assert digits[2].box[1] <= 40  # the bar belongs to the third digit
+
+
+def test_a_thick_frame_touching_the_edge_is_not_ink_but_a_tightly_cropped_stroke_is():
+    frame = _strokes((300, 300), [[(150, 60), (150, 240)]])
+    framed = np.asarray(frame).copy()
+    framed[:, :40] = 0  # a dark band along the left edge, 40 px thick; strokes are 9
+    digits = prepare_digits(Image.fromarray(framed))
+    assert len(digits) == 1 and digits[0].box[0] > 100
+    cropped = _strokes((60, 200), [[(30, 0), (30, 199)]])  # a 1 touching the top and bottom edges
+    assert len(prepare_digits(cropped)) == 1
+
+
+@pytest.mark.slow
+def test_photographed_numbers_are_cut_into_the_right_count_of_digits(mnist_test_digits):
+    """Numbers of 2-4 held-out MNIST digits, apart or touching, clean or photographed on grey paper
+    (benchmarks/real_world_set.py): the right number of digits in nearly every one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from real_world_set import number
+
+    digits, _ = mnist_test_digits
+    rng = np.random.default_rng(7)
+    wrong = 0
+    for _ in range(40):
+        chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(2, 5)), replace=False)]
+        wrong += len(prepare_digits(number(rng, chosen))) != len(chosen)
+    assert wrong <= 2, f"{wrong} of 40 numbers cut into the wrong count of digits"
