@@ -15,6 +15,7 @@ from digitnet.model import load_model
 from digitnet.runs.folder import MODEL, RunWriter, load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
+from digitnet.training.stops import StopSignals
 from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult, fit,
                                prepare_test_tensors, resolve_device)
 
@@ -45,7 +46,9 @@ def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distri
             raise SaveFailed(describe_os_error(exc)) from None
     except RunStopped as stop:
         stop.in_run(writer.run_dir, writer.saved_epochs)
-        if dist.is_main and writer.saved_epochs and not isinstance(stop, SaveFailed):
+        # Not after a peer failure: torchrun is tearing the group down and would kill this process
+        # before its message is out; the resume writes the report.
+        if dist.is_main and writer.saved_epochs and not isinstance(stop, SaveFailed | PeerFailure):
             _report_stop(writer, config, data, stop)
         raise stop from None
     if dist.is_main:
@@ -56,15 +59,17 @@ def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distri
 
 def _report_stop(writer: RunWriter, config: TrainConfig, data: Dataset, stop: RunStopped) -> None:
     """Plots and summary of the saved epochs, so a stopped run can be read before it is resumed.
-    A failure here (a full disk) is added to the stop's message rather than hiding it."""
-    try:
-        device = resolve_device(config.device)
-        model = load_model(writer.run_dir / MODEL, writer.config["architecture"], device=device)
-        x_test, y_test = prepare_test_tensors(data, device)
-        final = evaluate(model, x_test, y_test, make_loss(config.recipe.loss, config.recipe.label_smoothing))
-        writer.report_stop(final, data, stop.describe())
-    except (OSError, DigitnetError) as exc:
-        stop.args = (f"{stop} (the report of the saved epochs could not be written: {exc})",)
+    A failure here (a full disk) is added to the stop's message rather than hiding it; a second
+    Ctrl-C or SIGTERM while the plots are drawn is held off, so the message still comes out."""
+    with StopSignals():
+        try:
+            device = resolve_device(config.device)
+            model = load_model(writer.run_dir / MODEL, writer.config["architecture"], device=device)
+            x_test, y_test = prepare_test_tensors(data, device)
+            final = evaluate(model, x_test, y_test, make_loss(config.recipe.loss, config.recipe.label_smoothing))
+            writer.report_stop(final, data, stop.describe())
+        except (OSError, DigitnetError) as exc:
+            stop.args = (f"{stop} (the report of the saved epochs could not be written: {exc})",)
 
 
 class _RankWriter:
