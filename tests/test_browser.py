@@ -149,3 +149,30 @@ def test_look_inside_shows_every_layer_and_what_a_unit_looks_for(browser, page_u
     assert min(coloured) > 50
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("path", ["/", "/inside"])
+def test_the_pages_fit_a_phone(browser, page_url, path):
+    """A 390 px wide phone screen with touch: nothing wider than the screen, and a finger's strokes
+    (touch pointer events) reach the pad."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page = context.new_page()
+    page.goto(page_url.rstrip("/") + path)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    box = page.locator("#pad").bounding_box()
+    assert box["width"] <= 390 - 16
+    page.evaluate("""([x, y, h]) => {  // a vertical finger stroke: a 1
+        const pad = document.getElementById('pad');
+        const fire = (type, dy) => pad.dispatchEvent(new PointerEvent(type, {pointerId: 7, pointerType: 'touch',
+            isPrimary: true, bubbles: true, clientX: x, clientY: y + dy}));
+        fire('pointerdown', 0);
+        for (let k = 1; k <= 20; k++) fire('pointermove', k * h / 20);
+        fire('pointerup', h);
+    }""", [box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.15, box["height"] * 0.7])
+    page.wait_for_function("document.getElementById('digit').textContent !== '?'")
+    page.wait_for_timeout(500)  # the answer to the whole stroke follows the one sent during it
+    assert page.locator("#digit").text_content() == "1"
+    if path == "/inside":
+        page.wait_for_function("document.querySelectorAll('#layers canvas').length === 3")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    context.close()

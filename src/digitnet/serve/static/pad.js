@@ -49,7 +49,11 @@ function livePad(canvas, url, { onAnswer, onError, lineWidth = 18 }) {
     drawing = true;
     moved = false;
     last = point(event);
-    canvas.setPointerCapture(event.pointerId);
+    try {
+      canvas.setPointerCapture(event.pointerId);  // keep the stroke when the finger leaves the pad
+    } catch (error) {
+      // a pointer the browser no longer tracks: the stroke still draws while it is over the pad
+    }
     stroke(last, last, false);  // the dot is drawn, but a lone dot is no digit yet: nothing is sent
   });
   canvas.addEventListener("pointermove", (event) => {
