@@ -22,7 +22,7 @@ import torch
 
 from digitnet.inside import first_layer, hidden_representation
 from digitnet.model import build_model, load_model
-from digitnet.report import pyplot, save_figure
+from digitnet.report import plot_image_grid, pyplot, save_figure
 from digitnet.runs import load_run, load_run_data
 from digitnet.runs.folder import SNAPSHOTS
 
@@ -74,20 +74,11 @@ def plot_projection(points: np.ndarray, labels: np.ndarray, class_names, title: 
 
 
 def plot_mistakes(images, labels, predicted, confidence, class_names, path: Path) -> None:
-    plt = pyplot()
     wrong = np.flatnonzero(predicted != labels)
     wrong = wrong[np.argsort(-confidence[wrong])][:MISTAKES_SHOWN]
-    columns = 8
-    rows = max(1, -(-len(wrong) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.4 * columns, 1.7 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, i in zip(axes.flat, wrong):
-        ax.imshow(images[i], cmap="gray_r")
-        ax.set_title(f"{class_names[labels[i]]} read {class_names[predicted[i]]}\n{100 * confidence[i]:.0f}%",
-                     fontsize=7)
-    fig.suptitle("most confident mistakes (true, read as, confidence)")
-    save_figure(fig, path)
+    captions = [f"{class_names[labels[i]]} read {class_names[predicted[i]]}\n{100 * confidence[i]:.0f}%"
+                for i in wrong]
+    plot_image_grid(images[wrong], captions, "most confident mistakes (true, read as, confidence)", path)
 
 
 def plot_per_class(labels, predicted, class_names, path: Path) -> None:
