@@ -176,3 +176,11 @@ def test_tensorboard_missing_is_one_line(synthetic_data, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"^--tensorboard needs the tensorboard package; pip install "
                                           r"'digitnet\[tensorboard\]'$"):
         TensorBoardLog(tmp_path / "tb", "run")
+
+
+def test_inspect_of_a_missing_run_creates_nothing(tmp_path):
+    from digitnet.errors import ModelFileError
+
+    with pytest.raises(ModelFileError, match="no such run folder"):
+        inspect_run(tmp_path / "absent")
+    assert not (tmp_path / "absent").exists()

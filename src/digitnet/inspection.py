@@ -135,9 +135,9 @@ def inspect_run(run_dir, out=None, data_dir=None, progress: bool = True, data=No
     data, if given, is the run's Dataset already in memory (else its test split is loaded and
     checked against the run's hashes)."""
     run_dir = Path(run_dir)
+    config, model = load_run(run_dir)  # a bad run folder fails before anything is created
     out = Path(out) if out is not None else run_dir / "inspect"
     out.mkdir(parents=True, exist_ok=True)
-    config, model = load_run(run_dir)
     model.eval()
     if data is None:
         data = load_run_data(config, run_dir, data_dir, progress=progress, test_only=True)

@@ -7,6 +7,7 @@ the `tensorboard` package (the `tensorboard` extra); `tensorboard --logdir DIR` 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,8 @@ class TensorBoardLog:
 
     def __init__(self, log_dir: str | Path, run_name: str):
         require_tensorboard()
+        # TensorBoard imports TensorFlow when it is installed; keep its start-up log off the terminal.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(Path(log_dir) / run_name))

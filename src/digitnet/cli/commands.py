@@ -54,6 +54,10 @@ def cmd_train(args) -> int:
         print(format_epoch(record), flush=True)
 
     shown: list[bool] = []
+    if args.snapshots < 0:
+        from digitnet.errors import ConfigError
+
+        raise ConfigError(f"--snapshots {args.snapshots}: give a number of epochs (0: none)")
     log = _tensorboard(args)
     on_epoch = show if log is None else (lambda record, state: (show(record, state), log(record, state)))
     try:
