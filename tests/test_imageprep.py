@@ -287,3 +287,18 @@ def test_photographed_numbers_are_cut_into_the_right_count_of_digits(mnist_test_
         chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(2, 5)), replace=False)]
         wrong += len(prepare_digits(number(rng, chosen))) != len(chosen)
     assert wrong <= 2, f"{wrong} of 40 numbers cut into the wrong count of digits"
+
+
+@pytest.mark.parametrize("char", "8014")
+def test_a_tight_crop_of_a_bold_digit_is_read_as_with_a_margin(char):
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 120)
+    glyph = Image.new("L", (100, 150), 255)
+    ImageDraw.Draw(glyph).text((0, -10), char, fill=0, font=font)
+    page = np.asarray(glyph)
+    rows, cols = np.flatnonzero((page < 128).any(axis=1)), np.flatnonzero((page < 128).any(axis=0))
+    crop = page[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    assert (crop < 128).mean() > 0.5  # more ink than paper
+    prepared = prepare(Image.fromarray(crop))
+    assert prepared.inverted  # the white border is the paper, though the black covers most of the image
+    padded = prepare(Image.fromarray(np.pad(crop, 40, constant_values=255)))
+    assert np.abs(prepared.pixels.astype(int) - padded.pixels.astype(int)).mean() < 3  # strokes not taken for shadow

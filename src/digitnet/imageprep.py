@@ -35,6 +35,7 @@ from digitnet.settings import FIT, SIDE
 
 MAX_PIXELS = 40_000_000
 WORKING_SIDE = 512  # larger images are reduced first: each digit ends up 20 pixels tall anyway
+WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
 SPECK_SHARE = 0.06  # components with less ink than this share of the largest one's are specks
 MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, column)
@@ -166,10 +167,16 @@ def _reduce(image: Image.Image) -> tuple[np.ndarray, float]:
 
 
 def _dark_ink(gray: np.ndarray) -> bool:
-    """Whether the ink is darker than the paper. The paper is most of the image, so its level is
-    near the median; the ink lies on the side that departs more from it in all (paper grain and
-    noise depart alike on both sides). Grey paper in a photo is darker than mid-grey and its
-    surroundings darker still: a fixed level, or the border's, misjudges it."""
+    """Whether the ink is darker than the paper.
+
+    A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
+    of the image. Otherwise (grey paper in a photo is darker than mid-grey and the table around it
+    darker still; a dark background) the paper is most of the image, so its level is near the
+    median, and the ink lies on the side that departs more from it in all (grain and noise depart
+    alike on both sides)."""
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if float(np.median(border)) >= WHITE_PAPER:
+        return True
     median = float(np.median(gray))
     return float(np.clip(median - gray, 0, None).sum()) > float(np.clip(gray - median, 0, None).sum())
 
@@ -205,7 +212,14 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     gray = np.asarray(gray, dtype=np.float32)
     inverted = _dark_ink(gray)
     ink = 255.0 - gray if inverted else gray.copy()
-    ink -= _background(ink)
+    background = _background(ink)
+    paper = float(np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])))
+    if paper <= 255.0 - WHITE_PAPER:
+        # Clean paper all round (white under dark ink, black under light ink): the paper is nowhere
+        # further from the ink than at its edges. This keeps the estimate from taking the strokes
+        # of a bold digit, cropped tightly, for a shadow.
+        np.minimum(background, paper, out=background)
+    ink -= background
     np.clip(ink, 0.0, None, out=ink)
     smooth = ndimage.gaussian_filter(ink, sigma=max(0.5, max(ink.shape) / 400))
     peak = float(smooth.max())
