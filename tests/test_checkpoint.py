@@ -1,7 +1,6 @@
 """Checkpoints and resume: nothing finished is lost, a resumed run is bit-identical."""
 
 import errno
-import os
 import signal
 import subprocess
 import sys

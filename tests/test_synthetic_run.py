@@ -3,7 +3,6 @@
 The fast tier's end-to-end test; the real-data versions of these tests are marked slow.
 """
 
-import json
 
 import numpy as np
 import pytest

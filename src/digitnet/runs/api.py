@@ -12,7 +12,8 @@ from digitnet.errors import ConfigError, DigitnetError, describe_os_error
 from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
 from digitnet.model import load_model
-from digitnet.runs.folder import MODEL, RunWriter, load_config, load_run_data
+from digitnet.runs.folder import MODEL, RunWriter
+from digitnet.runs.reading import load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals

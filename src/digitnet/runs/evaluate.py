@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from digitnet.losses import make_loss
 from digitnet.metrics import Evaluation, evaluate
-from digitnet.runs.folder import load_run, load_run_data, read_metrics
+from digitnet.runs.reading import load_run, load_run_data, read_metrics
 from digitnet.training import prepare_test_tensors, resolve_device
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import ctypes
 import io
 import json
-import os
 from pathlib import Path
 
 import anyio
@@ -40,7 +39,7 @@ from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare, p
 from digitnet.inside import first_layer, look_inside
 from digitnet.model import describe
 from digitnet.predict import Predictor
-from digitnet.runs import load_run, read_metrics
+from digitnet.runs import read_metrics
 from digitnet.settings import SIDE
 
 STATIC = Path(__file__).parent / "static"
