@@ -8,13 +8,15 @@ The CLI, the HTTP API and the draw-a-digit page all call it.
 
 Steps (scipy.ndimage for the filters, morphology and labelling):
 1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey;
-2. polarity from the border (a light border means dark ink: invert);
+2. polarity: a white border means dark ink (invert); otherwise the ink is on the side that departs
+   more from the image's median (grey paper in a photo, a dark background);
 3. background removed: a grey opening wider than a stroke estimates the paper's uneven light and
    shadows on a reduced copy, and is subtracted; light smoothing removes grain and JPEG noise;
 4. ink separated from paper by Otsu's threshold on what remains; specks (components with far
-   less ink than the largest) dropped;
+   less ink than the largest) and thick regions at the edge (a table beyond the paper) dropped;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
-   stroke), a group much wider than tall is split at a clearly thinnest column (touching digits);
+   stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
+   much wider than the row is tall is split at a clearly thinnest column (touching digits);
 6. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,
    fitted into 20x20, shifted by a sub-pixel amount so its centre of mass is at (14.0, 14.0).
 """
@@ -166,6 +168,11 @@ def _reduce(image: Image.Image) -> tuple[np.ndarray, float]:
     return array, source_width / stored_width
 
 
+def _border(array: np.ndarray) -> np.ndarray:
+    """The values along an image's four edges."""
+    return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+
+
 def _dark_ink(gray: np.ndarray) -> bool:
     """Whether the ink is darker than the paper.
 
@@ -174,8 +181,7 @@ def _dark_ink(gray: np.ndarray) -> bool:
     darker still; a dark background) the paper is most of the image, so its level is near the
     median, and the ink lies on the side that departs more from it in all (grain and noise depart
     alike on both sides)."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    if float(np.median(border)) >= WHITE_PAPER:
+    if float(np.median(_border(gray))) >= WHITE_PAPER:
         return True
     median = float(np.median(gray))
     return float(np.clip(median - gray, 0, None).sum()) > float(np.clip(gray - median, 0, None).sum())
@@ -213,7 +219,7 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     inverted = _dark_ink(gray)
     ink = 255.0 - gray if inverted else gray.copy()
     background = _background(ink)
-    paper = float(np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])))
+    paper = float(np.median(_border(ink)))
     if paper <= 255.0 - WHITE_PAPER:
         # Clean paper all round (white under dark ink, black under light ink): the paper is nowhere
         # further from the ink than at its edges. This keeps the estimate from taking the strokes
@@ -249,7 +255,7 @@ def _surroundings(labels: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np
     image's edge and are far thicker than any stroke of the components that do not. Strokes of a
     digit cropped tightly touch the edge too, but are no thicker than the others."""
     on_edge = np.zeros(len(index) + 1, dtype=bool)
-    on_edge[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = True
+    on_edge[np.unique(_border(labels))] = True
     on_edge = on_edge[1:]
     if on_edge.all() or not on_edge.any():
         return np.zeros(len(index), dtype=bool)
@@ -257,24 +263,31 @@ def _surroundings(labels: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np
     return on_edge & (thickness > SURROUNDINGS_THICKNESS * thickness[~on_edge].max())
 
 
-def _group(kept: list[int], slices: list[tuple]) -> list[tuple[list[int], int, int]]:
-    """Components -> digits, left to right: (labels, first column, last column + 1). Pieces that
-    overlap horizontally by half the narrower one's width are one digit (a broken stroke); a piece
-    far shorter than the row's digits (the detached bar of a 5, a stray arc) joins its nearest
-    neighbour instead of counting as a digit."""
+def _group(kept: list[int], slices: list[tuple]) -> list[list]:
+    """Components -> digits, left to right: [labels, first column, last column + 1, top row,
+    bottom row + 1]. Pieces that overlap horizontally by half the narrower one's width are one digit
+    (a broken stroke); a piece far shorter than the row's digits (the detached bar of a 5, a stray
+    arc) joins its nearest neighbour instead of counting as a digit."""
     order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
-    groups: list[list] = []  # [labels, x0, x1, y0, y1]
+    groups: list[list] = []
     for i in order:
-        (y0, y1), (x0, x1) = (slices[i][0].start, slices[i][0].stop), (slices[i][1].start, slices[i][1].stop)
+        rows, columns = slices[i]
+        piece = [[kept[i]], columns.start, columns.stop, rows.start, rows.stop]
         if groups:
             g = groups[-1]
-            overlap = min(g[2], x1) - max(g[1], x0)
-            if overlap >= 0.5 * min(g[2] - g[1], x1 - x0):
-                g[0].append(kept[i])
-                g[1], g[2], g[3], g[4] = min(g[1], x0), max(g[2], x1), min(g[3], y0), max(g[4], y1)
+            overlap = min(g[2], piece[2]) - max(g[1], piece[1])
+            if overlap >= 0.5 * min(g[2] - g[1], piece[2] - piece[1]):
+                _absorb(g, piece)
                 continue
-        groups.append([[kept[i]], x0, x1, y0, y1])
-    return [(g[0], g[1], g[2]) for g in _merge_fragments(groups)]
+        groups.append(piece)
+    return _merge_fragments(groups)
+
+
+def _absorb(group: list, other: list) -> None:
+    """group takes other's labels, and its extent grows to cover other's."""
+    group[0] += other[0]
+    group[1], group[2] = min(group[1], other[1]), max(group[2], other[2])
+    group[3], group[4] = min(group[3], other[3]), max(group[4], other[4])
 
 
 def _merge_fragments(groups: list[list]) -> list[list]:
@@ -288,10 +301,7 @@ def _merge_fragments(groups: list[list]) -> list[list]:
         gaps = [(groups[n][1] - groups[k][2] if n > k else groups[k][1] - groups[n][2], n)
                 for n in (k - 1, k + 1) if 0 <= n < len(groups)]
         _, n = min(gaps)
-        target, fragment = groups[n], groups.pop(k)
-        target[0] += fragment[0]
-        target[1], target[2] = min(target[1], fragment[1]), max(target[2], fragment[2])
-        target[3], target[4] = min(target[3], fragment[3]), max(target[4], fragment[4])
+        _absorb(groups[n], groups.pop(k))
     return groups
 
 
@@ -390,9 +400,9 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     labels, kept, slices = _components(mask, intensity)
     digits = []
     groups = _group(kept, slices)
-    row_height = float(np.median([_height(np.isin(labels, members)) for members, _, _ in groups]))
+    row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
     widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
-    for members, gx0, gx1 in groups:
+    for members, gx0, gx1, _, _ in groups:
         member_mask = np.isin(labels, members)
         # Touching digits are one piece of ink spanning the group; a group whose width comes from
         # several pieces was merged as one broken digit and stays whole.
@@ -414,6 +424,19 @@ def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
     intensity, mask, inverted = ink_map(gray)
     labels, kept, _ = _components(mask, intensity)
     return _digit(intensity, np.isin(labels, kept), inverted, factor)
+
+
+def read_digits(source, name: str = "image", max_pixels: int = MAX_PIXELS, one: bool = False
+                ) -> list[PreparedDigit]:
+    """A path, bytes, file object or Pillow image -> its digits, left to right (one: all its ink as
+    one digit). Every ImageError names the source."""
+    image = source if isinstance(source, Image.Image) else open_image(source, name, max_pixels)
+    try:
+        return [prepare(image)] if one else prepare_digits(image)
+    except ImageError as exc:
+        if str(exc).startswith(name):
+            raise
+        raise ImageError(f"{name}: {exc}") from None
 
 
 def image_files(paths) -> tuple[list[Path], list[str]]:

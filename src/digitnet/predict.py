@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare, prepare_digits
+from digitnet.imageprep import MAX_PIXELS, PreparedDigit, read_digits
 
 # torch is imported inside the functions that need it, so that `digitnet predict --onnx` runs
 # without it.
@@ -74,26 +74,14 @@ class ImagePredictor:
         return Reading([Prediction(int(row.argmax()), float(row.max()), [float(v) for v in row], p.pixels,
                                    p.inverted, p.box) for row, p in zip(probs, prepared)])
 
-    def read_image(self, source, name: str = "image", max_pixels: int | None = None) -> Reading:
+    def read_image(self, source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Reading:
         """An image file, bytes or Pillow image -> its digits, left to right (ImageError for a bad or
         blank image)."""
-        return self._prepared(source, name, max_pixels, prepare_digits)
+        return self.predict_prepared(read_digits(source, name, max_pixels))
 
-    def predict_image(self, source, name: str = "image", max_pixels: int | None = None) -> Prediction:
+    def predict_image(self, source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Prediction:
         """An image of one digit (all its ink counts as that digit) -> its Prediction."""
-        return self._prepared(source, name, max_pixels, lambda image: [prepare(image)]).predictions[0]
-
-    def _prepared(self, source, name: str, max_pixels: int | None, prepare_fn) -> Reading:
-        if hasattr(source, "size") and hasattr(source, "mode"):
-            image = source
-        else:
-            image = open_image(source, name, **({"max_pixels": max_pixels} if max_pixels else {}))
-        try:
-            return self.predict_prepared(prepare_fn(image))
-        except ImageError as exc:
-            if not str(exc).startswith(name):
-                raise ImageError(f"{name}: {exc}") from None
-            raise
+        return self.predict_prepared(read_digits(source, name, max_pixels, one=True)).predictions[0]
 
 
 class Predictor(ImagePredictor):

@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from digitnet.imageprep import ImageError, PreparedDigit, open_image, prepare, prepare_digits
+from digitnet.imageprep import ImageError, PreparedDigit, prepare, read_digits
 from digitnet.inside import first_layer, look_inside
 from digitnet.model import describe
 from digitnet.predict import Predictor
@@ -168,20 +168,12 @@ class _DigitReader:
         if content_type == "multipart/form-data":
             body = await _image_bytes_from_form(request, body)
         if _pixel_count(body) <= INLINE_PIXELS:  # about a millisecond: less than a hop to a thread costs
-            return self._decode(body, one)
+            return read_digits(body, "image", MAX_PIXELS, one)
         return await anyio.to_thread.run_sync(self._decode_large, body, one, limiter=self.decode_slots)
-
-    @staticmethod
-    def _decode(body: bytes, one: bool) -> list[PreparedDigit]:
-        image = open_image(body, "image", MAX_PIXELS)
-        try:
-            return [prepare(image)] if one else prepare_digits(image)
-        except ImageError as exc:
-            raise ImageError(f"image: {exc}") from None
 
     def _decode_large(self, body: bytes, one: bool) -> list[PreparedDigit]:
         try:
-            return self._decode(body, one)
+            return read_digits(body, "image", MAX_PIXELS, one)
         finally:
             self.give_back_memory()
 
