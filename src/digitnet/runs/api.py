@@ -9,16 +9,15 @@ from digitnet.data import Dataset, load_dataset
 from digitnet.distributed import Distributed, from_environment, is_collective_failure
 from digitnet.recipes import Recipe, get_recipe
 from digitnet.errors import ConfigError, DigitnetError, describe_os_error
-from digitnet.losses import make_loss
-from digitnet.metrics import evaluate
 from digitnet.model import load_model
+from digitnet.runs.evaluate import evaluate_on_test_split
 from digitnet.runs.folder import MODEL, RunWriter
 from digitnet.runs.reading import load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals
 from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult, fit,
-                               prepare_test_tensors, resolve_device)
+                               resolve_device)
 
 
 def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distributed) -> TrainResult:
@@ -66,9 +65,8 @@ def _report_stop(writer: RunWriter, config: TrainConfig, data: Dataset, stop: Ru
         try:
             device = resolve_device(config.device)
             model = load_model(writer.run_dir / MODEL, writer.config["architecture"], device=device)
-            x_test, y_test = prepare_test_tensors(data, device)
-            final = evaluate(model, x_test, y_test, make_loss(config.recipe.loss, config.recipe.label_smoothing))
-            writer.report_stop(final, data, stop.describe())
+            writer.report_stop(evaluate_on_test_split(model, data, writer.config["recipe"], device), data,
+                               stop.describe())
         except (OSError, DigitnetError) as exc:
             stop.args = (f"{stop} (the report of the saved epochs could not be written: {exc})",)
 

@@ -8,6 +8,12 @@ from digitnet.runs.reading import load_run, load_run_data, read_metrics
 from digitnet.training import prepare_test_tensors, resolve_device
 
 
+def evaluate_on_test_split(model, data, recipe: dict, device) -> Evaluation:
+    """model's loss (the recipe's own) and accuracy on data's test split."""
+    x_test, y_test = prepare_test_tensors(data, device)
+    return evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
+
+
 def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True
                  ) -> tuple[Evaluation, dict | None, str | None]:
     """Reload a run folder's model and evaluate it on the run's own test split.
@@ -19,8 +25,6 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     device = resolve_device(device)
     config, model = load_run(run_dir, device=device)
     data = load_run_data(config, run_dir, data_dir, progress=progress, test_only=True)
-    x_test, y_test = prepare_test_tensors(data, device)
-    recipe = config["recipe"]
-    evaluation = evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
+    evaluation = evaluate_on_test_split(model, data, config["recipe"], device)
     metrics = read_metrics(run_dir)
     return evaluation, (metrics[-1] if metrics else None), config.get("device_used")

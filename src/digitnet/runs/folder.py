@@ -77,7 +77,6 @@ class RunWriter:
         self.config = config_dict
         self.history = []
         self.saved_epochs = 0  # epochs in the checkpoint on disk
-        self.written_epoch = None  # the epoch whose model and metrics this process last wrote
         for stale in run_dir.glob(".*.tmp"):  # left by a process killed inside a write (we hold the lock)
             stale.unlink(missing_ok=True)
 
@@ -107,7 +106,7 @@ class RunWriter:
         """Save after a finished epoch: checkpoint first (what resume reads), then model and metrics.
 
         Each file is replaced atomically, so a kill between two of them leaves every file whole;
-        finish() (after a resume too) rewrites model and metrics if they lag the checkpoint.
+        restore() at the next resume brings model and metrics level with the checkpoint.
         """
         self.history = list(state.history)
         save_checkpoint(self.run_dir, state.model, state.step, record.epoch, self.history, self.config)
@@ -129,13 +128,10 @@ class RunWriter:
     def _write_model_and_metrics(self, model, history) -> None:
         save_model(model, self.run_dir / MODEL, self.config["architecture"])
         write_text_atomic(self.run_dir / METRICS, metrics_csv(history))
-        self.written_epoch = history[-1].epoch
 
     def finish(self, result, data) -> None:
-        """Complete the folder: model and metrics of the last epoch (if this process has not written
-        them: a resume with no epoch left), then the report."""
-        if self.written_epoch != result.history[-1].epoch:
-            self._write_model_and_metrics(result.model, result.history)
+        """Complete the folder with the report (model and metrics are current: each epoch wrote
+        them, and a resume restores them first, even with no epoch left to train)."""
         report.write_report(self.run_dir, self.config, result.history, result.final, data)
 
     def report_stop(self, final, data, stop_line: str) -> None:
