@@ -23,7 +23,6 @@ from digitnet.fsutil import atomic_path
 MIRRORS_ENV = "DIGITNET_MIRRORS"
 DEADLINE_ENV = "DIGITNET_DOWNLOAD_DEADLINE"
 TIMEOUT_SECONDS = 30  # with no byte arriving
-DEADLINE_WORDS = "its deadline"
 _CHUNK = 1 << 16
 
 
@@ -66,10 +65,11 @@ def download_deadline(expected: IdxFile) -> float:
         raise DataError(f"{DEADLINE_ENV}={override!r}: give a number of seconds") from None
 
 
-def _stream_to(url: str, dest, progress: bool, limit: int, deadline: float) -> None:
-    """Copy url into dest; DownloadCut past `limit` bytes or past `deadline` (time.monotonic())."""
+def _stream_to(url: str, dest, progress: bool, limit: int, seconds: float) -> None:
+    """Copy url into dest; DownloadCut past `limit` bytes or after `seconds`."""
     from tqdm import tqdm
 
+    deadline = time.monotonic() + seconds
     request = urllib.request.Request(url, headers={"User-Agent": "digitnet"})
     timeout = max(1.0, min(TIMEOUT_SECONDS, deadline - time.monotonic()))
     with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -84,7 +84,7 @@ def _stream_to(url: str, dest, progress: bool, limit: int, deadline: float) -> N
                 if received > limit:
                     raise DownloadCut(f"it sent more than {limit:,} bytes, more than the file can be")
                 if time.monotonic() > deadline:
-                    raise DownloadCut(f"it was still sending after {DEADLINE_WORDS}")
+                    raise DownloadCut(f"it was still sending after {seconds:g} s")
                 dest.write(chunk)
                 bar.update(len(chunk))
 
@@ -110,15 +110,15 @@ def download_file(
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{expected.name}.gz"
     limit = expected.size + (1 << 16)  # a .gz of incompressible data is a few bytes larger than the data
+    seconds = download_deadline(expected)
     failures = []
     for base in mirrors:
         url = base.rstrip("/") + f"/{expected.name}.gz"
         host = urllib.parse.urlsplit(url).netloc or url
-        seconds = download_deadline(expected)
         try:
             with atomic_path(final) as tmp:
                 with open(tmp, "wb") as dest:
-                    _stream_to(url, dest, progress, limit, time.monotonic() + seconds)
+                    _stream_to(url, dest, progress, limit, seconds)
                 data = verify_file(tmp, expected)
             return final, data
         except urllib.error.HTTPError as exc:
@@ -126,7 +126,7 @@ def download_file(
         except (urllib.error.URLError, TimeoutError, ConnectionError, ValueError) as exc:  # ValueError: a bad URL
             failures.append((host, _short_reason(exc)))
         except DownloadCut as exc:
-            failures.append((host, str(exc).replace(DEADLINE_WORDS, f"{seconds:g} s")))
+            failures.append((host, str(exc)))
         except DataError as exc:
             failures.append((host, f"failed verification: {str(exc).split(': ', 1)[-1][:80]}"))
     raise DownloadError(f"could not download {expected.name}.gz: {_summary(failures)}")
