@@ -62,24 +62,34 @@ def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, torc
     return outputs
 
 
-def hidden_representation(model: nn.Sequential, pixels: np.ndarray, batch: int = 2048) -> np.ndarray:
-    """The last hidden layer's activations for (N, 28, 28) uint8 images: (N, units) float32."""
+def hidden_and_outputs(model: nn.Sequential, pixels: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """For (N, 28, 28) uint8 images, in one pass: the last hidden layer's activations (N, units) and
+    the network's outputs (N, 10), float32."""
     model.eval()
-    parts = []
+    hidden, outputs = [], []
     for start in range(0, len(pixels), batch):
         x = scale_images(np.ascontiguousarray(pixels[start : start + batch]), "cpu")
-        parts.append(layer_outputs(model, x)[-2][1].reshape(len(x), -1).numpy())
-    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        layers = layer_outputs(model, x)
+        hidden.append(layers[-2][1].reshape(len(x), -1).numpy())
+        outputs.append(layers[-1][1].numpy())
+    if not hidden:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32)
+    return np.concatenate(hidden), np.concatenate(outputs)
+
+
+def scaled_per_unit(weights: np.ndarray) -> np.ndarray:
+    """Each unit's weights divided by its own largest magnitude: -1..1, so every unit shows."""
+    return weights / np.maximum(np.abs(weights).reshape(len(weights), -1).max(axis=1), 1e-12)[:, None, None]
 
 
 def first_layer(model: nn.Sequential) -> tuple[str, np.ndarray]:
     """(layer name, weights per unit): (units, 28, 28) for the MLP, (channels, 3, 3) kernels for the CNN."""
     if _is_cnn(model):
         conv = next(m for m in model if isinstance(m, nn.Conv2d))
-        return "conv block 1", conv.weight.detach()[:, 0].numpy().copy()
+        return "conv block 1", conv.weight.detach()[:, 0].cpu().numpy().copy()
     linear = next(m for m in model if isinstance(m, nn.Linear))
     side = int(round(linear.in_features ** 0.5))
-    return "hidden 1", linear.weight.detach().reshape(-1, side, side).numpy().copy()
+    return "hidden 1", linear.weight.detach().reshape(-1, side, side).cpu().numpy().copy()
 
 
 def contributions(model: nn.Sequential, last_hidden: torch.Tensor, digit: int) -> dict:

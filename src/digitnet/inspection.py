@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digitnet.inside import first_layer, hidden_representation
+from digitnet.inside import first_layer, hidden_and_outputs, scaled_per_unit
 from digitnet.model import build_model, load_model
 from digitnet.report import plot_image_grid, pyplot, save_figure
 from digitnet.runs import load_run, load_run_data
@@ -53,7 +53,7 @@ def _tile(images: np.ndarray, columns: int) -> np.ndarray:
 def plot_weights(weights: np.ndarray, title: str, path: Path) -> None:
     """Units' weights in one mosaic, red positive, blue negative, each unit scaled to its own range."""
     plt = pyplot()
-    scaled = weights / np.maximum(np.abs(weights).reshape(len(weights), -1).max(axis=1), 1e-12)[:, None, None]
+    scaled = scaled_per_unit(weights)
     columns = int(np.ceil(np.sqrt(len(weights))))
     fig, ax = plt.subplots(figsize=(8, 8 * (-(-len(weights) // columns)) / columns + 0.6))
     ax.imshow(_tile(scaled, columns), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
@@ -149,13 +149,11 @@ def inspect_run(run_dir, out=None, data_dir=None, progress: bool = True, data=No
                  out / "first_layer.png")
     written.append(out / "first_layer.png")
 
-    from digitnet.data.batches import scale_images
     from digitnet.predict import confidences
 
-    with torch.no_grad():
-        probabilities = confidences(model(scale_images(data.x_test, "cpu")), config["recipe"]["loss"]).numpy()
+    hidden, outputs = hidden_and_outputs(model, data.x_test)
+    probabilities = confidences(torch.from_numpy(outputs), config["recipe"]["loss"]).numpy()
     predicted = probabilities.argmax(axis=1)
-    hidden = hidden_representation(model, data.x_test)
     points, shares = pca_2d(hidden)
     plot_projection(points, data.y_test, names, f"last hidden layer ({hidden.shape[1]} units), PCA: "
                     f"{100 * shares[0]:.0f}% + {100 * shares[1]:.0f}% of the variance", out / "hidden_pca.png")

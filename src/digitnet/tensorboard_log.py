@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
-
 from digitnet.errors import ConfigError
-from digitnet.inside import first_layer
+from digitnet.inside import first_layer, scaled_per_unit
 
 IMAGES_PER_EPOCH = 64  # first-layer units shown as images
 
@@ -45,22 +43,11 @@ class TensorBoardLog:
         self.writer.add_scalar("seconds_per_epoch", record.seconds, step)
         for name, parameter in state.model.named_parameters():
             self.writer.add_histogram(f"weights/{name}", parameter.detach().float().cpu(), step)
-        layer, weights = first_layer(_on_cpu(state.model))
-        shown = weights[:IMAGES_PER_EPOCH]
-        limit = np.maximum(np.abs(shown).reshape(len(shown), -1).max(axis=1), 1e-12)[:, None, None]
-        images = (shown / limit + 1) / 2  # each unit on its own scale, 0.5 = zero weight
+        layer, weights = first_layer(state.model)
+        images = (scaled_per_unit(weights[:IMAGES_PER_EPOCH]) + 1) / 2  # 0.5 = zero weight
         self.writer.add_images(f"first_layer/{layer.replace(' ', '_')}", images[:, None], step, dataformats="NCHW")
         self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()
 
-
-def _on_cpu(model):
-    """The model itself when it lives on the CPU, else a CPU copy (first_layer reads numpy)."""
-    parameter = next(model.parameters())
-    if parameter.device.type == "cpu":
-        return model
-    import copy
-
-    return copy.deepcopy(model).cpu()
