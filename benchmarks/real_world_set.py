@@ -1,4 +1,5 @@
-"""A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers.
+"""A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers;
+and print in fonts no recipe trains on: single digits, and numbers (clean or photographed).
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -17,15 +18,23 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-CATEGORIES = ("printed", "photos", "pens", "numbers")
+CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers")
+SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
 def fonts() -> list[Path]:
     import matplotlib
 
     found = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("DejaVu*.ttf"))
-    found += sorted(Path("/usr/share/fonts/truetype").rglob("*.ttf"))
+    found += sorted(SYSTEM_FONTS.rglob("*.ttf"))
     return [f for f in found if "Display" not in f.name]  # DejaVu's Display face has no digits
+
+
+def unseen_fonts() -> list[Path]:
+    """System fonts of families the `print` augmentation never trains on (here: Liberation)."""
+    from digitnet.data.printed import TRAINED_FAMILIES
+
+    return [f for f in sorted(SYSTEM_FONTS.rglob("*.ttf")) if not f.name.startswith(TRAINED_FAMILIES)]
 
 
 def printed(rng, font: Path, digit: int) -> Image.Image:
@@ -112,6 +121,33 @@ def number(rng, digits28: list[np.ndarray]) -> Image.Image:
     return Image.fromarray((255 * (1 - row)).astype(np.uint8))
 
 
+def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
+    """Printed digits in fonts no recipe trained on; a stream of its own, so the other categories
+    stay the images they were before this one was added."""
+    font_list = unseen_fonts()
+    for n in range(count if font_list else 0):
+        digit = int(rng.integers(0, 10))
+        printed(rng, font_list[n % len(font_list)], digit).save(folder / f"{digit}_{n}.png")
+
+
+def printed_number(rng, font: Path, text: str) -> Image.Image:
+    """A printed number of 2-5 digits: clean black on white, or photographed on grey paper."""
+    face = ImageFont.truetype(str(font), int(rng.integers(30, 90)))
+    left, top, right, bottom = face.getbbox(text)
+    canvas = Image.new("L", (right - left + 40, bottom - top + 40), 255)
+    ImageDraw.Draw(canvas).text((20 - left, 20 - top), text, fill=0, font=face)
+    if rng.random() < 0.5:
+        return canvas
+    return _ink_on_paper(rng, 1 - np.asarray(canvas, dtype=np.float32) / 255)
+
+
+def _write_printed_numbers(folder: Path, rng, count: int) -> None:
+    font_list = unseen_fonts()
+    for n in range(count if font_list else 0):
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
+        printed_number(rng, font_list[n % len(font_list)], text).convert("L").save(folder / f"{text}_{n}.png")
+
+
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
     """Write every category into out/<category>/; returns {category: number of images}."""
     rng = np.random.default_rng(seed)
@@ -129,6 +165,8 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
         chosen = rng.integers(len(digits), size=int(rng.integers(2, 5)))
         text = "".join(str(labels[j]) for j in chosen)
         number(rng, [digits[j] for j in chosen]).convert("L").save(out / "numbers" / f"{text}_{n}.png")
+    _write_unseen_fonts(out / "unseen-fonts", np.random.default_rng([seed, 1]), per_category)
+    _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts

@@ -79,19 +79,19 @@ def test_augmentation_is_drawn_from_seed_epoch_and_step_alone(synthetic_data):
     from digitnet.data.augment import Augmenter
     from digitnet.data.batches import scale_images
 
-    x = scale_images(synthetic_data.x_train[:64])
+    x, y = scale_images(synthetic_data.x_train[:64]), torch.as_tensor(synthetic_data.y_train[:64])
     a, b = Augmenter("affine+thickness", 0, x.device), Augmenter("affine+thickness", 0, x.device)
-    first = a(x, epoch=2, step=5)
-    assert torch.equal(first, b(x, epoch=2, step=5))  # a fresh augmenter (a resumed run) draws the same
-    assert not torch.equal(first, a(x, epoch=2, step=6)) and not torch.equal(first, a(x, epoch=3, step=5))
-    assert not torch.equal(first, Augmenter("affine+thickness", 1, x.device)(x, epoch=2, step=5))
-    assert first.shape == x.shape and first.min() >= -1 and first.max() <= 1
-    assert torch.equal(Augmenter("none", 0, x.device)(x, 2, 5), x)
+    first, labels = a(x, y, epoch=2, step=5)
+    assert torch.equal(first, b(x, y, epoch=2, step=5)[0])  # a fresh augmenter (a resumed run) draws the same
+    assert not torch.equal(first, a(x, y, epoch=2, step=6)[0]) and not torch.equal(first, a(x, y, epoch=3, step=5)[0])
+    assert not torch.equal(first, Augmenter("affine+thickness", 1, x.device)(x, y, epoch=2, step=5)[0])
+    assert first.shape == x.shape and first.min() >= -1 and first.max() <= 1 and torch.equal(labels, y)
+    assert torch.equal(Augmenter("none", 0, x.device)(x, y, 2, 5)[0], x)
 
 
 def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
     result = train("cnn", synthetic_data, epochs=2, out=tmp_path / "run", progress=False)
     config, model = load_run(tmp_path / "run")
-    assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness"
+    assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness+print"
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     assert result.history[-1].test_accuracy > 0.5  # chance is 10%

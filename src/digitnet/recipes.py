@@ -41,7 +41,8 @@ class Recipe:
     model: str = _option("mlp", "mlp: the tutorial's fully connected network (see --hidden); cnn: two conv blocks "
                                 "and a dense head", choices=MODELS)
     augment: str = _option("none", "random changes to each training batch, drawn from --seed and the epoch: affine "
-                                   "(rotation, scale, shear, shift), +thickness (thinner or bolder strokes)",
+                                   "(rotation, scale, shear, shift), +thickness (thinner or bolder strokes), +print (a "
+                                   "tenth of each batch swapped for digits printed in matplotlib's fonts)",
                            choices=AUGMENTATIONS)
 
     def to_dict(self) -> dict:
@@ -93,7 +94,7 @@ RECIPES = {
     "cnn": Recipe(
         name="cnn", loss="cross-entropy", optimizer="adamw", lr=2e-3, batch_size=128, epochs=30,
         weight_decay=0.05, schedule="onecycle", warmup_fraction=0.05, label_smoothing=0.1,
-        model="cnn", augment="affine+thickness",
+        model="cnn", augment="affine+thickness+print",
     ),
 }
 RECIPE_NAMES = tuple(RECIPES)

@@ -23,7 +23,7 @@ LOSSES = ("mse-sum", "cross-entropy")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "onecycle")
 MODELS = ("mlp", "cnn")
-AUGMENTATIONS = ("none", "affine", "affine+thickness")
+AUGMENTATIONS = ("none", "affine", "affine+thickness", "affine+thickness+print")
 
 # Models and training.
 DEFAULT_HIDDEN = (256, 128)

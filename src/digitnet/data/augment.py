@@ -1,5 +1,6 @@
 """Augmentation on the device: every training batch slightly rotated, scaled, sheared, shifted,
-and its strokes made thinner or bolder, so a model learns digits beyond MNIST's own look.
+and its strokes made thinner or bolder, so a model learns digits beyond MNIST's own look; with
+`print`, a share of each batch is first swapped for printed digits (data/printed.py).
 
 Each batch's random draws come from a generator seeded by (seed, epoch, step) alone: a run is
 reproducible from --seed, a resumed run is bit-identical, and no random state needs saving.
@@ -18,6 +19,7 @@ ROTATION_DEGREES = 12.0
 SCALE = (0.85, 1.1)
 SHEAR = 0.2
 SHIFT_PIXELS = 2.0
+PRINT_SHARE = 0.1  # of each batch, swapped for printed digits: enough to learn print, little lost on handwriting
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
@@ -47,18 +49,36 @@ def _thickness(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 class Augmenter:
-    """augment(x, epoch, step): scaled flat images (N, 784) in [-1, 1] -> augmented ones, same dtype."""
+    """augment(x, y, epoch, step): scaled flat images (N, 784) in [-1, 1] and their labels -> augmented
+    ones, same dtype; x and y are never changed in place (they may be views of the training split)."""
 
     def __init__(self, kind: str, seed: int, device: torch.device):
         self.kind, self.seed = kind, seed
         self.generator = torch.Generator(device=device)
+        self.glyphs = self.glyph_labels = None
+        if "print" in kind:
+            from digitnet.data.batches import scale_images
+            from digitnet.data.printed import glyph_bank
 
-    def __call__(self, x: torch.Tensor, epoch: int, step: int) -> torch.Tensor:
+            bank = glyph_bank()
+            self.glyphs = scale_images(bank.pixels, device)
+            self.glyph_labels = torch.as_tensor(bank.labels, device=device)
+
+    def _swap_in_print(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = len(x)
+        swapped = torch.rand(n, generator=self.generator, device=x.device) < PRINT_SHARE
+        choice = torch.randint(0, len(self.glyphs), (n,), generator=self.generator, device=x.device)
+        x = torch.where(swapped[:, None], self.glyphs[choice].to(x.dtype), x)
+        return x, torch.where(swapped, self.glyph_labels[choice], y)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "none":
-            return x
+            return x, y
         self.generator.manual_seed(((self.seed * 1_000_003 + epoch) * 100_003 + step) % 2**63)
+        if self.glyphs is not None:
+            x, y = self._swap_in_print(x, y)
         ink = (x.float().view(-1, 1, SIDE, SIDE) + 1.0) * 0.5  # 0 = paper, 1 = ink
         ink = _affine(ink, self.generator)
         if "thickness" in self.kind:
             ink = _thickness(ink, self.generator)
-        return (ink * 2.0 - 1.0).view(len(x), -1).to(x.dtype)
+        return (ink * 2.0 - 1.0).view(len(x), -1).to(x.dtype), y

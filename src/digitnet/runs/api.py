@@ -12,7 +12,7 @@ from digitnet.errors import ConfigError, DigitnetError, describe_os_error
 from digitnet.model import load_model
 from digitnet.runs.evaluate import evaluate_on_test_split
 from digitnet.runs.folder import MODEL, RunWriter
-from digitnet.runs.reading import load_config, load_run_data
+from digitnet.runs.reading import check_printed_matches, load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals
@@ -132,6 +132,7 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     try:
         with dist.main_first():
             data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)
+        check_printed_matches(saved, run_dir)
         writer = RunWriter(Path(run_dir), saved) if dist.is_main else _RankWriter(run_dir)
         try:
             checkpoint = load_checkpoint(run_dir, saved)  # read under the lock

@@ -99,6 +99,10 @@ class RunWriter:
             device_used=_device_type(config.device), versions=versions(), command=sys.argv, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             snapshots=snapshots,
         )
+        if "print" in config.recipe.augment:
+            from digitnet.data.printed import glyph_bank  # lazy: rendering needs scipy and the fonts, only here
+
+            config_dict["data"]["printed"] = glyph_bank().describe()
         write_text_atomic(run_dir / CONFIG, json.dumps(config_dict, indent=2) + "\n")
         return cls(run_dir, config_dict, lock=lock)
 

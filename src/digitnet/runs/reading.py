@@ -92,6 +92,21 @@ def check_data_matches(config: dict, data, run_dir) -> None:
                         f"{Path(run_dir) / CONFIG}; give the run's own data with --data-dir")
 
 
+def check_printed_matches(config: dict, run_dir) -> None:
+    """Refuse to resume a run trained on printed digits if they render differently here (another
+    matplotlib or Pillow): the run could not be repeated bit for bit."""
+    if "print" not in config["recipe"]["augment"]:
+        return
+    from digitnet.data.printed import glyph_bank  # lazy: rendering needs scipy and the fonts, only here
+
+    printed = config["data"].get("printed")
+    recorded = printed.get("sha256") if isinstance(printed, dict) else None
+    if recorded != glyph_bank().sha256:
+        raise DataError(f"the printed digits rendered here from matplotlib's fonts differ from those recorded in "
+                        f"{Path(run_dir) / CONFIG} (another matplotlib or Pillow?); resume where the run began, "
+                        "or start a new run")
+
+
 def load_run(run_dir: str | Path, device="cpu"):
     """(config dict, model) of a run folder, the model checked against the config."""
     config = load_config(run_dir)

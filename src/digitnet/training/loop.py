@@ -47,7 +47,7 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
     shares = batches.shares() if dist is not None and dist.active else None
     for i, (x, y) in enumerate(bar):
         if augment is not None:
-            x = augment(x, epoch, i)
+            x, y = augment(x, y, epoch, i)
         losses[i] = step(x, y) if shares is None else step(x, y, shares[i])
         if check_each_step:
             _check_finite(losses[i], losses, epoch, i, step.lr)
