@@ -1,4 +1,4 @@
-"""Training speed of the seed recipe: digitnet against the tutorial's TensorFlow and PyTorch peers.
+"""Training speed of the seed recipe (and, with --recipe best, of `best`): digitnet against its peers.
 
 Each implementation runs as its own process, one after another, for several rounds, so machine
 noise hits them alike. Every one trains the seed recipe (784-256-128-10, MSE on one-hot labels,
@@ -7,6 +7,7 @@ epoch, then --epochs timed epochs. The table gives the median s/epoch over all t
 all rounds, samples/s, the worker's peak RSS, ratios, and the test accuracy each reached.
 
     python benchmarks/train_speed.py --data-dir ../shared/data/fashion-mnist
+    python benchmarks/train_speed.py --recipe best   # best: batch 128, AdamW, one-cycle, smoothed CE
 
 Rows that need TensorFlow are skipped when it is not installed (pip install -e ".[reference]").
 """
@@ -36,6 +37,16 @@ IMPLEMENTATIONS = {
     "gemm-floor-6": "floor: the step's 6 GEMMs alone (3 fwd + 3 weight-grad)",
     "gemm-floor-8": "floor: all 8 GEMMs backprop needs (+ 2 input-grad)",
 }
+BEST_IMPLEMENTATIONS = {
+    "digitnet-best": "digitnet --recipe best, default path (written-out backward, fused AdamW)",
+    "digitnet-best-autograd": "digitnet --recipe best through autograd (as before 2026-11-27, AdamW now fused)",
+    "torch-idiomatic-best": "idiomatic PyTorch (nn.Sequential, cross_entropy, AdamW(fused=True), LambdaLR)",
+    "digitnet-best-bf16": "digitnet --recipe best --precision bf16 (written-out backward, bf16 GEMMs)",
+    "torch-idiomatic-best-bf16": "the idiomatic loop under torch.autocast(bfloat16)",
+    "gemm-floor-best-6": "floor: the step's 6 GEMMs alone at batch 128",
+    "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
+}
+BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
 
 
@@ -77,6 +88,56 @@ def worker_digitnet(data, epochs, precision="fp32"):
     return [r.seconds for r in result.history[1:]], result.final.accuracy
 
 
+def worker_digitnet_best(data, epochs, autograd=False, precision="fp32"):
+    from digitnet.recipes import get_recipe
+    from digitnet.training import TrainConfig, fit
+
+    if autograd:
+        import digitnet.training.loop as loop
+        from digitnet.training.optim import AutogradStep
+
+        loop.make_step = lambda model, recipe, total, dtype, dist: AutogradStep(model, recipe, total, dtype)
+    config = TrainConfig(get_recipe("best", epochs=epochs + 1), "fashion-mnist", device=DEVICE, precision=precision)
+    result = fit(config, data, progress=False)
+    return [r.seconds for r in result.history[1:]], result.final.accuracy
+
+
+def worker_torch_idiomatic_best(data, epochs, autocast=False):
+    import contextlib
+    import math
+
+    import torch
+    from torch import nn
+
+    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+    y = torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    model.to(DEVICE)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05, fused=True)
+    total = (epochs + 1) * math.ceil(len(x) / BEST_BATCH)
+    warmup = round(0.05 * total)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: (s + 1) / warmup if s < warmup else
+                                                 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
+
+    def run_epoch():
+        order = torch.randperm(len(x), device=DEVICE)
+        for start in range(0, len(x), BEST_BATCH):
+            index = order[start : start + BEST_BATCH]
+            with torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16) if autocast else contextlib.nullcontext():
+                out = model(x[index])
+            loss = nn.functional.cross_entropy(out.float(), y[index], label_smoothing=0.1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+
+    seconds = _timed(epochs, run_epoch)
+    with torch.no_grad():
+        x_test = (torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+        accuracy = (model(x_test).argmax(1).cpu().numpy() == data.y_test).mean()
+    return seconds, float(accuracy)
+
+
 def worker_torch_idiomatic(data, epochs):
     import torch
     from torch import nn
@@ -104,7 +165,7 @@ def worker_torch_idiomatic(data, epochs):
     return seconds, float(accuracy)
 
 
-def _gemm_floor(data, epochs, with_input_grads):
+def _gemm_floor(data, epochs, with_input_grads, batch=BATCH):
     import torch
 
     x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
@@ -112,8 +173,8 @@ def _gemm_floor(data, epochs, with_input_grads):
                   torch.randn(10, 128, device=DEVICE) * 0.1)
 
     def run_epoch():
-        for start in range(0, len(x), BATCH):
-            xb = x[start : start + BATCH]
+        for start in range(0, len(x), batch):
+            xb = x[start : start + batch]
             h1 = xb @ w1.t()
             h2 = h1 @ w2.t()
             out = h2 @ w3.t()
@@ -190,6 +251,13 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "torch-idiomatic": lambda: worker_torch_idiomatic(data, epochs),
         "gemm-floor-6": lambda: _gemm_floor(data, epochs, with_input_grads=False),
         "gemm-floor-8": lambda: _gemm_floor(data, epochs, with_input_grads=True),
+        "digitnet-best": lambda: worker_digitnet_best(data, epochs),
+        "digitnet-best-autograd": lambda: worker_digitnet_best(data, epochs, autograd=True),
+        "torch-idiomatic-best": lambda: worker_torch_idiomatic_best(data, epochs),
+        "digitnet-best-bf16": lambda: worker_digitnet_best(data, epochs, precision="bf16"),
+        "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
+        "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
+        "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),
     }
     seconds, accuracy = workers[name]()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -225,7 +293,9 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fashion-mnist"))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations (default 3)")
-    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(IMPLEMENTATIONS))
+    parser.add_argument("--recipe", choices=("tutorial", "best"), default="tutorial",
+                        help="tutorial (default): the seed recipe's rows; best: the best recipe's rows")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join({**IMPLEMENTATIONS, **BEST_IMPLEMENTATIONS}))
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda: where the PyTorch rows run (TensorFlow rows stay on the CPU)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -236,7 +306,7 @@ def main() -> int:
 
     import importlib.util
 
-    names = args.only.split(",") if args.only else list(IMPLEMENTATIONS)
+    names = args.only.split(",") if args.only else list(BEST_IMPLEMENTATIONS if args.recipe == "best" else IMPLEMENTATIONS)
     if importlib.util.find_spec("tensorflow") is None:
         names = [n for n in names if n not in TF_ROWS]
         print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
@@ -259,25 +329,32 @@ def main() -> int:
     return 0
 
 
+def _paired_ratio(results: list[dict], reference: list[dict] | None) -> str:
+    """The median over rounds of this row's median s/epoch over the reference row's in the same round:
+    a load that comes and goes between rounds (these machines are shared) cancels out."""
+    if not reference:
+        return "-"
+    ratios = [statistics.median(r["seconds"]) / statistics.median(ref["seconds"]) for r, ref in zip(results, reference)]
+    return f"{statistics.median(ratios):.2f}"
+
+
 def print_table(runs, args) -> None:
-    rows = {}
-    for name, results in runs.items():
-        seconds = [s for r in results for s in r["seconds"]]
-        accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
-        rows[name] = (statistics.median(seconds), max(r["peak_rss_mb"] for r in results),
-                      statistics.median(accuracies) if accuracies else None)
-    ours = rows.get("digitnet", (None,))[0]
-    floor = rows.get("gemm-floor-6", (None,))[0]
-    print(f"\nseed recipe, Fashion-MNIST 60k, batch {BATCH}, fp32 unless named, PyTorch rows on {args.device}; "
-          f"{args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up")
+    best = args.recipe == "best"
+    ours = runs.get("digitnet-best" if best else "digitnet")
+    floor = runs.get("gemm-floor-best-6" if best else "gemm-floor-6")
+    print(f"\n{args.recipe} recipe, Fashion-MNIST 60k, batch {BEST_BATCH if best else BATCH}, fp32 unless named, "
+          f"PyTorch rows on {args.device}; {args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up; "
+          "ratios are medians of per-round ratios")
     print(hardware())
     print(f"\n| implementation | s/epoch | samples/s | peak RSS (MB) | x digitnet | x floor-6 | test acc after {args.epochs + 1} epochs |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, (sec, rss, acc) in rows.items():
-        ratio = f"{sec / ours:.2f}" if ours else "-"
-        to_floor = f"{sec / floor:.2f}" if floor else "-"
-        acc_text = f"{100 * acc:.2f}%" if acc is not None else "-"
-        print(f"| {IMPLEMENTATIONS[name]} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | {ratio} | {to_floor} | {acc_text} |")
+    for name, results in runs.items():
+        sec = statistics.median(s for r in results for s in r["seconds"])
+        rss = max(r["peak_rss_mb"] for r in results)
+        accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
+        acc_text = f"{100 * statistics.median(accuracies):.2f}%" if accuracies else "-"
+        print(f"| {IMPLEMENTATIONS.get(name) or BEST_IMPLEMENTATIONS[name]} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | "
+              f"{_paired_ratio(results, ours)} | {_paired_ratio(results, floor)} | {acc_text} |")
 
 
 if __name__ == "__main__":

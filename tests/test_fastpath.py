@@ -53,3 +53,70 @@ def test_bf16_step_tracks_fp32_with_fp32_master_weights():
     assert all(p.dtype == torch.float32 for p in bf16.parameters())
     for a, b in zip(fp32.parameters(), bf16.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize(("recipe", "overrides", "hidden", "sizes"), [
+    ("best", {}, (256, 128), [128, 128, 128, 37]),
+    ("best", {"label_smoothing": 0.0, "schedule": "constant"}, (32,), [20, 20, 7]),
+    ("tutorial", {"optimizer": "adamw", "lr": 0.01}, (64, 32, 16), [50, 50]),
+    ("tutorial", {"momentum": 0.9, "weight_decay": 1e-3, "lr": 0.01}, (256, 128), [64, 64, 64]),
+])
+def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(recipe, overrides, hidden, sizes):
+    from digitnet.training.backprop import BackpropStep
+    from digitnet.training.optim import AutogradStep
+
+    recipe = get_recipe(recipe, **overrides)
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
+    ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
+    step, reference_step = BackpropStep(ours, recipe, total_steps=10), AutogradStep(reference, recipe, total_steps=10)
+    for x, y in batches:
+        assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
+        assert step.lr == reference_step.lr
+    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        # Adam moves a weight by about lr whatever its gradient's size, so where a gradient is near
+        # zero, rounding in the gradient moves the weight by a visible share of lr: allow 1%.
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
+        assert not torch.equal(a, build_model(hidden, seed=1).state_dict()[name])  # it did train
+    for a, b in zip(ours.parameters(), reference.parameters()):  # the last step's gradients themselves
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-7)
+    resumed = BackpropStep(build_model(hidden, seed=1), recipe, total_steps=10)  # checkpoints interchange
+    resumed.load_state_dict(reference_step.state_dict())
+    assert resumed.lr == reference_step.lr
+
+
+def test_each_recipe_gets_its_fastest_step():
+    from digitnet.training.backprop import BackpropStep
+    from digitnet.training.optim import AutogradStep
+    from digitnet.training.steps import make_step
+
+    def step_for(name, dtype=torch.float32, **overrides):
+        recipe = get_recipe(name, **overrides)
+        return type(make_step(build_model(kind=recipe.model), recipe, 10, dtype))
+
+    assert step_for("tutorial") is FusedSGDStep
+    assert step_for("best") is BackpropStep and step_for("tutorial", momentum=0.5) is BackpropStep
+    assert step_for("best", torch.bfloat16) is BackpropStep and step_for("cnn") is AutogradStep
+
+
+def test_written_out_bf16_step_is_as_accurate_as_autocast_and_keeps_fp32_weights():
+    from digitnet.training.backprop import BackpropStep
+    from digitnet.training.optim import AutogradStep
+
+    recipe = get_recipe("best")
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(128, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (128,), generator=gen))
+               for _ in range(5)]
+    fp32, bf16, autocast = build_model(seed=3), build_model(seed=3), build_model(seed=3)
+    fp32_step, bf16_step = BackpropStep(fp32, recipe, 10), BackpropStep(bf16, recipe, 10, torch.bfloat16)
+    autocast_step = AutogradStep(autocast, recipe, 10, torch.bfloat16)  # PyTorch's own mixed precision
+    for i, (x, y) in enumerate(batches):
+        a, b, c = fp32_step(x, y), bf16_step(x.bfloat16(), y), autocast_step(x, y)
+        assert b.dtype == torch.float32 and b.item() == pytest.approx(a.item(), rel=0.02)
+        if i == 0:  # the same weights gave all three gradients
+            for p32, p16, reference in zip(fp32.parameters(), bf16.parameters(), autocast.parameters()):
+                assert p16.grad.dtype == torch.float32 and not torch.equal(p16.grad, p32.grad)
+                ours, theirs = (float((g - p32.grad).norm() / p32.grad.norm()) for g in (p16.grad, reference.grad))
+                assert ours <= 1.5 * theirs + 1e-3
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert not any(torch.equal(a, b) for a, b in zip(bf16.parameters(), build_model(seed=3).parameters()))

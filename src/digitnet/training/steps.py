@@ -8,6 +8,8 @@ import torch
 
 from digitnet.distributed import Distributed
 from digitnet.recipes import Recipe
+from digitnet.training import backprop
+from digitnet.training.backprop import BackpropStep
 from digitnet.training.fastpath import CudaGraphStep, FusedSGDStep, supports
 from digitnet.training.optim import AutogradStep
 
@@ -16,7 +18,8 @@ CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of the f
 
 def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
               dist: Distributed | None = None, cuda_graphs: bool | None = None):
-    """Hand-fused for plain SGD on MSE (replayed from a CUDA graph on GPUs), else autograd.
+    """Hand-fused for plain SGD on MSE (replayed from a CUDA graph on GPUs), a written-out backward
+    pass and the recipe's optimiser for other MLP recipes, autograd for the CNN.
 
     Across processes: autograd through DistributedDataParallel, which all-reduces the gradients.
     """
@@ -33,4 +36,6 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
         if cuda_graphs and next(model.parameters()).is_cuda:
             return CudaGraphStep(step, recipe.batch_size)
         return step
+    if backprop.supports(model):
+        return BackpropStep(model, recipe, total_steps, compute_dtype)
     return AutogradStep(model, recipe, total_steps, compute_dtype)
