@@ -113,6 +113,7 @@ def test_written_out_bf16_step_is_as_accurate_as_autocast_and_keeps_fp32_weights
     for i, (x, y) in enumerate(batches):
         a, b, c = fp32_step(x, y), bf16_step(x.bfloat16(), y), autocast_step(x, y)
         assert b.dtype == torch.float32 and b.item() == pytest.approx(a.item(), rel=0.02)
+        assert b.item() == pytest.approx(c.item(), rel=0.02)
         if i == 0:  # the same weights gave all three gradients
             for p32, p16, reference in zip(fp32.parameters(), bf16.parameters(), autocast.parameters()):
                 assert p16.grad.dtype == torch.float32 and not torch.equal(p16.grad, p32.grad)

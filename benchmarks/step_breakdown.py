@@ -1,0 +1,73 @@
+"""Where one training step of an MLP recipe spends its time, on a fixed batch, in one process.
+
+    python benchmarks/step_breakdown.py [--recipe best] [--rounds 5] [--precision fp32]
+
+Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 128) of:
+  floor        the eight GEMMs backprop needs, alone (3 forward, 3 weight-gradient, 2 input-gradient)
+  fwd+bwd      digitnet's step with the optimiser's update removed (GEMMs, loss gradient, bias sums, ReLUs)
+  step         digitnet's whole step (the above, the recipe's optimiser and schedule)
+and prints each round's seconds, so a machine whose speed drifts shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from digitnet.model import build_model
+from digitnet.recipes import get_recipe
+from digitnet.training.steps import make_step
+
+STEPS = 469
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipe", default="best")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    args = parser.parse_args()
+    recipe = get_recipe(args.recipe)
+    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    generator = torch.Generator().manual_seed(0)
+    x = (torch.rand(recipe.batch_size, 784, generator=generator) * 2 - 1).to(dtype)
+    y = torch.randint(0, 10, (recipe.batch_size,), generator=generator)
+    step = make_step(build_model(seed=0), recipe, 10**6, dtype)
+    no_update = make_step(build_model(seed=0), recipe, 10**6, dtype)
+    no_update.optimizer.step = lambda: None
+    w1, w2, w3 = (torch.randn(256, 784, dtype=dtype), torch.randn(128, 256, dtype=dtype), torch.randn(10, 128, dtype=dtype))
+
+    def floor():
+        h1 = x @ w1.t()
+        h2 = h1 @ w2.t()
+        out = h2 @ w3.t()
+        out.t() @ h2
+        g2 = out @ w3
+        g2.t() @ h1
+        g1 = g2 @ w2
+        g1.t() @ x
+
+    parts = {"floor": floor, "fwd+bwd": lambda: no_update(x, y), "step": lambda: step(x, y)}
+    for part in parts.values():  # warm-up: first-call costs, allocator
+        for _ in range(20):
+            part()
+    seconds = {name: [] for name in parts}
+    for _ in range(args.rounds):
+        for name, part in parts.items():
+            started = time.perf_counter()
+            for _ in range(STEPS):
+                part()
+            seconds[name].append(time.perf_counter() - started)
+    print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
+          f"{torch.get_num_threads()} threads; seconds per {STEPS} steps, round by round")
+    for name, values in seconds.items():
+        print(f"{name:8s} " + " ".join(f"{v:.3f}" for v in values))
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*optimizer.step\\(\\)` has been overridden")
+    main()
