@@ -12,11 +12,13 @@ Policies:
   torch default     torch's threads = cores, OpenMP's default wait (idle threads spin a while)
   passive wait      the same threads, OMP_WAIT_POLICY=PASSIVE (idle threads sleep at once)
   one thread        torch.set_num_threads(1)
-  spin 3k, spin 30k the same threads, GOMP_SPINCOUNT=3000 / 30000 (libgomp's spin before sleeping)
+  --threads auto    digitnet's choice at the start: the cores other processes leave idle
+  spin 1k, spin 30k the same threads, GOMP_SPINCOUNT=1000 / 30000 (libgomp's spin before sleeping;
+                    3000 and 10000 measured between them, 2026-11-27)
 
 Changing the thread count also changes the bits of the result (measured: 2 epochs of each recipe
 with 1 and with 2 threads give different weights), so a policy that adapts the count to the load
-would end bit-identical resume; the choice has to hold for a whole run.
+would end bit-identical resume; the choice holds for a whole run (training/threads.py).
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ mode, recipe, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if mode == "one":
     torch.set_num_threads(1)
 data = load_dataset("mnist-10k", sys.argv[4], progress=False)
-result = train(recipe, data, epochs=epochs, write_run=False, progress=False, device="cpu")
+result = train(recipe, data, epochs=epochs, write_run=False, progress=False, device="cpu",
+               threads="auto" if mode == "auto" else None)
 print(json.dumps([r.seconds for r in result.history]))
 """
 
 POLICIES = {"torch default": ("default", {}), "passive wait": ("default", {"OMP_WAIT_POLICY": "PASSIVE"}),
-            "one thread": ("one", {}), "spin 3k": ("default", {"GOMP_SPINCOUNT": "3000"}),
-            "spin 30k": ("default", {"GOMP_SPINCOUNT": "30000"})}
+            "one thread": ("one", {}), "--threads auto": ("auto", {}),
+            "spin 1k": ("default", {"GOMP_SPINCOUNT": "1000"}), "spin 30k": ("default", {"GOMP_SPINCOUNT": "30000"})}
 
 
 def _spin(stop_at: float) -> None:

@@ -47,7 +47,7 @@ def _join_optimizer_state(tensors: dict, meta: dict) -> dict:
 
 # The entries of a run's config.json that decide what training computes: a resume refuses a
 # config.json whose entries differ from those recorded in the checkpoint.
-COMPUTATION_KEYS = ("recipe", "dataset", "hidden", "seed", "shuffle", "precision", "architecture")
+COMPUTATION_KEYS = ("recipe", "dataset", "hidden", "seed", "shuffle", "precision", "architecture", "threads")
 
 
 def run_identity(config: dict) -> dict:

@@ -17,12 +17,12 @@ def _saved_value(option: str, config: dict):
     recipe = config["recipe"]
     saved = {"dataset": config["dataset"], "recipe": canonical_name(recipe["name"]), "hidden": tuple(config["hidden"]),
              "seed": config["seed"], "no_shuffle": not config["shuffle"],
-             "precision": config.get("precision", DEFAULT_PRECISION)}
+             "precision": config.get("precision", DEFAULT_PRECISION), "threads": config.get("threads")}
     return saved[option] if option in saved else recipe[option]
 
 
 RECIPE_OPTIONS = tuple(f.name for f in overridable_fields())
-COMPUTATION_OPTIONS = ("dataset", "recipe", *RECIPE_OPTIONS, "hidden", "seed", "no_shuffle", "precision")
+COMPUTATION_OPTIONS = ("dataset", "recipe", *RECIPE_OPTIONS, "hidden", "seed", "no_shuffle", "precision", "threads")
 
 
 def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
@@ -67,11 +67,17 @@ def cmd_train(args) -> int:
                             device=None if args.device == DEFAULT_DEVICE else args.device,
                             progress=not args.no_progress, on_epoch=on_epoch)
         else:
+            if args.threads == "auto":
+                from digitnet.training.threads import available_cores, resolve_threads
+
+                args.threads = resolve_threads("auto")
+                print(f"threads: {args.threads} of {available_cores()} cores (the ones idle now; kept for "
+                      "--resume)", file=sys.stderr)
             overrides = {name: getattr(args, name) for name in RECIPE_OPTIONS if name != "epochs"}
             result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
                            hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
-                           precision=args.precision, progress=not args.no_progress, on_epoch=on_epoch,
-                           snapshots=args.snapshots, **overrides)
+                           precision=args.precision, threads=args.threads, progress=not args.no_progress,
+                           on_epoch=on_epoch, snapshots=args.snapshots, **overrides)
     except RunStopped as stop:
         print(f"digitnet: {stop.describe()}", file=sys.stderr)
         return stop.exit_code

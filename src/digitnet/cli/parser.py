@@ -22,6 +22,18 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of threads >= 1, or auto")
+    return count
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR",
                    help="read the IDX files (gzipped or plain) from DIR instead of the cache; never downloads "
@@ -84,6 +96,10 @@ def _train_command(sub) -> None:
     t.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
                    help="fp32 (default, the tutorial's numbers) or bf16: matrix products in bfloat16 with fp32 "
                         "master weights and fp32 evaluation (fast on CPUs with AMX and on GPUs)")
+    t.add_argument("--threads", type=_threads, metavar="N|auto",
+                   help="CPU threads for the whole run, recorded for --resume (default: every core; the count "
+                        "changes the result's last bits): auto takes the cores other processes leave idle at the "
+                        "start, faster on a busy machine")
     t.add_argument("--resume", metavar="RUN",
                    help="continue RUN from its last checkpoint with its own config (only --data-dir, --device and "
                         "--no-progress may be given with it); on the same device the result is bit-identical to "

@@ -16,6 +16,7 @@ from digitnet.runs.reading import check_printed_matches, load_config, load_run_d
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals
+from digitnet.training.threads import resolve_threads
 from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult, fit,
                                resolve_device)
 
@@ -83,13 +84,15 @@ class _RankWriter:
 
 def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAULT_DATASET, *, data_dir=None, out=None,
           epochs=None, hidden=DEFAULT_HIDDEN, seed: int = DEFAULT_SEED, shuffle: bool = True,
-          device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION, progress: bool = True,
-          write_run: bool = True, on_epoch=None, snapshots: int = 0, **recipe_overrides) -> TrainResult:
+          device: str = DEFAULT_DEVICE, precision: str = DEFAULT_PRECISION, threads: int | str | None = None,
+          progress: bool = True, write_run: bool = True, on_epoch=None, snapshots: int = 0, **recipe_overrides
+          ) -> TrainResult:
     """Train a model and (by default) write a run folder; the Python face of `digitnet train`.
 
     dataset is a name (loaded and verified) or a Dataset already in memory. Under torchrun, every
     process calls this; rank 0 downloads, prints and writes the run folder. snapshots=K keeps the
-    weights every K epochs in RUN/snapshots (for `digitnet inspect`).
+    weights every K epochs in RUN/snapshots (for `digitnet inspect`). threads: CPU threads for the
+    whole run (None: torch's current count; "auto": the cores idle at the start), recorded.
 
     >>> result = train("tutorial", "fashion-mnist", data_dir="data/fashion-mnist", epochs=3)  # doctest: +SKIP
     >>> result.history[-1].test_accuracy  # doctest: +SKIP
@@ -104,7 +107,8 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
         else:
             with dist.main_first():
                 data = load_dataset(dataset, data_dir, progress=progress and dist.is_main)
-        config = TrainConfig(recipe, data.name, data_dir, tuple(hidden), seed, shuffle, device, precision)
+        config = TrainConfig(recipe, data.name, data_dir, tuple(hidden), seed, shuffle, device, precision,
+                             resolve_threads(threads))
         if not write_run:
             return fit(config, data, on_epoch=on_epoch, progress=progress and dist.is_main, dist=dist)
         if type(snapshots) is not int or snapshots < 0:

@@ -19,6 +19,7 @@ from digitnet.model import build_model
 from digitnet.training.devices import compute_dtype, resolve_device
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
 from digitnet.training.steps import make_step
+from digitnet.training.threads import thread_count
 from digitnet.training.stops import StopSignals, TrainingDiverged, TrainingInterrupted
 
 
@@ -90,6 +91,12 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     loss stops it at once (TrainingDiverged). In both cases the last on_epoch is the last
     finished epoch.
     """
+    with thread_count(config.threads):
+        return _fit(config, data, on_epoch, progress, checkpoint, dist)
+
+
+def _fit(config: TrainConfig, data: Dataset, on_epoch, progress: bool, checkpoint: dict | None,
+         dist: Distributed | None) -> TrainResult:
     recipe, device, dtype = config.recipe, resolve_device(config.device), compute_dtype(config.precision)
     model = build_model(config.hidden, seed=config.seed, device=device, kind=recipe.model)
     augment = Augmenter(recipe.augment, config.seed, device) if recipe.augment != "none" else None

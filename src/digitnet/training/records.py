@@ -14,6 +14,9 @@ from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, 
                                DEFAULT_SEED, PRECISIONS)
 
 
+MAX_THREADS = 4096
+
+
 @dataclass
 class TrainConfig:
     recipe: Recipe = field(default_factory=lambda: get_recipe(DEFAULT_RECIPE))
@@ -24,6 +27,7 @@ class TrainConfig:
     shuffle: bool = True
     device: str = DEFAULT_DEVICE
     precision: str = DEFAULT_PRECISION  # or "bf16": GEMMs in bfloat16, fp32 master weights, fp32 evaluation
+    threads: int | None = None  # CPU threads (None: torch's default); see training/threads.py
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -37,7 +41,8 @@ class TrainConfig:
         """The inverse of to_dict (extra keys, such as config.json's data and versions, are ignored)."""
         try:
             config = cls(recipe_from_dict(d["recipe"]), d["dataset"], d.get("data_dir"), tuple(d["hidden"]),
-                         d["seed"], d["shuffle"], d["device"], d.get("precision", DEFAULT_PRECISION))
+                         d["seed"], d["shuffle"], d["device"], d.get("precision", DEFAULT_PRECISION),
+                         d.get("threads"))
         except ConfigError as exc:
             raise ModelFileError(f"config.json: recipe: {exc}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -57,6 +62,8 @@ class TrainConfig:
             (isinstance(self.shuffle, bool), "shuffle must be true or false"),
             (isinstance(self.device, str), "device must be a name"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
+            (self.threads is None or (type(self.threads) is int and 1 <= self.threads <= MAX_THREADS),
+             f"threads must be null or a number from 1 to {MAX_THREADS}"),
         ]
         return next((message for ok, message in checks if not ok), None)
 
