@@ -8,6 +8,7 @@ all rounds, samples/s, the worker's peak RSS, ratios, and the test accuracy each
 
     python benchmarks/train_speed.py --data-dir ../shared/data/fashion-mnist
     python benchmarks/train_speed.py --recipe best   # best: batch 128, AdamW, one-cycle, smoothed CE
+    python benchmarks/train_speed.py --recipe cnn --epochs 1 --rounds 2   # the convnet (slow: ~20 s/epoch)
 
 Rows that need TensorFlow are skipped when it is not installed (pip install -e ".[reference]").
 """
@@ -46,6 +47,16 @@ BEST_IMPLEMENTATIONS = {
     "gemm-floor-best-6": "floor: the step's 6 GEMMs alone at batch 128",
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
 }
+CNN_IMPLEMENTATIONS = {
+    "digitnet-cnn": "digitnet --recipe cnn --augment none (channels-last on the CPU, fused AdamW)",
+    "torch-idiomatic-cnn": "idiomatic PyTorch, the same convnet (NCHW, AdamW(fused=True), LambdaLR)",
+    "digitnet-cnn-bf16": "digitnet --recipe cnn --augment none --precision bf16",
+    "torch-idiomatic-cnn-bf16": "the idiomatic convnet under torch.autocast(bfloat16)",
+    "digitnet-cnn-augmented": "digitnet --recipe cnn as it trains (affine, thickness and print augmentation)",
+}
+ROWS = {"tutorial": IMPLEMENTATIONS, "best": BEST_IMPLEMENTATIONS, "cnn": CNN_IMPLEMENTATIONS}
+REFERENCE_ROW = {"tutorial": "digitnet", "best": "digitnet-best", "cnn": "digitnet-cnn"}
+FLOOR_ROW = {"tutorial": "gemm-floor-6", "best": "gemm-floor-best-6", "cnn": None}
 BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
 
@@ -88,7 +99,7 @@ def worker_digitnet(data, epochs, precision="fp32"):
     return [r.seconds for r in result.history[1:]], result.final.accuracy
 
 
-def worker_digitnet_best(data, epochs, autograd=False, precision="fp32"):
+def worker_digitnet_best(data, epochs, autograd=False, precision="fp32", recipe="best", **overrides):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
 
@@ -97,12 +108,21 @@ def worker_digitnet_best(data, epochs, autograd=False, precision="fp32"):
         from digitnet.training.optim import AutogradStep
 
         loop.make_step = lambda model, recipe, total, dtype, dist: AutogradStep(model, recipe, total, dtype)
-    config = TrainConfig(get_recipe("best", epochs=epochs + 1), "fashion-mnist", device=DEVICE, precision=precision)
+    config = TrainConfig(get_recipe(recipe, epochs=epochs + 1, **overrides), "fashion-mnist", device=DEVICE,
+                         precision=precision)
     result = fit(config, data, progress=False)
     return [r.seconds for r in result.history[1:]], result.final.accuracy
 
 
-def worker_torch_idiomatic_best(data, epochs, autocast=False):
+def _idiomatic_cnn():
+    from torch import nn
+
+    return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(64 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def worker_torch_idiomatic_best(data, epochs, autocast=False, cnn=False):
     import contextlib
     import math
 
@@ -111,7 +131,10 @@ def worker_torch_idiomatic_best(data, epochs, autocast=False):
 
     x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
     y = torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    if cnn:
+        model = _idiomatic_cnn()
+    else:
+        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
     model.to(DEVICE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05, fused=True)
     total = (epochs + 1) * math.ceil(len(x) / BEST_BATCH)
@@ -258,6 +281,11 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
         "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
         "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),
+        "digitnet-cnn": lambda: worker_digitnet_best(data, epochs, recipe="cnn", augment="none"),
+        "torch-idiomatic-cnn": lambda: worker_torch_idiomatic_best(data, epochs, cnn=True),
+        "digitnet-cnn-bf16": lambda: worker_digitnet_best(data, epochs, recipe="cnn", augment="none", precision="bf16"),
+        "torch-idiomatic-cnn-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True, cnn=True),
+        "digitnet-cnn-augmented": lambda: worker_digitnet_best(data, epochs, recipe="cnn"),
     }
     seconds, accuracy = workers[name]()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -293,9 +321,9 @@ def main() -> int:
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fashion-mnist"))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations (default 3)")
-    parser.add_argument("--recipe", choices=("tutorial", "best"), default="tutorial",
-                        help="tutorial (default): the seed recipe's rows; best: the best recipe's rows")
-    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join({**IMPLEMENTATIONS, **BEST_IMPLEMENTATIONS}))
+    parser.add_argument("--recipe", choices=tuple(ROWS), default="tutorial",
+                        help="whose rows: tutorial (default; the seed recipe), best or cnn")
+    parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(n for rows in ROWS.values() for n in rows))
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda: where the PyTorch rows run (TensorFlow rows stay on the CPU)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -306,7 +334,7 @@ def main() -> int:
 
     import importlib.util
 
-    names = args.only.split(",") if args.only else list(BEST_IMPLEMENTATIONS if args.recipe == "best" else IMPLEMENTATIONS)
+    names = args.only.split(",") if args.only else list(ROWS[args.recipe])
     if importlib.util.find_spec("tensorflow") is None:
         names = [n for n in names if n not in TF_ROWS]
         print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
@@ -339,10 +367,9 @@ def _paired_ratio(results: list[dict], reference: list[dict] | None) -> str:
 
 
 def print_table(runs, args) -> None:
-    best = args.recipe == "best"
-    ours = runs.get("digitnet-best" if best else "digitnet")
-    floor = runs.get("gemm-floor-best-6" if best else "gemm-floor-6")
-    print(f"\n{args.recipe} recipe, Fashion-MNIST 60k, batch {BEST_BATCH if best else BATCH}, fp32 unless named, "
+    ours, floor = runs.get(REFERENCE_ROW[args.recipe]), runs.get(FLOOR_ROW[args.recipe])
+    batch = BATCH if args.recipe == "tutorial" else BEST_BATCH
+    print(f"\n{args.recipe} recipe, Fashion-MNIST 60k, batch {batch}, fp32 unless named, "
           f"PyTorch rows on {args.device}; {args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up; "
           "ratios are medians of per-round ratios")
     print(hardware())
@@ -353,7 +380,8 @@ def print_table(runs, args) -> None:
         rss = max(r["peak_rss_mb"] for r in results)
         accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
         acc_text = f"{100 * statistics.median(accuracies):.2f}%" if accuracies else "-"
-        print(f"| {IMPLEMENTATIONS.get(name) or BEST_IMPLEMENTATIONS[name]} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | "
+        described = next(rows[name] for rows in ROWS.values() if name in rows)
+        print(f"| {described} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | "
               f"{_paired_ratio(results, ours)} | {_paired_ratio(results, floor)} | {acc_text} |")
 
 

@@ -142,3 +142,23 @@ def test_a_flipped_byte_in_the_weights_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="the contents do not match their recorded SHA-256"):
         load_model(path)
+
+
+def test_cnn_pools_before_its_relu_computing_exactly_what_relu_then_pool_does():
+    from torch import nn
+
+    model = build_model(kind="cnn", seed=4)
+    modules = list(model)
+    for pool in [i for i, m in enumerate(modules) if isinstance(m, nn.MaxPool2d)]:
+        assert isinstance(modules[pool + 1], nn.ReLU)  # the cheap order: ReLU on a quarter of the values
+        modules[pool], modules[pool + 1] = modules[pool + 1], modules[pool]
+    textbook = nn.Sequential(*modules)  # the same parameter objects, in the usual conv-ReLU-pool order
+    x = torch.rand(16, 784, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    ours = model(x)
+    ours.square().sum().backward()
+    ours_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    theirs = textbook(x)
+    theirs.square().sum().backward()
+    assert torch.equal(ours, theirs)
+    assert all(torch.equal(a, p.grad) for a, p in zip(ours_grads, textbook.parameters()))

@@ -90,8 +90,18 @@ def test_augmentation_is_drawn_from_seed_epoch_and_step_alone(synthetic_data):
 
 
 def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
-    result = train("cnn", synthetic_data, epochs=2, out=tmp_path / "run", progress=False)
+    layouts = []
+
+    def watch(record, state):  # on the CPU the convnet trains channels-last, oneDNN's own layout
+        convs = [m for m in state.model.modules() if isinstance(m, torch.nn.Conv2d)]
+        layouts.append(all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs))
+
+    result = train("cnn", synthetic_data, epochs=2, out=tmp_path / "run", progress=False, on_epoch=watch)
+    assert layouts == [True, True]
     config, model = load_run(tmp_path / "run")
+    x = torch.as_tensor(synthetic_data.x_test[:50], dtype=torch.float32).reshape(50, -1) / 127.5 - 1
+    with torch.no_grad():  # the file holds the same weights, whatever their layout in memory was
+        torch.testing.assert_close(model(x), result.model(x), rtol=1e-4, atol=1e-4)
     assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness+print"
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     assert result.history[-1].test_accuracy > 0.5  # chance is 10%

@@ -41,9 +41,12 @@ def _shown_after(model: nn.Sequential) -> list[tuple[int, str]]:
     """(index of the module whose output is shown, its name), in order."""
     modules = list(model)
     if _is_cnn(model):
-        pools = [i for i, m in enumerate(modules) if isinstance(m, nn.MaxPool2d)]
-        dense = [i for i, m in enumerate(modules) if isinstance(m, nn.ReLU) and i > pools[-1]]
-        return [*((i, f"conv block {k + 1}") for k, i in enumerate(pools)),
+        flatten = next(i for i, m in enumerate(modules) if isinstance(m, nn.Flatten))
+        # a block ends where the next conv (or the flattening) begins: after its pooling and ReLU
+        starts = [i for i, m in enumerate(modules) if isinstance(m, nn.Conv2d)][1:] + [flatten]
+        blocks = [i - 1 for i in starts]
+        dense = [i for i, m in enumerate(modules) if isinstance(m, nn.ReLU) and i > flatten]
+        return [*((i, f"conv block {k + 1}") for k, i in enumerate(blocks)),
                 *((i, "dense" if len(dense) == 1 else f"dense {k + 1}") for k, i in enumerate(dense)),
                 (len(modules) - 1, "output")]
     relus = [i for i, m in enumerate(modules) if isinstance(m, nn.ReLU)]

@@ -16,7 +16,7 @@ from digitnet.errors import ModelFileError
 from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
 from digitnet.model import build_model
-from digitnet.training.devices import compute_dtype, resolve_device
+from digitnet.training.devices import compute_dtype, fast_layout, resolve_device
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
 from digitnet.training.steps import make_step
 from digitnet.training.threads import thread_count
@@ -98,7 +98,7 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
 def _fit(config: TrainConfig, data: Dataset, on_epoch, progress: bool, checkpoint: dict | None,
          dist: Distributed | None) -> TrainResult:
     recipe, device, dtype = config.recipe, resolve_device(config.device), compute_dtype(config.precision)
-    model = build_model(config.hidden, seed=config.seed, device=device, kind=recipe.model)
+    model = fast_layout(build_model(config.hidden, seed=config.seed, device=device, kind=recipe.model), device)
     augment = Augmenter(recipe.augment, config.seed, device) if recipe.augment != "none" else None
     x_train = scale_images(data.x_train, device).to(dtype)
     y_train = torch.as_tensor(data.y_train, device=device).long()

@@ -52,7 +52,16 @@ class AutogradStep:
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        self._match_parameter_layouts()
         self.schedule.load_state_dict(state["schedule"])
+
+    def _match_parameter_layouts(self) -> None:
+        """Give each loaded moment its parameter's memory layout (a channels-last convnet's weights;
+        files hold them contiguous): the fused update walks parameter and moments in one order."""
+        for param, values in self.optimizer.state.items():
+            for key, value in values.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    values[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> torch.Tensor:
         """One step; in data-parallel training, share weights this rank's loss (see distributed.py)."""
