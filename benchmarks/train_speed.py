@@ -35,6 +35,8 @@ IMPLEMENTATIONS = {
     "tf-function": "the same step in tf.function",
     "keras-fit": "Keras model.fit (TensorFlow backend)",
     "torch-idiomatic": "idiomatic PyTorch (nn.Sequential, optim.SGD)",
+    "jax-scan": "JAX, the whole epoch in one jitted lax.scan (shuffled on the device, last batch included)",
+    "jax-scan-tf32": "the same JAX at its default matmul precision (TF32 on GPUs; on CPUs the same as above)",
     "gemm-floor-6": "floor: the step's 6 GEMMs alone (3 fwd + 3 weight-grad)",
     "gemm-floor-8": "floor: all 8 GEMMs backprop needs (+ 2 input-grad)",
 }
@@ -44,6 +46,7 @@ BEST_IMPLEMENTATIONS = {
     "torch-idiomatic-best": "idiomatic PyTorch (nn.Sequential, cross_entropy, AdamW(fused=True), LambdaLR)",
     "digitnet-best-bf16": "digitnet --recipe best --precision bf16 (written-out backward, bf16 GEMMs)",
     "torch-idiomatic-best-bf16": "the idiomatic loop under torch.autocast(bfloat16)",
+    "jax-scan-best": "JAX + optax (adamw, warm-up cosine, smoothed labels), one jitted lax.scan per epoch",
     "gemm-floor-best-6": "floor: the step's 6 GEMMs alone at batch 128",
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
 }
@@ -59,6 +62,7 @@ REFERENCE_ROW = {"tutorial": "digitnet", "best": "digitnet-best", "cnn": "digitn
 FLOOR_ROW = {"tutorial": "gemm-floor-6", "best": "gemm-floor-best-6", "cnn": None}
 BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
+JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best"}
 
 
 # ----------------------------------------------------------------------------- workers
@@ -214,6 +218,91 @@ def _gemm_floor(data, epochs, with_input_grads, batch=BATCH):
     return _timed(epochs, run_epoch), None
 
 
+def _jax_mlp(data, epochs, batch: int, make_optimizer, loss_of):
+    """Train 784-256-128-10 in JAX, the way a JAX user writes it fast: each epoch one jitted function
+    that shuffles on the device and runs every full batch in a lax.scan, then the last batch."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    x = jnp.asarray(2 * data.x_train.reshape(-1, 784).astype(np.float32) / 255.0 - 1)
+    y = jnp.asarray(data.y_train.astype(np.int32))
+    n, full = len(data.y_train), len(data.y_train) // batch
+
+    def glorot(key, fan_in, fan_out):
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        return jax.random.uniform(key, (fan_in, fan_out), jnp.float32, -limit, limit)
+
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    params = [(glorot(k, a, b), jnp.zeros(b)) for k, (a, b) in zip(keys, [(784, 256), (256, 128), (128, 10)])]
+
+    def forward(params, xb):
+        for i, (w, b) in enumerate(params):
+            xb = xb @ w + b
+            if i < len(params) - 1:
+                xb = jax.nn.relu(xb)
+        return xb
+
+    optimizer = make_optimizer((epochs + 1) * -(-n // batch))
+    state = optimizer.init(params)
+
+    def step(carry, batch_xy):
+        params, state = carry
+        loss, grads = jax.value_and_grad(lambda p: loss_of(forward(p, batch_xy[0]), batch_xy[1]))(params)
+        updates, state = optimizer.update(grads, state, params)
+        return (jax.tree_util.tree_map(lambda p, u: p + u, params, updates), state), loss
+
+    @jax.jit
+    def epoch(params, state, key):
+        order = jax.random.permutation(key, n)
+        xs, ys = x[order], y[order]
+        batches = (xs[: full * batch].reshape(full, batch, 784), ys[: full * batch].reshape(full, batch))
+        (params, state), losses = jax.lax.scan(step, (params, state), batches)
+        (params, state), _ = step((params, state), (xs[full * batch :], ys[full * batch :]))
+        return params, state, losses
+
+    carry = {"params": params, "state": state, "epoch": 0}
+
+    def run_epoch():
+        carry["epoch"] += 1
+        params, state, losses = epoch(carry["params"], carry["state"], jax.random.PRNGKey(carry["epoch"]))
+        jax.block_until_ready(losses)
+        carry["params"], carry["state"] = params, state
+
+    seconds = _timed(epochs, run_epoch)
+    x_test = jnp.asarray(2 * data.x_test.reshape(-1, 784).astype(np.float32) / 255.0 - 1)
+    accuracy = float((np.asarray(forward(carry["params"], x_test)).argmax(1) == data.y_test).mean())
+    return seconds, accuracy
+
+
+def worker_jax_tutorial(data, epochs, precision="highest"):
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    def mse_sum(out, labels):
+        return jnp.sum((out - jax.nn.one_hot(labels, 10)) ** 2) / out.shape[0]
+
+    with jax.default_matmul_precision(precision):  # "highest": fp32 on GPUs too (their default is TF32)
+        return _jax_mlp(data, epochs, BATCH, lambda total: optax.sgd(LR), mse_sum)
+
+
+def worker_jax_best(data, epochs):
+    import jax
+    import optax
+
+    def smoothed_cross_entropy(out, labels):
+        targets = optax.smooth_labels(jax.nn.one_hot(labels, 10), 0.1)
+        return optax.softmax_cross_entropy(out, targets).mean()
+
+    def adamw(total):
+        schedule = optax.warmup_cosine_decay_schedule(0.0, 2e-3, round(0.05 * total), total)
+        return optax.adamw(schedule, weight_decay=0.05)
+
+    with jax.default_matmul_precision("highest"):
+        return _jax_mlp(data, epochs, BEST_BATCH, adamw, smoothed_cross_entropy)
+
+
 def _tf_setup(data):
     sys.path.insert(0, str(ROOT / "reference"))
     import tutorial_tf
@@ -274,6 +363,9 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "torch-idiomatic": lambda: worker_torch_idiomatic(data, epochs),
         "gemm-floor-6": lambda: _gemm_floor(data, epochs, with_input_grads=False),
         "gemm-floor-8": lambda: _gemm_floor(data, epochs, with_input_grads=True),
+        "jax-scan": lambda: worker_jax_tutorial(data, epochs),
+        "jax-scan-tf32": lambda: worker_jax_tutorial(data, epochs, precision="default"),
+        "jax-scan-best": lambda: worker_jax_best(data, epochs),
         "digitnet-best": lambda: worker_digitnet_best(data, epochs),
         "digitnet-best-autograd": lambda: worker_digitnet_best(data, epochs, autograd=True),
         "torch-idiomatic-best": lambda: worker_torch_idiomatic_best(data, epochs),
@@ -335,14 +427,21 @@ def main() -> int:
     import importlib.util
 
     names = args.only.split(",") if args.only else list(ROWS[args.recipe])
+    if args.device == "cpu" and not args.only:
+        names = [n for n in names if n != "jax-scan-tf32"]  # no TF32 on a CPU: the row would repeat jax-scan
     if importlib.util.find_spec("tensorflow") is None:
         names = [n for n in names if n not in TF_ROWS]
         print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
+    if importlib.util.find_spec("jax") is None or importlib.util.find_spec("optax") is None:
+        names = [n for n in names if n not in JAX_ROWS]
+        print("jax or optax not installed (pip install -e '.[peers]'): skipping the JAX rows", file=sys.stderr)
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for round_ in range(1, args.rounds + 1):
         for name in names:
             cmd = [sys.executable, __file__, "--worker", name, "--data-dir", args.data_dir, "--epochs", str(args.epochs)]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", DIGITNET_BENCH_DEVICE=args.device)
+            if name in JAX_ROWS and args.device == "cpu":
+                env["JAX_PLATFORMS"] = "cpu"
             if name in TF_ROWS or args.device == "cpu":
                 env["CUDA_VISIBLE_DEVICES"] = ""
             done = subprocess.run(cmd, capture_output=True, text=True, env=env)
