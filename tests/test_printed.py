@@ -71,3 +71,22 @@ def test_a_print_run_records_its_glyphs_and_resume_refuses_other_ones(tmp_path, 
     monkeypatch.setattr("digitnet.data.printed.glyph_bank", lambda: other)
     with pytest.raises(DataError, match="printed digits rendered here .* differ from those recorded in .*config.json"):
         resume(tmp_path / "run", progress=False)
+
+
+def test_missing_or_broken_fonts_are_one_line_errors(monkeypatch, tmp_path):
+    import matplotlib
+
+    import digitnet.data.printed as printed
+
+    monkeypatch.setattr(matplotlib, "get_data_path", lambda: str(tmp_path))
+    with pytest.raises(DataError, match="none of matplotlib's fonts found .*--augment affine\\+thickness"):
+        training_fonts()
+    broken = tmp_path / "DejaVuSans.ttf"
+    broken.write_bytes(b"not a font")
+    monkeypatch.setattr(printed, "training_fonts", lambda: [broken])
+    glyph_bank.cache_clear()
+    try:
+        with pytest.raises(DataError, match="DejaVuSans.ttf: cannot render printed digits from this font"):
+            glyph_bank()
+    finally:
+        glyph_bank.cache_clear()

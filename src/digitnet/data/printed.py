@@ -14,6 +14,7 @@ imageprep.prepare, the same preparation a user's scan gets.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -72,7 +73,8 @@ def glyph_bank() -> GlyphBank:
     fonts, pixels = training_fonts(), []
     for path in fonts:
         try:
-            face = ImageFont.truetype(str(path), GLYPH_SIZE)
+            # from bytes: given a path, Pillow would quietly load a system font of the same name instead
+            face = ImageFont.truetype(io.BytesIO(path.read_bytes()), GLYPH_SIZE)
             pixels += [_render(face, digit) for digit in range(CLASSES)]
         except (OSError, ImageError) as exc:
             raise DataError(f"{path}: cannot render printed digits from this font ({exc}); reinstall matplotlib "
