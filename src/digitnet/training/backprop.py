@@ -23,7 +23,7 @@ from digitnet.training.optim import AutogradStep
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 
 
-def supports(model: nn.Module) -> bool:
+def supports_model(model: nn.Module) -> bool:
     """True for an MLP: Linear and ReLU layers only."""
     return all(isinstance(m, nn.Linear | nn.ReLU) for m in model)
 

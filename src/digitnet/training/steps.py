@@ -8,8 +8,7 @@ import torch
 
 from digitnet.distributed import Distributed
 from digitnet.recipes import Recipe
-from digitnet.training import backprop
-from digitnet.training.backprop import BackpropStep
+from digitnet.training.backprop import BackpropStep, supports_model
 from digitnet.training.fastpath import CudaGraphStep, FusedSGDStep, supports
 from digitnet.training.optim import AutogradStep
 
@@ -36,6 +35,6 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
         if cuda_graphs and next(model.parameters()).is_cuda:
             return CudaGraphStep(step, recipe.batch_size)
         return step
-    if backprop.supports(model):
+    if supports_model(model):
         return BackpropStep(model, recipe, total_steps, compute_dtype)
     return AutogradStep(model, recipe, total_steps, compute_dtype)
