@@ -87,3 +87,14 @@ def test_the_export_command_prints_one_line_and_nothing_else(mnist_run, tmp_path
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.startswith(f"wrote {run / 'model.onnx'}; ONNX Runtime matches PyTorch") and \
         done.stdout.count("\n") == 1
+
+
+def test_a_cnn_run_exports_and_onnx_runtime_reads_it_as_pytorch_does(tmp_path, mnist_t10k_dir, mnist_test_digits):
+    from digitnet.runs import train
+
+    train("cnn", "mnist-10k", data_dir=mnist_t10k_dir, epochs=1, out=tmp_path / "cnn", progress=False)
+    path, difference = export_onnx(tmp_path / "cnn", progress=False)
+    assert path.is_file() and difference <= 1e-4
+    digits = mnist_test_digits[0][:500]
+    np.testing.assert_allclose(OnnxPredictor(tmp_path / "cnn").probabilities(digits),
+                               Predictor(tmp_path / "cnn").probabilities(digits), atol=1e-4)
