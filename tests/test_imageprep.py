@@ -302,3 +302,30 @@ def test_a_tight_crop_of_a_bold_digit_is_read_as_with_a_margin(char):
     assert prepared.inverted  # the white border is the paper, though the black covers most of the image
     padded = prepare(Image.fromarray(np.pad(crop, 40, constant_values=255)))
     assert np.abs(prepared.pixels.astype(int) - padded.pixels.astype(int)).mean() < 3  # strokes not taken for shadow
+
+
+@pytest.mark.parametrize(("seed", "text"), [(316, "94"), (387, "343")])
+def test_light_left_at_the_edge_of_a_photo_is_not_read_as_a_digit(seed, text):
+    """Photographed print (benchmarks/real_world_set.py) where the background estimate leaves a band
+    of the shadowed paper's edge, far fainter than the ink: it was read as one more digit ("343"
+    as 4 digits) or joined the number into one ("94" as 1)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from real_world_set import printed_number
+
+    rng = np.random.default_rng(seed)
+    assert "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6)))) == text
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    image = np.asarray(printed_number(rng, font, text).convert("L"))
+    assert len(prepare_digits(image)) == len(text)
+
+
+def test_ink_as_dark_as_the_digits_at_the_edge_is_still_read():
+    """A stroke cropped at the image's edge is as dark as the others: it stays a digit."""
+    rng = np.random.default_rng(0)
+    image = np.full((120, 320), 170.0) + rng.normal(0, 3, (120, 320))
+    image[:, :8] = 40  # a 1 cropped at the left edge
+    image[25:95, 140:150] = 40  # a 1
+    ys, xs = np.ogrid[:120, :320]
+    image[np.abs(np.hypot((ys - 60) / 35, (xs - 230) / 22) - 1) < 0.2] = 40  # a 0
+    digits = prepare_digits(np.clip(image, 0, 255).astype(np.uint8))
+    assert len(digits) == 3 and digits[0].box[0] == 0

@@ -45,6 +45,7 @@ MIN_STROKE = 2.0  # MNIST's strokes are 2-3 px wide in the 20x20 box; thinner on
 SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
 FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
 SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
+FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -242,12 +243,26 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     index = np.arange(1, count + 1)
-    outside = _surroundings(labels, index, mask)
+    outside = _surroundings(labels, index, mask) | _faint_at_the_edge(labels, index, intensity)
     mass = ndimage.sum(intensity, labels, index=index)
     mass[outside] = 0
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
     slices = ndimage.find_objects(labels)
     return labels, kept, [slices[i - 1] for i in kept]
+
+
+def _faint_at_the_edge(labels: np.ndarray, index: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """Which components touching the image's edge are light left there, not ink: their strongest
+    part is far fainter than the strongest part of the components that do not touch it. Ink is
+    dark all along a stroke; what the background estimate leaves at an edge (a shadow's end, the
+    darker rim of the paper in a photo) is not, and would read as a 1 beside a number."""
+    on_edge = np.zeros(len(index) + 1, dtype=bool)
+    on_edge[np.unique(_border(labels))] = True
+    on_edge = on_edge[1:]
+    if on_edge.all() or not on_edge.any():
+        return np.zeros(len(index), dtype=bool)
+    strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
+    return on_edge & (strongest < FAINT_SHARE * strongest[~on_edge].max())
 
 
 def _surroundings(labels: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
