@@ -13,7 +13,8 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
 3. background removed: a grey opening wider than a stroke estimates the paper's uneven light and
    shadows on a reduced copy, and is subtracted; light smoothing removes grain and JPEG noise;
 4. ink separated from paper by Otsu's threshold on what remains; specks (components with far
-   less ink than the largest) and thick regions at the edge (a table beyond the paper) dropped;
+   less ink than the largest), thick regions at the edge (a table beyond the paper) and faint ones
+   there (light the background estimate left at a photo's edge) dropped;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits);
