@@ -18,9 +18,8 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
+from digitnet.training.fastpath import MLPLayers, StepBuffers, relu_backward_into
 from digitnet.training.optim import AutogradStep
-
-_relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 
 
 def supports_model(model: nn.Module) -> bool:
@@ -28,57 +27,26 @@ def supports_model(model: nn.Module) -> bool:
     return all(isinstance(m, nn.Linear | nn.ReLU) for m in model)
 
 
-class _Buffers:
-    def __init__(self, n: int, sizes: list[int], device, dtype):
-        self.acts = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:]]
-        self.grads = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:-1]]
-        self.masked = [torch.empty(n, s, device=device, dtype=dtype) for s in sizes[1:-1]]
-        self.logits = torch.empty(n, sizes[-1], device=device)  # fp32 from here to the logits' gradient
-        self.target = torch.empty(n, sizes[-1], device=device)
-        self.log_probs = torch.empty(n, sizes[-1], device=device)
-
-
 class BackpropStep(AutogradStep):
     """step(x, y) -> loss (0-d fp32 tensor) for an nn.Sequential of Linear/ReLU layers, any loss and optimiser."""
 
     def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
         super().__init__(model, recipe, total_steps, compute_dtype)
-        self.linears = [m for m in model if isinstance(m, nn.Linear)]
+        self.mlp = MLPLayers(model, compute_dtype)
         self.loss, self.smoothing = recipe.loss, recipe.label_smoothing
-        self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
-        self.device = self.linears[0].weight.device
-        for layer in self.linears:  # written in place every step: nothing to zero, nothing to allocate
+        for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
             layer.weight.grad = torch.zeros_like(layer.weight)
             layer.bias.grad = torch.zeros_like(layer.bias)
-        self._buffers: dict[int, _Buffers] = {}
-        self.mixed = compute_dtype != torch.float32
-        if self.mixed:  # low-precision copies of the weights, and their gradients before they become fp32
-            self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
-                        for l in self.linears]
-            self.low_grads = [torch.empty_like(l.weight, dtype=compute_dtype) for l in self.linears]
-
-    def _buffers_for(self, n: int) -> _Buffers:
-        if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
-            self._buffers[n] = _Buffers(n, self.sizes, self.device, self.compute_dtype)
-        return self._buffers[n]
-
-    def _compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        if not self.mixed:
-            return [(l.weight, l.bias) for l in self.linears]
-        for (w, b), layer in zip(self.low, self.linears):
-            w.copy_(layer.weight)
-            b.copy_(layer.bias)
-        return self.low
 
     def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor) -> None:
-        layer = self.linears[k]
-        if self.mixed:
-            layer.weight.grad.copy_(torch.mm(grad.t(), below_input, out=self.low_grads[k]))
+        layer = self.mlp.linears[k]
+        if self.mlp.mixed:
+            layer.weight.grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
         else:
             torch.mm(grad.t(), below_input, out=layer.weight.grad)
         torch.sum(grad, 0, dtype=torch.float32, out=layer.bias.grad)
 
-    def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: _Buffers) -> tuple[torch.Tensor, torch.Tensor]:
+    def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's mean loss, and its gradient with respect to the logits (written over out)."""
         n, classes = out.shape
         if self.loss == "mse-sum":  # sum((out - onehot)^2) / n
@@ -95,22 +63,18 @@ class BackpropStep(AutogradStep):
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One step; x must already be in the compute dtype."""
-        buf = self._buffers_for(len(x))
-        weights = self._compute_weights()
-        inputs = [x]
-        for i, (w, b) in enumerate(weights):
-            out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
-            if i < len(weights) - 1:
-                out.relu_()
-            inputs.append(out)
-        logits = buf.logits.copy_(inputs.pop())  # inputs[k] now feeds layer k
+        buf = self.mlp.buffers(len(x))
+        weights = self.mlp.compute_weights()
+        inputs = self.mlp.forward(weights, x, buf)
+        out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on
+        logits = buf.logits.copy_(out) if self.mlp.mixed else out
         loss, grad = self._loss_and_gradient(logits, y, buf)
         for k in range(len(weights) - 1, -1, -1):
             grad = grad.to(self.compute_dtype)
             self._weight_gradient(k, grad, inputs[k])
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
-                grad = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
+                grad = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
         self.optimizer.step()
         self.schedule.step()
         return loss

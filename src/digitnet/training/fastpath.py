@@ -26,7 +26,7 @@ from torch import nn
 
 from digitnet.recipes import Recipe
 
-_relu_backward_into = torch.ops.aten.threshold_backward.grad_input
+relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 
 
 def supports(recipe: Recipe) -> bool:
@@ -36,7 +36,11 @@ def supports(recipe: Recipe) -> bool:
             and recipe.schedule == "constant")
 
 
-class _Buffers:
+class StepBuffers:
+    """Everything a written-out step computes into, for one batch size: activations, gradients
+    and masked gradients in the compute dtype; bias gradients, targets, logits and log-probabilities
+    in fp32."""
+
     def __init__(self, n: int, sizes: list[int], device, dtype):
         def make(*shape, dt=dtype):
             return torch.empty(*shape, device=device, dtype=dt)
@@ -46,6 +50,50 @@ class _Buffers:
         self.masked = [make(n, s) for s in sizes[1:-1]]
         self.bias_grads = [make(s, dt=torch.float32) for s in sizes[1:]]
         self.target = make(n, sizes[-1], dt=torch.float32)
+        self.logits = make(n, sizes[-1], dt=torch.float32)
+        self.log_probs = make(n, sizes[-1], dt=torch.float32)
+
+
+class MLPLayers:
+    """An MLP's Linear layers as the written-out steps (FusedSGDStep, backprop.BackpropStep) use
+    them: sizes, buffers per batch size, the weights in the compute dtype (bf16 copies refreshed
+    every step for mixed precision, with room for their weight gradients), the forward pass."""
+
+    def __init__(self, model: nn.Sequential, compute_dtype: torch.dtype = torch.float32):
+        self.linears = [m for m in model if isinstance(m, nn.Linear)]
+        self.dtype = compute_dtype
+        self.mixed = compute_dtype != torch.float32
+        self.device = self.linears[0].weight.device
+        self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
+        self._buffers: dict[int, StepBuffers] = {}
+        if self.mixed:
+            self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
+                        for l in self.linears]
+            self.low_grads = [torch.empty_like(l.weight, dtype=compute_dtype) for l in self.linears]
+
+    def buffers(self, n: int) -> StepBuffers:
+        if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
+            self._buffers[n] = StepBuffers(n, self.sizes, self.device, self.dtype)
+        return self._buffers[n]
+
+    def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        if not self.mixed:
+            return [(l.weight, l.bias) for l in self.linears]
+        for (w, b), layer in zip(self.low, self.linears):
+            w.copy_(layer.weight)
+            b.copy_(layer.bias)
+        return self.low
+
+    @staticmethod
+    def forward(weights, x: torch.Tensor, buf: StepBuffers) -> list[torch.Tensor]:
+        """[x, h1, ..., logits]: each layer's input, then the output (ReLU after all but the last)."""
+        inputs = [x]
+        for i, (w, b) in enumerate(weights):
+            out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
+            if i < len(weights) - 1:
+                out.relu_()
+            inputs.append(out)
+        return inputs
 
 
 class FusedSGDStep:
@@ -55,18 +103,9 @@ class FusedSGDStep:
     """
 
     def __init__(self, model: nn.Sequential, lr: float, compute_dtype: torch.dtype = torch.float32):
-        self.linears = [m for m in model if isinstance(m, nn.Linear)]
+        self.mlp = MLPLayers(model, compute_dtype)
         self.lr = lr  # constant: the fast path serves only the "constant" schedule
-        self.dtype = compute_dtype
-        self.mixed = compute_dtype != torch.float32
-        self.device = self.linears[0].weight.device
-        self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
-        self.eye = torch.eye(self.sizes[-1], device=self.device)
-        self._buffers: dict[int, _Buffers] = {}
-        if self.mixed:  # low-precision copies of the weights, and room for weight gradients
-            self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
-                        for l in self.linears]
-            self.weight_grads = [torch.empty_like(l.weight, dtype=compute_dtype) for l in self.linears]
+        self.eye = torch.eye(self.mlp.sizes[-1], device=self.mlp.device)
 
     def state_dict(self) -> dict:
         return {}  # stateless: plain SGD keeps nothing between steps but the weights
@@ -74,44 +113,26 @@ class FusedSGDStep:
     def load_state_dict(self, state: dict) -> None:
         pass
 
-    def _buffers_for(self, n: int) -> _Buffers:
-        if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
-            self._buffers[n] = _Buffers(n, self.sizes, self.device, self.dtype)
-        return self._buffers[n]
-
-    def _compute_weights(self):
-        if not self.mixed:
-            return [(l.weight, l.bias) for l in self.linears]
-        for (w, b), layer in zip(self.low, self.linears):
-            w.copy_(layer.weight)
-            b.copy_(layer.bias)
-        return self.low
-
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        n = len(x)
-        buf = self._buffers_for(n)
-        weights = self._compute_weights()
-        inputs = [x]
-        for i, (w, b) in enumerate(weights):
-            out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
-            if i < len(weights) - 1:
-                out.relu_()
-            inputs.append(out)
+        n, mlp = len(x), self.mlp
+        buf = mlp.buffers(n)
+        weights = mlp.compute_weights()
+        inputs = mlp.forward(weights, x, buf)
         out = inputs.pop()  # the logits; inputs[k] now feeds layer k
         torch.index_select(self.eye, 0, y, out=buf.target)
         diff = buf.target.neg_().add_(out)  # out - onehot, in fp32 whatever the compute dtype
         loss = torch.dot(diff.view(-1), diff.view(-1)) / n
         grad = diff.mul_(2.0 / n)
         for k in range(len(weights) - 1, -1, -1):
-            layer, (w, _) = self.linears[k], weights[k]
-            if self.mixed:
-                grad = grad.to(self.dtype)
+            layer, (w, _) = mlp.linears[k], weights[k]
+            if mlp.mixed:
+                grad = grad.to(mlp.dtype)
             if k > 0:  # the gradient flowing into layer k-1, computed before W_k changes
                 below = torch.mm(grad, w, out=buf.grads[k - 1])
-                below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
-            if self.mixed:
-                layer.weight.add_(torch.mm(grad.t(), inputs[k], out=self.weight_grads[k]), alpha=-self.lr)
+                below = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
+            if mlp.mixed:
+                layer.weight.add_(torch.mm(grad.t(), inputs[k], out=mlp.low_grads[k]), alpha=-self.lr)
                 bias_grad = torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k])
             else:
                 layer.weight.addmm_(grad.t(), inputs[k], alpha=-self.lr)
