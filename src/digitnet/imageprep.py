@@ -244,7 +244,7 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     index = np.arange(1, count + 1)
-    outside = _surroundings(labels, index, mask) | _faint_at_the_edge(labels, index, intensity)
+    outside = _edge_regions_not_ink(labels, index, mask, intensity)
     mass = ndimage.sum(intensity, labels, index=index)
     mass[outside] = 0
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
@@ -252,31 +252,26 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     return labels, kept, [slices[i - 1] for i in kept]
 
 
-def _faint_at_the_edge(labels: np.ndarray, index: np.ndarray, intensity: np.ndarray) -> np.ndarray:
-    """Which components touching the image's edge are light left there, not ink: their strongest
-    part is far fainter than the strongest part of the components that do not touch it. Ink is
-    dark all along a stroke; what the background estimate leaves at an edge (a shadow's end, the
-    darker rim of the paper in a photo) is not, and would read as a 1 beside a number."""
+def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensity: np.ndarray
+                          ) -> np.ndarray:
+    """Which components touching the image's edge are not ink, judged against those that do not
+    touch it:
+    - what lies beyond the paper (a table, a dark frame): far thicker than any of their strokes.
+      Strokes of a digit cropped tightly touch the edge too, but are no thicker than the others;
+    - light left at the edge: its strongest part far fainter than theirs. Ink is dark all along a
+      stroke; what the background estimate leaves at an edge (a shadow's end, the darker rim of
+      the paper in a photo) is not, and would read as a 1 beside a number."""
     on_edge = np.zeros(len(index) + 1, dtype=bool)
     on_edge[np.unique(_border(labels))] = True
     on_edge = on_edge[1:]
     if on_edge.all() or not on_edge.any():
         return np.zeros(len(index), dtype=bool)
-    strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
-    return on_edge & (strongest < FAINT_SHARE * strongest[~on_edge].max())
-
-
-def _surroundings(labels: np.ndarray, index: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Which components are what lies beyond the paper (a table, a dark frame): they touch the
-    image's edge and are far thicker than any stroke of the components that do not. Strokes of a
-    digit cropped tightly touch the edge too, but are no thicker than the others."""
-    on_edge = np.zeros(len(index) + 1, dtype=bool)
-    on_edge[np.unique(_border(labels))] = True
-    on_edge = on_edge[1:]
-    if on_edge.all() or not on_edge.any():
-        return np.zeros(len(index), dtype=bool)
+    inside = ~on_edge
     thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
-    return on_edge & (thickness > SURROUNDINGS_THICKNESS * thickness[~on_edge].max())
+    strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
+    thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
+    faint = strongest < FAINT_SHARE * strongest[inside].max()
+    return on_edge & (thick | faint)
 
 
 def _group(kept: list[int], slices: list[tuple]) -> list[list]:
