@@ -94,16 +94,7 @@ def _timed(epochs: int, run_epoch) -> list[float]:
     return seconds
 
 
-def worker_digitnet(data, epochs, precision="fp32"):
-    from digitnet.recipes import get_recipe
-    from digitnet.training import TrainConfig, fit
-
-    config = TrainConfig(get_recipe("tutorial", epochs=epochs + 1), "fashion-mnist", precision=precision, device=DEVICE)
-    result = fit(config, data, progress=False)
-    return [r.seconds for r in result.history[1:]], result.final.accuracy
-
-
-def worker_digitnet_best(data, epochs, autograd=False, precision="fp32", recipe="best", **overrides):
+def worker_digitnet(data, epochs, recipe="tutorial", precision="fp32", autograd=False, **overrides):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
 
@@ -116,6 +107,26 @@ def worker_digitnet_best(data, epochs, autograd=False, precision="fp32", recipe=
                          precision=precision)
     result = fit(config, data, progress=False)
     return [r.seconds for r in result.history[1:]], result.final.accuracy
+
+
+def _torch_images(pixels):
+    """uint8 images -> float32 (N, 784) in [-1, 1] on DEVICE, as an idiomatic script scales them."""
+    import torch
+
+    return (torch.tensor(pixels, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+
+
+def _torch_mlp():
+    from torch import nn
+
+    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def _torch_accuracy(model, data) -> float:
+    import torch
+
+    with torch.no_grad():
+        return float((model(_torch_images(data.x_test)).argmax(1).cpu().numpy() == data.y_test).mean())
 
 
 def _idiomatic_cnn():
@@ -133,13 +144,8 @@ def worker_torch_idiomatic_best(data, epochs, autocast=False, cnn=False):
     import torch
     from torch import nn
 
-    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
-    y = torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
-    if cnn:
-        model = _idiomatic_cnn()
-    else:
-        model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-    model.to(DEVICE)
+    x, y = _torch_images(data.x_train), torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
+    model = (_idiomatic_cnn() if cnn else _torch_mlp()).to(DEVICE)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=0.05, fused=True)
     total = (epochs + 1) * math.ceil(len(x) / BEST_BATCH)
     warmup = round(0.05 * total)
@@ -158,21 +164,15 @@ def worker_torch_idiomatic_best(data, epochs, autocast=False, cnn=False):
             optimizer.step()
             schedule.step()
 
-    seconds = _timed(epochs, run_epoch)
-    with torch.no_grad():
-        x_test = (torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
-        accuracy = (model(x_test).argmax(1).cpu().numpy() == data.y_test).mean()
-    return seconds, float(accuracy)
+    return _timed(epochs, run_epoch), _torch_accuracy(model, data)
 
 
 def worker_torch_idiomatic(data, epochs):
     import torch
     from torch import nn
 
-    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
-    y = torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
-    model.to(DEVICE)
+    x, y = _torch_images(data.x_train), torch.tensor(data.y_train, dtype=torch.long).to(DEVICE)
+    model = _torch_mlp().to(DEVICE)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
 
     def run_epoch():
@@ -185,17 +185,13 @@ def worker_torch_idiomatic(data, epochs):
             loss.backward()
             optimizer.step()
 
-    seconds = _timed(epochs, run_epoch)
-    with torch.no_grad():
-        x_test = (torch.tensor(data.x_test, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
-        accuracy = (model(x_test).argmax(1).cpu().numpy() == data.y_test).mean()
-    return seconds, float(accuracy)
+    return _timed(epochs, run_epoch), _torch_accuracy(model, data)
 
 
 def _gemm_floor(data, epochs, with_input_grads, batch=BATCH):
     import torch
 
-    x = (torch.tensor(data.x_train, dtype=torch.float32).reshape(-1, 784) * 2 / 255 - 1).to(DEVICE)
+    x = _torch_images(data.x_train)
     w1, w2, w3 = (torch.randn(256, 784, device=DEVICE) * 0.05, torch.randn(128, 256, device=DEVICE) * 0.05,
                   torch.randn(10, 128, device=DEVICE) * 0.1)
 
@@ -356,7 +352,7 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
     data = _data(data_dir)
     workers = {
         "digitnet": lambda: worker_digitnet(data, epochs),
-        "digitnet-bf16": lambda: worker_digitnet(data, epochs, "bf16"),
+        "digitnet-bf16": lambda: worker_digitnet(data, epochs, precision="bf16"),
         "tf-eager": lambda: worker_tf(data, epochs, compiled=False),
         "tf-function": lambda: worker_tf(data, epochs, compiled=True),
         "keras-fit": lambda: worker_keras_fit(data, epochs),
@@ -366,18 +362,18 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "jax-scan": lambda: worker_jax_tutorial(data, epochs),
         "jax-scan-tf32": lambda: worker_jax_tutorial(data, epochs, precision="default"),
         "jax-scan-best": lambda: worker_jax_best(data, epochs),
-        "digitnet-best": lambda: worker_digitnet_best(data, epochs),
-        "digitnet-best-autograd": lambda: worker_digitnet_best(data, epochs, autograd=True),
+        "digitnet-best": lambda: worker_digitnet(data, epochs, recipe="best"),
+        "digitnet-best-autograd": lambda: worker_digitnet(data, epochs, recipe="best", autograd=True),
         "torch-idiomatic-best": lambda: worker_torch_idiomatic_best(data, epochs),
-        "digitnet-best-bf16": lambda: worker_digitnet_best(data, epochs, precision="bf16"),
+        "digitnet-best-bf16": lambda: worker_digitnet(data, epochs, recipe="best", precision="bf16"),
         "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
         "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
         "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),
-        "digitnet-cnn": lambda: worker_digitnet_best(data, epochs, recipe="cnn", augment="none"),
+        "digitnet-cnn": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none"),
         "torch-idiomatic-cnn": lambda: worker_torch_idiomatic_best(data, epochs, cnn=True),
-        "digitnet-cnn-bf16": lambda: worker_digitnet_best(data, epochs, recipe="cnn", augment="none", precision="bf16"),
+        "digitnet-cnn-bf16": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none", precision="bf16"),
         "torch-idiomatic-cnn-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True, cnn=True),
-        "digitnet-cnn-augmented": lambda: worker_digitnet_best(data, epochs, recipe="cnn"),
+        "digitnet-cnn-augmented": lambda: worker_digitnet(data, epochs, recipe="cnn"),
     }
     seconds, accuracy = workers[name]()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
