@@ -121,6 +121,14 @@ def synthetic_data():
     return Dataset("synthetic", x[:600], y[:600], x[600:], y[600:], tuple(str(i) for i in range(10)))
 
 
+@pytest.fixture
+def hand_over_data(monkeypatch, synthetic_data):
+    """resume() reloads a run's data by name; a synthetic set has none, so hand it over."""
+    import digitnet.runs.api as api
+
+    monkeypatch.setattr(api, "load_run_data", lambda *args, **kwargs: synthetic_data)
+
+
 @pytest.fixture(scope="session")
 def synthetic_run(tmp_path_factory, synthetic_data) -> Path:
     """A best-recipe run folder trained in about a second on synthetic_data."""

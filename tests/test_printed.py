@@ -58,15 +58,14 @@ def test_print_swaps_a_share_of_the_batch_for_glyphs_with_their_labels():
     assert torch.equal(plain, glyphs) and torch.equal(plain_labels, torch.as_tensor(bank.labels))
 
 
-def test_a_print_run_records_its_glyphs_and_resume_refuses_other_ones(tmp_path, synthetic_data, monkeypatch):
-    import digitnet.runs.api as api
+def test_a_print_run_records_its_glyphs_and_resume_refuses_other_ones(tmp_path, synthetic_data, monkeypatch,
+                                                                     hand_over_data):
     from digitnet.runs import resume, train
 
     with pytest.raises(Crash):
         train("cnn", synthetic_data, epochs=2, out=tmp_path / "run", progress=False, on_epoch=crash_after(1))
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"]["printed"] == glyph_bank().describe()
-    monkeypatch.setattr(api, "load_run_data", lambda *args, **kwargs: synthetic_data)
     other = dataclasses.replace(glyph_bank(), sha256="0" * 64)
     monkeypatch.setattr("digitnet.data.printed.glyph_bank", lambda: other)
     with pytest.raises(DataError, match="printed digits rendered here .* differ from those recorded in .*config.json"):

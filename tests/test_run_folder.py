@@ -19,14 +19,6 @@ from digitnet.training import TrainConfig, TrainingInterrupted
 
 
 
-@pytest.fixture
-def hand_over_data(monkeypatch, synthetic_data):
-    """resume() reloads a run's data by name; a synthetic set has none, so hand it over."""
-    import digitnet.runs.api as api
-
-    monkeypatch.setattr(api, "load_run_data", lambda *args, **kwargs: synthetic_data)
-
-
 def _copy(run, tmp_path):
     return shutil.copytree(run, tmp_path / "copy")
 

@@ -14,13 +14,6 @@ from digitnet.errors import ConfigError
 from digitnet.runs import resume, train
 
 
-@pytest.fixture
-def hand_over_data(monkeypatch, synthetic_data):
-    import digitnet.runs.api as api
-
-    monkeypatch.setattr(api, "load_run_data", lambda *args, **kwargs: synthetic_data)
-
-
 def test_requests_resolve_to_a_count(monkeypatch):
     assert threads.resolve_threads(None) == torch.get_num_threads()
     assert threads.resolve_threads(3) == 3
