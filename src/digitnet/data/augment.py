@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from digitnet.data.batches import scale_images
 from digitnet.settings import SIDE
 
 ROTATION_DEGREES = 12.0
@@ -57,8 +58,7 @@ class Augmenter:
         self.generator = torch.Generator(device=device)
         self.glyphs = self.glyph_labels = None
         if "print" in kind:
-            from digitnet.data.batches import scale_images
-            from digitnet.data.printed import glyph_bank
+            from digitnet.data.printed import glyph_bank  # lazy: rendering needs scipy, Pillow and the fonts
 
             bank = glyph_bank()
             self.glyphs = scale_images(bank.pixels, device)
