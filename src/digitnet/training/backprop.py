@@ -1,15 +1,16 @@
 """The MLP's backward pass written out, for every recipe the hand-fused SGD step does not serve.
 
 At `best`'s batch of 128 the GEMMs are small, and autograd's graph, its per-step allocations and
-the separate zeroing of gradients cost a fifth of each step on a 2-core CPU. Here the forward and
-backward passes run the GEMMs the math needs into buffers allocated once per batch size, the
-loss gradient is written directly (cross-entropy with label smoothing or the tutorial's MSE), the
-weight gradients land in the parameters' .grad tensors, and the recipe's own torch.optim optimiser
-(AdamW fused into one kernel) and schedule update the weights, as AutogradStep's do; checkpoints
-are interchangeable. With `--precision bf16` the GEMMs run in bfloat16 (twice fp32's speed on CPUs
-with AVX512-BF16 or AMX) on copies of the weights refreshed every step, while the loss, its
-gradient, the weight gradients handed to the optimiser and the weights stay fp32.
-tests/test_fastpath.py checks it against autograd step by step.
+the separate zeroing of gradients cost about a sixth of each step on a 2-core CPU
+(benchmarks/train_speed.py --recipe best). Here the forward and backward passes run the GEMMs the
+math needs into buffers allocated once per batch size (fastpath.MLPLayers), the loss gradient is
+written directly (cross-entropy with label smoothing or the tutorial's MSE), the weight gradients
+land in the parameters' .grad tensors, and the recipe's own torch.optim optimiser (AdamW fused
+into one kernel) and schedule update the weights, as AutogradStep's do; checkpoints are
+interchangeable. With `--precision bf16` the GEMMs run in bfloat16 (in 0.6x fp32's time on a Zen 4
+CPU with AVX512-BF16, benchmarks/step_breakdown.py) on copies of the weights refreshed every step,
+while the loss, its gradient, the weight gradients handed to the optimiser and the weights stay
+fp32. tests/test_fastpath.py checks it against autograd step by step.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def compute_dtype(precision: str) -> torch.dtype:
 def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model in the memory layout that trains it fastest here: a convnet on the CPU keeps its
     feature maps channels-last (oneDNN's native layout: its pooling and convolutions ran 1.3x
-    faster in fp32 and 1.7x in bf16, docs/performance.md); everything else as built. The weights
+    faster in fp32 and 1.7x in bf16, benchmarks/cnn_step.py); everything else as built. The weights
     keep their values, only their order in memory changes (files are written contiguous); results
     differ from the other layout's in the last bits, as with any change of kernels."""
     has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
