@@ -51,6 +51,8 @@ def test_train_writes_every_run_file_and_evaluate_repeats_its_figures(tmp_path, 
         (["evaluate", "/nonexistent"], "/nonexistent: no such run folder"),
         (["evaluate", "."], "config.json: missing; . is not a digitnet run folder"),
         (["train", "--device", "cuda:0", "--data-dir", "."], "CUDA is not available here; use --device cpu"),
+        (["train", "--precision", "tf32", "--device", "cpu", "--data-dir", "."],
+         "--precision tf32 needs a CUDA GPU (this run trains on cpu); use fp32 or bf16"),
     ],
 )
 def test_user_mistakes_get_one_line_errors(args, message, tmp_path):

@@ -28,6 +28,6 @@ AUGMENTATIONS = ("none", "affine", "affine+thickness", "affine+thickness+print")
 # Models and training.
 DEFAULT_HIDDEN = (256, 128)
 DEFAULT_SEED = 0
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("fp32", "tf32", "bf16")
 DEFAULT_PRECISION = "fp32"
 DEFAULT_DEVICE = "auto"

@@ -94,8 +94,9 @@ def _train_command(sub) -> None:
     t.add_argument("--no-shuffle", action="store_true",
                    help="keep the data set's order every epoch, as the tutorial's tf.data pipeline does")
     t.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION,
-                   help="fp32 (default, the tutorial's numbers) or bf16: matrix products in bfloat16 with fp32 "
-                        "master weights and fp32 evaluation (fast on CPUs with AMX and on GPUs)")
+                   help="fp32 (default, the tutorial's numbers); tf32 (CUDA GPUs only): float32 matrix products "
+                        "on TF32 tensor cores, TensorFlow's and JAX's GPU default; bf16: matrix products in "
+                        "bfloat16 with fp32 master weights and fp32 evaluation (fast on CPUs with AMX and on GPUs)")
     t.add_argument("--threads", type=_threads, metavar="N|auto",
                    help="CPU threads for the whole run, recorded for --resume (default: every core; the count "
                         "changes the result's last bits): auto takes the cores other processes leave idle at the "

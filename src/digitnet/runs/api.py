@@ -17,8 +17,8 @@ from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, 
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals
 from digitnet.training.threads import resolve_threads
-from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult, fit,
-                               resolve_device)
+from digitnet.training import (EpochRecord, EpochState, PeerFailure, RunStopped, SaveFailed, TrainConfig, TrainResult,
+                               check_precision, fit, resolve_device)
 
 
 def _fit_into(writer, config, data, on_epoch, progress, checkpoint, dist: Distributed) -> TrainResult:
@@ -99,7 +99,8 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
-    dist = from_environment(resolve_device(device))  # a bad --device fails here, before the data is loaded
+    check_precision(precision, resolve_device(device))  # a bad --device or --precision fails before the data loads
+    dist = from_environment(resolve_device(device))
     try:
         data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
         if isinstance(dataset, Dataset):
@@ -132,6 +133,7 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     config = TrainConfig.from_dict(saved)
     if device is not None:
         config.device = device
+    check_precision(config.precision, resolve_device(config.device))
     dist = from_environment(resolve_device(config.device))
     try:
         with dist.main_first():

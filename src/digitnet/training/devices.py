@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 
 from digitnet.errors import ConfigError
 from digitnet.settings import PRECISIONS
 
-COMPUTE_DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.bfloat16), strict=True))
+COMPUTE_DTYPES = dict(zip(PRECISIONS, (torch.float32, torch.float32, torch.bfloat16), strict=True))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -26,6 +28,35 @@ def compute_dtype(precision: str) -> torch.dtype:
     if precision not in COMPUTE_DTYPES:
         raise ConfigError(f"--precision {precision!r}: choose one of {', '.join(COMPUTE_DTYPES)}")
     return COMPUTE_DTYPES[precision]
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    compute_dtype(precision)
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"--precision tf32 needs a CUDA GPU (this run trains on {device}); use fp32 or bf16")
+
+
+@contextmanager
+def cuda_numerics(precision: str, device: torch.device):
+    """Within, on a CUDA device: float32 matrix products and convolutions in IEEE float32 ("fp32";
+    cuDNN would otherwise use TF32 by default) or on the TF32 tensor cores ("tf32", 10-bit mantissas:
+    TensorFlow's and JAX's default on GPUs, opt-in here; bf16 runs its own products in bfloat16 and
+    keeps float32 for the rest); and cuDNN's deterministic algorithms only, so that a run repeats bit
+    for bit and a resumed run equals the uninterrupted one (its default weight-gradient algorithms
+    add in a varying order). TF32 exists on CUDA GPUs only."""
+    check_precision(precision, device)
+    if device.type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    saved = torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    torch.set_float32_matmul_precision("high" if precision == "tf32" else "highest")
+    cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = precision == "tf32", True, False
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark = saved[1:]
 
 
 def fast_layout(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:

@@ -16,7 +16,7 @@ from digitnet.errors import ModelFileError
 from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
 from digitnet.model import build_model
-from digitnet.training.devices import compute_dtype, fast_layout, resolve_device
+from digitnet.training.devices import compute_dtype, cuda_numerics, fast_layout, resolve_device
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
 from digitnet.training.steps import make_step
 from digitnet.training.threads import thread_count
@@ -91,7 +91,7 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     loss stops it at once (TrainingDiverged). In both cases the last on_epoch is the last
     finished epoch.
     """
-    with thread_count(config.threads):
+    with thread_count(config.threads), cuda_numerics(config.precision, resolve_device(config.device)):
         return _fit(config, data, on_epoch, progress, checkpoint, dist)
 
 

@@ -26,7 +26,7 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     shuffle: bool = True
     device: str = DEFAULT_DEVICE
-    precision: str = DEFAULT_PRECISION  # or "bf16": GEMMs in bfloat16, fp32 master weights, fp32 evaluation
+    precision: str = DEFAULT_PRECISION  # "tf32": TF32 products (CUDA); "bf16": bf16 GEMMs, fp32 master weights
     threads: int | None = None  # CPU threads (None: torch's default); see training/threads.py
 
     def to_dict(self) -> dict:
