@@ -13,16 +13,51 @@ from digitnet.training import TrainConfig, fit
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_cuda_graph_replay_computes_what_eager_steps_compute(fashion_dir, monkeypatch, precision):
+@pytest.mark.parametrize("recipe", ["tutorial", "best"])
+@pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
+def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fashion_dir, monkeypatch, recipe, precision):
     data = load_dataset("fashion-mnist", fashion_dir, progress=False)
-    config = TrainConfig(get_recipe("tutorial", epochs=3), "fashion-mnist", device="cuda", precision=precision)
+    config = TrainConfig(get_recipe(recipe, epochs=3), "fashion-mnist", device="cuda", precision=precision)
     graphed = fit(config, data, progress=False)
     monkeypatch.setenv("DIGITNET_CUDA_GRAPHS", "0")
     eager = fit(config, data, progress=False)
     for (name, a), b in zip(graphed.model.state_dict().items(), eager.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert [r.test_accuracy for r in graphed.history] == [r.test_accuracy for r in eager.history]
+    assert [r.lr for r in graphed.history] == [r.lr for r in eager.history]
+    assert graphed.history[-1].test_accuracy > 0.5
+
+
+def test_tf32_is_used_only_when_asked_for_and_only_inside_the_run(fashion_dir):
+    data = load_dataset("fashion-mnist", fashion_dir, progress=False)
+    cudnn = torch.backends.cudnn
+    before = torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark
+    runs = {p: fit(TrainConfig(get_recipe("tutorial", epochs=1), "fashion-mnist", device="cuda", precision=p), data,
+                   progress=False) for p in ("fp32", "tf32")}
+    assert (torch.get_float32_matmul_precision(), cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark) == before
+    fp32, tf32 = (runs[p].model.state_dict() for p in ("fp32", "tf32"))
+    assert not torch.equal(fp32["0.weight"], tf32["0.weight"])  # TF32 products round differently
+    torch.testing.assert_close(fp32["0.weight"], tf32["0.weight"], rtol=0, atol=1e-3)
+
+
+def test_a_stop_signal_during_replayed_epochs_ends_the_run_at_the_epoch_boundary(fashion_dir):
+    import os
+    import signal
+
+    from digitnet.training import TrainingInterrupted
+
+    data = load_dataset("fashion-mnist", fashion_dir, progress=False)
+    finished = []
+
+    def interrupt_after_second(record, state):
+        finished.append(record.epoch)
+        if record.epoch == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = TrainConfig(get_recipe("best", epochs=4), "fashion-mnist", device="cuda")
+    with pytest.raises(TrainingInterrupted, match="during epoch 3 "):
+        fit(config, data, on_epoch=interrupt_after_second, progress=False)
+    assert finished == [1, 2]
 
 
 @pytest.mark.parametrize("recipe", ["tutorial", "best", "cnn"])
@@ -35,7 +70,8 @@ def test_resume_on_cuda_is_bit_identical(tmp_path, fashion_dir, recipe):
     from safetensors.torch import load_file
 
     a, b = load_file(str(tmp_path / "whole" / "model.safetensors")), load_file(str(tmp_path / "cut" / "model.safetensors"))
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    differ = {k: float((a[k] - b[k]).abs().max()) for k in a if not torch.equal(a[k], b[k])}
+    assert not differ, f"largest differences: {differ}"
 
 
 def test_written_out_backward_pass_on_cuda_tracks_autograd():

@@ -73,6 +73,18 @@ class EpochBatches:
         """
         return [len(range(self.rank, int(g), self.world_size)) * self.world_size / float(g) for g in self.sizes()]
 
+    def order(self, epoch: int) -> torch.Tensor:
+        """The epoch's sample order, on the data's device."""
+        return epoch_order(len(self.x), self.seed, epoch, self.shuffle).to(self.x.device)
+
+    def gather(self, batch_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of the examples at batch_order (one global batch's slice of an epoch's order),
+        this rank's share of it, copied into the reused buffers."""
+        index = batch_order[self.rank :: self.world_size]
+        n = len(index)
+        return (torch.index_select(self.x, 0, index, out=self._x_buf[:n]),
+                torch.index_select(self.y, 0, index, out=self._y_buf[:n]))
+
     def epoch(self, epoch: int):
         """Yield the epoch's batches; each is valid until the next one is taken."""
         b = self.batch_size
@@ -80,9 +92,6 @@ class EpochBatches:
             for start in range(0, len(self.x), b):
                 yield self.x[start : start + b], self.y[start : start + b]
             return
-        order = epoch_order(len(self.x), self.seed, epoch, self.shuffle).to(self.x.device)
+        order = self.order(epoch)
         for start in range(0, len(self.x), b):
-            index = order[start : start + b][self.rank :: self.world_size]
-            n = len(index)
-            yield (torch.index_select(self.x, 0, index, out=self._x_buf[:n]),
-                   torch.index_select(self.y, 0, index, out=self._y_buf[:n]))
+            yield self.gather(order[start : start + b])

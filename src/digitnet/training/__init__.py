@@ -1,4 +1,5 @@
-"""Training: the config and records, the steps (autograd, hand-fused, CUDA graph), the loop.
+"""Training: the config and records, the steps (autograd, hand-fused, written-out backward), CUDA graphs of whole
+epochs, the loop.
 
 Writing a run folder around a training run is the next layer, digitnet.runs.
 """

@@ -76,6 +76,5 @@ class BackpropStep(AutogradStep):
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
                 grad = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
-        self.optimizer.step()
-        self.schedule.step()
+        self._update()
         return loss

@@ -17,6 +17,7 @@ from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
 from digitnet.model import build_model
 from digitnet.training.devices import compute_dtype, cuda_numerics, fast_layout, resolve_device
+from digitnet.training.graphs import EpochGraph
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
 from digitnet.training.steps import make_step
 from digitnet.training.threads import thread_count
@@ -37,8 +38,26 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
     """One pass over the training split; returns the loss of every step (float32, on the CPU).
 
     Stops at once, between steps, on a non-finite loss (on the CPU, where checking costs
-    nothing; on a GPU at the end of the epoch) or when a stop signal has arrived.
+    nothing; on a GPU at the end of the epoch) or when a stop signal has arrived (before the
+    epoch, where the whole epoch is replayed from a CUDA graph).
     """
+    if isinstance(step, EpochGraph) and step.warm:
+        if stop is not None and stop.received is not None:
+            raise TrainingInterrupted(stop.received, epoch, 0)
+        losses = step.replay(batches, epoch)
+    else:
+        losses = _step_by_step(step, batches, epoch, progress, stop, dist, augment)
+    if dist is not None and dist.active:  # each rank holds its weighted share of every step's loss: average them
+        losses = dist.all_reduce_sum(losses.div_(dist.world_size))
+    losses = losses.cpu()
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        _check_finite(losses[bad[0, 0]], losses, epoch, int(bad[0, 0]), step.lr)
+    return losses
+
+
+def _step_by_step(step, batches: EpochBatches, epoch: int, progress: bool, stop: StopSignals | None,
+                  dist: Distributed | None, augment: Augmenter | None) -> torch.Tensor:
     from tqdm import tqdm  # lazy: tqdm is only needed once training starts
 
     losses = torch.empty(len(batches), device=batches.x.device)
@@ -55,12 +74,8 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
         if stop is not None and stop.received is not None:
             bar.close()
             raise TrainingInterrupted(stop.received, epoch, i + 1)
-    if shares is not None:  # each rank holds its weighted share of every step's loss: average them
-        losses = dist.all_reduce_sum(losses.div_(dist.world_size))
-    losses = losses.cpu()
-    bad = (~torch.isfinite(losses)).nonzero()
-    if len(bad):
-        _check_finite(losses[bad[0, 0]], losses, epoch, int(bad[0, 0]), step.lr)
+    if isinstance(step, EpochGraph):
+        step.warm = True
     return losses
 
 

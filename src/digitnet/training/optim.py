@@ -33,6 +33,46 @@ def lr_factor(recipe: Recipe, total_steps: int):
     return factor
 
 
+class DeviceSchedule:
+    """A LambdaLR schedule read on the GPU: the rate of every step in a table there, picked by a
+    step counter there and handed to the fused AdamW as a tensor, so that a step needs nothing from
+    the host and CUDA graphs can replay whole epochs of them (training/graphs.py). Checkpoints hold
+    the state a host-side LambdaLR would have: either kind of step resumes from them."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: torch.optim.lr_scheduler.LambdaLR,
+                 total_steps: int):
+        self.optimizer, self.schedule = optimizer, schedule
+        device = optimizer.param_groups[0]["params"][0].device
+        factor, base = schedule.lr_lambdas[0], schedule.base_lrs[0]
+        rates = [base * factor(step) for step in range(total_steps + 1)]  # as LambdaLR computes them
+        self.table = torch.tensor(rates, dtype=torch.float32, device=device)
+        self.counter = torch.zeros(1, dtype=torch.long, device=device)
+        self.rate = torch.empty(1, dtype=torch.float32, device=device)
+        self.attach()
+
+    def attach(self) -> None:
+        """Point the optimiser at the rate tensor and the counter at the LambdaLR's step (after a load)."""
+        self.counter.fill_(self.schedule.last_epoch)
+        torch.index_select(self.table, 0, self.counter, out=self.rate)
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.rate
+
+    def step(self) -> None:
+        """After the optimiser's step, as LambdaLR.step: the next step's rate."""
+        self.counter.add_(1)
+        torch.index_select(self.table, 0, self.counter, out=self.rate)
+
+    def state_dicts(self) -> tuple[dict, dict]:
+        """The optimiser's and the schedule's state as a host-side LambdaLR run would hold them."""
+        step = int(self.counter.item())
+        rate = float(self.table[step])
+        optimizer = self.optimizer.state_dict()
+        for group in optimizer["param_groups"]:
+            group["lr"], group["capturable"] = rate, False
+        rates = [rate] * len(optimizer["param_groups"])
+        return optimizer, {**self.schedule.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": rates}
+
+
 class AutogradStep:
     """step(x, y) -> loss for any recipe: autograd, a torch.optim optimiser and a per-step schedule."""
 
@@ -42,18 +82,33 @@ class AutogradStep:
         self.loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(recipe, total_steps))
+        self.device_schedule: DeviceSchedule | None = None
+
+    def schedule_on_device(self, total_steps: int) -> None:
+        """Read the learning rate on the device from now on (fused AdamW on a GPU), see DeviceSchedule."""
+        self.device_schedule = DeviceSchedule(self.optimizer, self.schedule, total_steps)
 
     @property
     def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def state_dict(self) -> dict:
+        if self.device_schedule is not None:
+            optimizer, schedule = self.device_schedule.state_dicts()
+            return {"optimizer": optimizer, "schedule": schedule}
         return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self._match_parameter_layouts()
         self.schedule.load_state_dict(state["schedule"])
+        if self.device_schedule is not None:
+            self.device_schedule.attach()
+
+    def _update(self) -> None:
+        """The optimiser's step, then the schedule's, on the host or on the device."""
+        self.optimizer.step()
+        (self.schedule if self.device_schedule is None else self.device_schedule).step()
 
     def _match_parameter_layouts(self) -> None:
         """Give each loaded moment its parameter's memory layout (a channels-last convnet's weights;
@@ -75,6 +130,5 @@ class AutogradStep:
             loss = loss * share
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        self.optimizer.step()
-        self.schedule.step()
+        self._update()
         return loss.detach()

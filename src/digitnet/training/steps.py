@@ -9,16 +9,19 @@ import torch
 from digitnet.distributed import Distributed
 from digitnet.recipes import Recipe
 from digitnet.training.backprop import BackpropStep, supports_model
-from digitnet.training.fastpath import CudaGraphStep, FusedSGDStep, supports
+from digitnet.training.fastpath import FusedSGDStep, supports
+from digitnet.training.graphs import EpochGraph
 from digitnet.training.optim import AutogradStep
 
-CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of the fused step off
+CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of whole epochs off
 
 
 def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
               dist: Distributed | None = None, cuda_graphs: bool | None = None):
-    """Hand-fused for plain SGD on MSE (replayed from a CUDA graph on GPUs), a written-out backward
-    pass and the recipe's optimiser for other MLP recipes, autograd for the CNN.
+    """Hand-fused for plain SGD on MSE, a written-out backward pass and the recipe's optimiser for
+    other MLP recipes, autograd for the CNN. On a GPU, the MLP recipes' epochs are replayed from a
+    CUDA graph where every step can be captured (graphs.py): unaugmented, and with fused AdamW reading its
+    schedule on the device, or the hand-fused SGD.
 
     Across processes: autograd through DistributedDataParallel, which all-reduces the gradients.
     """
@@ -28,13 +31,18 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
         device_ids = [dist.local_rank] if next(model.parameters()).is_cuda else None
         return AutogradStep(DistributedDataParallel(model, device_ids=device_ids), recipe, total_steps,
                             compute_dtype)
+    on_gpu = next(model.parameters()).is_cuda
     if supports(recipe):
         step = FusedSGDStep(model, recipe.lr, compute_dtype)
-        if cuda_graphs is None:
-            cuda_graphs = os.environ.get(CUDA_GRAPHS_ENV, "1") != "0"
-        if cuda_graphs and next(model.parameters()).is_cuda:
-            return CudaGraphStep(step, recipe.batch_size)
-        return step
-    if supports_model(model):
-        return BackpropStep(model, recipe, total_steps, compute_dtype)
-    return AutogradStep(model, recipe, total_steps, compute_dtype)
+    elif supports_model(model):
+        step = BackpropStep(model, recipe, total_steps, compute_dtype)
+        if on_gpu and recipe.optimizer == "adamw":  # eager or replayed alike, so both compute the same
+            step.schedule_on_device(total_steps)
+    else:
+        return AutogradStep(model, recipe, total_steps, compute_dtype)
+    if cuda_graphs is None:
+        cuda_graphs = os.environ.get(CUDA_GRAPHS_ENV, "1") != "0"
+    capturable = isinstance(step, FusedSGDStep) or step.device_schedule is not None
+    if cuda_graphs and on_gpu and capturable and recipe.augment == "none":
+        return EpochGraph(step)
+    return step
