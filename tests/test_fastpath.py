@@ -19,13 +19,16 @@ def _autograd_reference(model, batches, lr):
     return losses
 
 
+# gpu_forms: the gradient forms used for float32 on a GPU (outer products for the 10-class layer,
+# bias sums as matrix-vector products), checked here on the CPU: the same arithmetic.
+@pytest.mark.parametrize("gpu_forms", [False, True])
 @pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 512, 96]), ((32,), [7, 3]), ((64, 32, 16), [50])])
-def test_fused_step_matches_autograd_and_sgd(hidden, sizes):
+def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     # A larger rate than the seed's makes every update visible in float32.
-    step = FusedSGDStep(ours, lr=0.05)
+    step = FusedSGDStep(ours, lr=0.05, gpu_forms=gpu_forms)
     losses = [step(x, y).item() for x, y in batches]
     assert losses == pytest.approx(_autograd_reference(reference, batches, 0.05), rel=1e-5)
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
@@ -61,7 +64,9 @@ def test_bf16_step_tracks_fp32_with_fp32_master_weights():
     ("tutorial", {"optimizer": "adamw", "lr": 0.01}, (64, 32, 16), [50, 50]),
     ("tutorial", {"momentum": 0.9, "weight_decay": 1e-3, "lr": 0.01}, (256, 128), [64, 64, 64]),
 ])
-def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(recipe, overrides, hidden, sizes):
+@pytest.mark.parametrize("gpu_forms", [False, True])
+def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(recipe, overrides, hidden, sizes,
+                                                                               gpu_forms):
     from digitnet.training.backprop import BackpropStep
     from digitnet.training.optim import AutogradStep
 
@@ -69,7 +74,8 @@ def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(r
     gen = torch.Generator().manual_seed(0)
     batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
-    step, reference_step = BackpropStep(ours, recipe, total_steps=10), AutogradStep(reference, recipe, total_steps=10)
+    step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=gpu_forms)
+    reference_step = AutogradStep(reference, recipe, total_steps=10)
     for x, y in batches:
         assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
         assert step.lr == reference_step.lr

@@ -31,16 +31,21 @@ def supports_model(model: nn.Module) -> bool:
 class BackpropStep(AutogradStep):
     """step(x, y) -> loss (0-d fp32 tensor) for an nn.Sequential of Linear/ReLU layers, any loss and optimiser."""
 
-    def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
+    def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
+                 gpu_forms: bool | None = None):
         super().__init__(model, recipe, total_steps, compute_dtype)
-        self.mlp = MLPLayers(model, compute_dtype)
-        self.loss, self.smoothing = recipe.loss, recipe.label_smoothing
+        self.mlp = MLPLayers(model, compute_dtype, gpu_forms)
+        self.loss = recipe.loss
+        self.targets = _target_rows(self.mlp.sizes[-1], recipe, self.mlp.device)
         for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
             layer.weight.grad = torch.zeros_like(layer.weight)
             layer.bias.grad = torch.zeros_like(layer.bias)
 
-    def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor) -> None:
+    def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers) -> None:
         layer = self.mlp.linears[k]
+        if self.mlp.gpu_forms:
+            self.mlp.gradients_into(k, grad, below_input, buf, layer.weight.grad, layer.bias.grad, alpha=1.0, beta=0.0)
+            return
         if self.mlp.mixed:
             layer.weight.grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
         else:
@@ -49,14 +54,12 @@ class BackpropStep(AutogradStep):
 
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's mean loss, and its gradient with respect to the logits (written over out)."""
-        n, classes = out.shape
+        n = len(out)
+        target = torch.index_select(self.targets, 0, y, out=buf.target)
         if self.loss == "mse-sum":  # sum((out - onehot)^2) / n
-            target = buf.target.zero_().scatter_(1, y[:, None], 1.0)
             diff = out.sub_(target)
             return torch.dot(diff.view(-1), diff.view(-1)) / n, diff.mul_(2.0 / n)
-        # cross-entropy against (1 - s) onehot + s / classes: gradient (softmax - target) / n
-        share = self.smoothing / classes
-        target = buf.target.fill_(share).scatter_(1, y[:, None], 1.0 - self.smoothing + share)
+        # cross-entropy against the smoothed target: gradient (softmax - target) / n
         log_probs = torch.log_softmax(out, 1, out=buf.log_probs)
         loss = torch.dot(target.view(-1), log_probs.view(-1)).neg_() / n
         return loss, torch.exp(log_probs, out=out).sub_(target).div_(n)
@@ -72,9 +75,18 @@ class BackpropStep(AutogradStep):
         loss, grad = self._loss_and_gradient(logits, y, buf)
         for k in range(len(weights) - 1, -1, -1):
             grad = grad.to(self.compute_dtype)
-            self._weight_gradient(k, grad, inputs[k])
+            self._weight_gradient(k, grad, inputs[k], buf)
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
                 grad = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
         self._update()
         return loss
+
+
+def _target_rows(classes: int, recipe: Recipe, device) -> torch.Tensor:
+    """Row c: the target for label c (one-hot for MSE; (1 - s) one-hot + s / classes with label
+    smoothing s for cross-entropy). Picking rows is one kernel a step."""
+    if recipe.loss == "mse-sum":
+        return torch.eye(classes, device=device)
+    share = recipe.label_smoothing / classes
+    return torch.full((classes, classes), share, device=device).fill_diagonal_(1.0 - recipe.label_smoothing + share)

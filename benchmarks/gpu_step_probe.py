@@ -1,0 +1,162 @@
+"""Where a GPU training step's time goes, kernel by kernel, and what the alternatives cost.
+
+Times, on random data, each piece of the seed recipe's step (batch 512: 784-256-128-10) and of
+best's (batch 128), and candidate replacements for the costly ones, each captured 20 times into a
+CUDA graph and replayed (median of 15 replays, CUDA events), in fp32 and TF32:
+
+    python benchmarks/gpu_step_probe.py            # needs a CUDA device
+
+A whole step's time over the sum of its pieces shows what fusing could gain; "empty kernel" is the
+floor any kernel pays inside a graph.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+
+import torch
+
+REPS, REPLAYS = 20, 15
+
+
+def per_call_us(fn) -> float:
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(REPS):
+            fn()
+    times = []
+    for _ in range(REPLAYS):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) * 1000 / REPS)
+    return statistics.median(times)
+
+
+def pieces(n: int, dev: str = "cuda") -> dict:
+    """The seed step's kernels at batch n, and alternatives, as zero-argument callables."""
+    x = torch.rand(n, 784, device=dev) * 2 - 1
+    w1, b1 = torch.randn(256, 784, device=dev) * 0.05, torch.randn(256, device=dev) * 0.05
+    w2, b2 = torch.randn(128, 256, device=dev) * 0.05, torch.randn(128, device=dev) * 0.05
+    w3, b3 = torch.randn(10, 128, device=dev) * 0.1, torch.randn(10, device=dev) * 0.1
+    h1, h2, out = torch.empty(n, 256, device=dev), torch.empty(n, 128, device=dev), torch.empty(n, 10, device=dev)
+    g1, g2, g3 = torch.randn(n, 256, device=dev), torch.randn(n, 128, device=dev), torch.randn(n, 10, device=dev)
+    grad_w1, grad_w1_t = torch.empty(256, 784, device=dev), torch.empty(784, 256, device=dev)
+    split = {k: torch.empty(k, 256, 784, device=dev) for k in (2, 4, 8)}
+    bias_grad, ones = torch.empty(256, device=dev), torch.ones(n, device=dev)
+    outer3 = torch.empty(n, 10, 128, device=dev)
+    g3_padded, w3_padded = torch.zeros(n, 16, device=dev), torch.zeros(16, 128, device=dev)
+    b3_padded, out_padded = torch.zeros(16, device=dev), torch.empty(n, 16, device=dev)
+    g3_padded[:, :10] = g3
+    w3_padded[:10] = w3
+    y = torch.randint(0, 10, (n,), device=dev)
+    eye, target = torch.eye(10, device=dev), torch.empty(n, 10, device=dev)
+    data, order, xbuf = torch.rand(60000, 784, device=dev), torch.randperm(60000, device=dev)[:n], torch.empty(n, 784, device=dev)
+    tiny = torch.zeros(1, device=dev)
+    lr = 1e-3
+
+    def split_k(k):
+        def run():
+            torch.bmm(g1.view(k, n // k, 256).transpose(1, 2), x.view(k, n // k, 784), out=split[k])
+            w1.sub_(split[k].sum(0), alpha=lr)
+        return run
+
+    def loss_part():
+        torch.index_select(eye, 0, y, out=target)
+        diff = target.neg_().add_(out)
+        loss = torch.dot(diff.view(-1), diff.view(-1)) / n
+        diff.mul_(2.0 / n)
+        return loss
+
+    return {
+        "empty kernel (1-element add)": lambda: tiny.add_(1),
+        "gather the batch (index_select)": lambda: torch.index_select(data, 0, order, out=xbuf),
+        "fwd1 addmm": lambda: torch.addmm(b1, x, w1.t(), out=h1),
+        "fwd1 addmm + relu_": lambda: torch.addmm(b1, x, w1.t(), out=h1).relu_(),
+        "fwd1 _addmm_activation (relu epilogue)": lambda: torch._addmm_activation(b1, x, w1.t()),
+        "fwd2 addmm + relu_": lambda: torch.addmm(b2, h1, w2.t(), out=h2).relu_(),
+        "fwd2 _addmm_activation": lambda: torch._addmm_activation(b2, h1, w2.t()),
+        "fwd3 addmm": lambda: torch.addmm(b3, h2, w3.t(), out=out),
+        "loss and its gradient (6 kernels)": loss_part,
+        "dX3 mm(g3, W3)": lambda: torch.mm(g3, w3),
+        "dX2 mm(g2, W2)": lambda: torch.mm(g2, w2),
+        "relu backward (threshold_backward)": lambda: torch.ops.aten.threshold_backward(g2, h2, 0.0),
+        "dW3 addmm_ (grad + update)": lambda: w3.addmm_(g3.t(), h2, alpha=-lr),
+        "dW2 addmm_ (grad + update)": lambda: w2.addmm_(g2.t(), h1, alpha=-lr),
+        "dW1 addmm_ (grad + update), today": lambda: w1.addmm_(g1.t(), x, alpha=-lr),
+        "dW1 mm(g.t(), x) only": lambda: torch.mm(g1.t(), x, out=grad_w1),
+        "dW1 mm(x.t(), g) only (transposed result)": lambda: torch.mm(x.t(), g1, out=grad_w1_t),
+        "dW1 split-K 2 (bmm + sum + sub_)": split_k(2),
+        "dW1 split-K 4 (bmm + sum + sub_)": split_k(4),
+        "dW1 split-K 8 (bmm + sum + sub_)": split_k(8),
+        "bias grad sum(g1, 0)": lambda: torch.sum(g1, 0, out=bias_grad),
+        "bias grad mv(g1.t(), ones)": lambda: torch.mv(g1.t(), ones, out=bias_grad),
+        "bias update sub_": lambda: b1.sub_(bias_grad, alpha=lr),
+        "bias grad and update in one addmv_ (GPU form)": lambda: b1.addmv_(g1.t(), ones, alpha=-lr),
+        "dW3 outer products + addmv_ (GPU form)": lambda: w3.view(-1).addmv_(
+            torch.mul(g3[:, :, None], h2[:, None, :], out=outer3).view(n, -1).t(), ones, alpha=-lr),
+        "dW3 padded to 16 rows, addmm_": lambda: w3_padded.addmm_(g3_padded.t(), h2, alpha=-lr),
+        "fwd3 padded to 16 outputs, addmm": lambda: torch.addmm(b3_padded, h2, w3_padded.t(), out=out_padded),
+    }
+
+
+def whole_steps(dev: str = "cuda") -> dict:
+    from digitnet.model import build_model
+    from digitnet.recipes import get_recipe
+    from digitnet.training.backprop import BackpropStep
+    from digitnet.training.fastpath import FusedSGDStep
+
+    steps = {}
+    for n, name in ((512, "seed"), (128, "best")):
+        x = torch.rand(n, 784, device=dev) * 2 - 1
+        y = torch.randint(0, 10, (n,), device=dev)
+        for forms in (True, False):
+            label = "GPU forms" if forms else "plain GEMMs and sums"
+            if name == "seed":
+                step = FusedSGDStep(build_model(seed=0, device=dev), 0.001, gpu_forms=forms)
+                steps[f"whole {name} step (FusedSGDStep, {label})"] = lambda s=step, x=x, y=y: s(x, y)
+                continue
+            step = BackpropStep(build_model(seed=0, device=dev), get_recipe("best"), 10**5, gpu_forms=forms)
+            step.schedule_on_device(10**5)
+            step(x, y)  # the optimiser's state, outside the capture
+            for group in step.optimizer.param_groups:
+                group["capturable"] = True
+            steps[f"whole {name} step (BackpropStep + fused AdamW, {label})"] = lambda s=step, x=x, y=y: s(x, y)
+    return steps
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        print("needs a CUDA device", file=sys.stderr)
+        return 2
+    print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}; us per call, median of {REPLAYS} "
+          f"replays of {REPS} captured calls")
+    rows: dict[str, dict[str, float | str]] = {}
+    for mode, precision in (("fp32", "highest"), ("tf32", "high")):
+        torch.set_float32_matmul_precision(precision)
+        for batch in (512, 128):
+            for name, fn in {**pieces(batch), **(whole_steps() if batch == 512 else {})}.items():
+                key = f"{name} [batch {batch}]" if not name.startswith("whole") else name
+                try:
+                    rows.setdefault(key, {})[mode] = per_call_us(fn)
+                except Exception as exc:  # a variant this torch does not support: say so, go on
+                    rows.setdefault(key, {})[mode] = f"failed: {type(exc).__name__}: {str(exc)[:80]}"
+    print("\n| piece | fp32 us | tf32 us |\n| --- | ---: | ---: |")
+    for key, times in rows.items():
+        cells = [f"{t:.1f}" if isinstance(t, float) else t for t in (times.get("fp32", "-"), times.get("tf32", "-"))]
+        print(f"| {key} | {cells[0]} | {cells[1]} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
