@@ -1,24 +1,34 @@
 #!/usr/bin/env bash
 # Every GPU check of the speed issue in one call on the lent machine (see docs/performance.md):
-#   bash benchmarks/gpu_checks.sh DATA_DIR    (DATA_DIR: Fashion-MNIST's four IDX files)
-# Prints the machine, runs the CUDA tests, then the seed and best recipes' rows on the GPU with
-# JAX beside digitnet. Runs from the repository root with src/ on the path: nothing to install
-# where the machine already has torch, jax, optax, numpy, Pillow, scipy, safetensors and tqdm.
+#   bash benchmarks/gpu_checks.sh SHARED_DATA [ROUNDS]   (SHARED_DATA: holds fashion-mnist/'s four IDX files)
+# Prints the machine, runs the CUDA tests, the per-kernel probe, then the seed and best recipes' rows
+# on the GPU with JAX beside digitnet. Runs from the repository root with src/ on the path: nothing
+# to install where the machine already has torch, jax, optax, numpy, Pillow, scipy, matplotlib,
+# safetensors, tqdm and pytest. With $OUT set (the lent machine), the whole log is kept there too.
+# It fits a 15-minute lease with room to spare (about 6 minutes); the idiomatic PyTorch rows
+# (torch-idiomatic, torch-idiomatic-best) and the graph-less rows (digitnet-eager, digitnet-best-eager)
+# are slow on a GPU and change little between versions: add them to --only when wanted.
 set -u
-DATA=${1:?give the folder holding Fashion-MNIST\'s IDX files}
-export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
+SHARED=${1:?give the folder holding fashion-mnist/}
+ROUNDS=${2:-2}
+DATA="$SHARED/fashion-mnist"
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 DIGITNET_SHARED_DATA="$SHARED"
+LOG=${OUT:-/tmp}/gpu_checks.log
+{
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python - <<'PY'
+python3 - <<'PY'
 import importlib, platform
 print("python", platform.python_version())
-for name in ("torch", "jax", "optax", "numpy", "PIL", "scipy", "safetensors", "tqdm", "pytest"):
+for name in ("torch", "jax", "optax", "numpy", "PIL", "scipy", "matplotlib", "safetensors", "tqdm", "pytest"):
     try:
         print(name, getattr(importlib.import_module(name), "__version__", "?"))
     except ImportError as exc:
         print(name, "MISSING:", exc)
 PY
-python -m pytest -q -x -p no:cacheprovider tests/test_cuda.py tests/test_fastpath.py 2>&1 | tail -5
-python benchmarks/train_speed.py --data-dir "$DATA" --device cuda --rounds 3 \
-    --only digitnet,digitnet-bf16,torch-idiomatic,jax-scan,jax-scan-tf32,gemm-floor-6,gemm-floor-8
-python benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe best --rounds 3 \
-    --only digitnet-best,digitnet-best-bf16,torch-idiomatic-best,jax-scan-best
+python3 -m pytest -q --tb=short -p no:cacheprovider tests/test_cuda.py tests/test_fastpath.py 2>&1 | tail -40
+python3 benchmarks/gpu_step_probe.py
+python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --rounds "$ROUNDS" \
+    --only digitnet,digitnet-tf32,digitnet-bf16,jax-scan,jax-scan-tf32
+python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe best --rounds "$ROUNDS" \
+    --only digitnet-best,digitnet-best-tf32,digitnet-best-bf16,jax-scan-best,jax-scan-best-tf32
+} 2>&1 | tee "$LOG"

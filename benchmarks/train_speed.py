@@ -31,6 +31,8 @@ BATCH, LR = 512, 0.001
 IMPLEMENTATIONS = {
     "digitnet": "digitnet, default path (hand-fused SGD step)",
     "digitnet-bf16": "digitnet --precision bf16",
+    "digitnet-tf32": "digitnet --precision tf32 (GPUs: TF32 tensor cores, TensorFlow's and JAX's GPU default)",
+    "digitnet-eager": "digitnet with CUDA graphs off (DIGITNET_CUDA_GRAPHS=0): the same steps, launched one by one",
     "tf-eager": "tutorial's TensorFlow eager loop, as written",
     "tf-function": "the same step in tf.function",
     "keras-fit": "Keras model.fit (TensorFlow backend)",
@@ -45,8 +47,11 @@ BEST_IMPLEMENTATIONS = {
     "digitnet-best-autograd": "digitnet --recipe best through autograd (as before 2026-11-27, AdamW now fused)",
     "torch-idiomatic-best": "idiomatic PyTorch (nn.Sequential, cross_entropy, AdamW(fused=True), LambdaLR)",
     "digitnet-best-bf16": "digitnet --recipe best --precision bf16 (written-out backward, bf16 GEMMs)",
+    "digitnet-best-tf32": "digitnet --recipe best --precision tf32 (GPUs only)",
+    "digitnet-best-eager": "digitnet --recipe best with CUDA graphs off (DIGITNET_CUDA_GRAPHS=0)",
     "torch-idiomatic-best-bf16": "the idiomatic loop under torch.autocast(bfloat16)",
     "jax-scan-best": "JAX + optax (adamw, warm-up cosine, smoothed labels), one jitted lax.scan per epoch",
+    "jax-scan-best-tf32": "the same JAX at its default matmul precision (TF32 on GPUs)",
     "gemm-floor-best-6": "floor: the step's 6 GEMMs alone at batch 128",
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
 }
@@ -62,7 +67,9 @@ REFERENCE_ROW = {"tutorial": "digitnet", "best": "digitnet-best", "cnn": "digitn
 FLOOR_ROW = {"tutorial": "gemm-floor-6", "best": "gemm-floor-best-6", "cnn": None}
 BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
-JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best"}
+JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best", "jax-scan-best-tf32"}
+GPU_ONLY_ROWS = {"jax-scan-tf32", "jax-scan-best-tf32", "digitnet-tf32", "digitnet-best-tf32", "digitnet-eager",
+                 "digitnet-best-eager"}  # on a CPU they would repeat another row, or fail (tf32)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -94,9 +101,12 @@ def _timed(epochs: int, run_epoch) -> list[float]:
     return seconds
 
 
-def worker_digitnet(data, epochs, recipe="tutorial", precision="fp32", autograd=False, **overrides):
+def worker_digitnet(data, epochs, recipe="tutorial", precision="fp32", autograd=False, graphs=True, **overrides):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
+
+    if not graphs:
+        os.environ["DIGITNET_CUDA_GRAPHS"] = "0"
 
     if autograd:
         import digitnet.training.loop as loop
@@ -283,7 +293,7 @@ def worker_jax_tutorial(data, epochs, precision="highest"):
         return _jax_mlp(data, epochs, BATCH, lambda total: optax.sgd(LR), mse_sum)
 
 
-def worker_jax_best(data, epochs):
+def worker_jax_best(data, epochs, precision="highest"):
     import jax
     import optax
 
@@ -295,7 +305,7 @@ def worker_jax_best(data, epochs):
         schedule = optax.warmup_cosine_decay_schedule(0.0, 2e-3, round(0.05 * total), total)
         return optax.adamw(schedule, weight_decay=0.05)
 
-    with jax.default_matmul_precision("highest"):
+    with jax.default_matmul_precision(precision):
         return _jax_mlp(data, epochs, BEST_BATCH, adamw, smoothed_cross_entropy)
 
 
@@ -353,6 +363,8 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
     workers = {
         "digitnet": lambda: worker_digitnet(data, epochs),
         "digitnet-bf16": lambda: worker_digitnet(data, epochs, precision="bf16"),
+        "digitnet-tf32": lambda: worker_digitnet(data, epochs, precision="tf32"),
+        "digitnet-eager": lambda: worker_digitnet(data, epochs, graphs=False),
         "tf-eager": lambda: worker_tf(data, epochs, compiled=False),
         "tf-function": lambda: worker_tf(data, epochs, compiled=True),
         "keras-fit": lambda: worker_keras_fit(data, epochs),
@@ -362,10 +374,13 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "jax-scan": lambda: worker_jax_tutorial(data, epochs),
         "jax-scan-tf32": lambda: worker_jax_tutorial(data, epochs, precision="default"),
         "jax-scan-best": lambda: worker_jax_best(data, epochs),
+        "jax-scan-best-tf32": lambda: worker_jax_best(data, epochs, precision="default"),
         "digitnet-best": lambda: worker_digitnet(data, epochs, recipe="best"),
         "digitnet-best-autograd": lambda: worker_digitnet(data, epochs, recipe="best", autograd=True),
         "torch-idiomatic-best": lambda: worker_torch_idiomatic_best(data, epochs),
         "digitnet-best-bf16": lambda: worker_digitnet(data, epochs, recipe="best", precision="bf16"),
+        "digitnet-best-tf32": lambda: worker_digitnet(data, epochs, recipe="best", precision="tf32"),
+        "digitnet-best-eager": lambda: worker_digitnet(data, epochs, recipe="best", graphs=False),
         "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
         "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
         "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),
@@ -424,7 +439,7 @@ def main() -> int:
 
     names = args.only.split(",") if args.only else list(ROWS[args.recipe])
     if args.device == "cpu" and not args.only:
-        names = [n for n in names if n != "jax-scan-tf32"]  # no TF32 on a CPU: the row would repeat jax-scan
+        names = [n for n in names if n not in GPU_ONLY_ROWS]
     if importlib.util.find_spec("tensorflow") is None:
         names = [n for n in names if n not in TF_ROWS]
         print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
@@ -446,7 +461,7 @@ def main() -> int:
                 return 1
             result = json.loads(done.stdout.strip().splitlines()[-1])
             runs[name].append(result)
-            print(f"round {round_} {name:16s} median {statistics.median(result['seconds']):.3f} s/epoch",
+            print(f"round {round_} {name:16s} median {statistics.median(result['seconds']):.4g} s/epoch",
                   file=sys.stderr, flush=True)
     print_table(runs, args)
     return 0
@@ -476,7 +491,7 @@ def print_table(runs, args) -> None:
         accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
         acc_text = f"{100 * statistics.median(accuracies):.2f}%" if accuracies else "-"
         described = next(rows[name] for rows in ROWS.values() if name in rows)
-        print(f"| {described} | {sec:.3f} | {60000 / sec:,.0f} | {rss:.0f} | "
+        print(f"| {described} | {sec:.4g} | {60000 / sec:,.0f} | {rss:.0f} | "
               f"{_paired_ratio(results, ours)} | {_paired_ratio(results, floor)} | {acc_text} |")
 
 
