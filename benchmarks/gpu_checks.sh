@@ -31,4 +31,7 @@ python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --rounds "$RO
     --only digitnet,digitnet-tf32,digitnet-bf16,jax-scan,jax-scan-tf32
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe best --rounds "$ROUNDS" \
     --only digitnet-best,digitnet-best-tf32,digitnet-best-bf16,jax-scan-best,jax-scan-best-tf32
+echo "30 epochs of best, command to result (CUDA graph capture and evaluation included):"
+time python3 -m digitnet train --recipe best --dataset fashion-mnist --data-dir "$DATA" --epochs 30 \
+    --device cuda --no-progress --out "$(mktemp -d)/best30" | tail -2
 } 2>&1 | tee "$LOG"

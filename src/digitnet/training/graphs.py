@@ -27,7 +27,13 @@ class EpochGraph:
     def __init__(self, step):
         self.step = step
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.order: torch.Tensor | None = None  # the epoch's sample order, read by the graph
+        self.full_losses: torch.Tensor | None = None  # written by the graph, a loss per full batch
         self.warm = False  # an eager epoch has run: capturing is safe
+
+    def ready(self, batches: EpochBatches) -> bool:
+        """Whether replay() can run this epoch: after an eager one, and with a full batch to capture."""
+        return self.warm and len(batches.x) >= batches.batch_size
 
     @property
     def lr(self) -> float:

@@ -41,7 +41,7 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
     nothing; on a GPU at the end of the epoch) or when a stop signal has arrived (before the
     epoch, where the whole epoch is replayed from a CUDA graph).
     """
-    if isinstance(step, EpochGraph) and step.warm:
+    if isinstance(step, EpochGraph) and step.ready(batches):
         if stop is not None and stop.received is not None:
             raise TrainingInterrupted(stop.received, epoch, 0)
         losses = step.replay(batches, epoch)
