@@ -90,3 +90,15 @@ def test_written_out_backward_pass_on_cuda_tracks_autograd():
         assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-4)
     for a, b in zip(ours.parameters(), reference.parameters()):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize(("recipe", "precision"), [("tutorial", "tf32"), ("cnn", "fp32")])
+def test_evaluate_on_cuda_repeats_the_figures_training_wrote(tmp_path, fashion_dir, recipe, precision):
+    """Re-evaluation uses the run's own products (TF32 for a tf32 run; IEEE float32 convolutions for
+    an fp32 cnn, where cuDNN's default would be TF32), so the figures come back bit for bit."""
+    from digitnet.runs.evaluate import evaluate_run
+
+    train(recipe, "fashion-mnist", data_dir=fashion_dir, epochs=1, device="cuda", precision=precision,
+          augment="none" if recipe == "cnn" else None, out=tmp_path / "run", progress=False)
+    evaluation, last_row, _ = evaluate_run(tmp_path / "run", device="cuda", progress=False)
+    assert (evaluation.loss, evaluation.accuracy) == (last_row["test_loss"], last_row["test_accuracy"])

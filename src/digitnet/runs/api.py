@@ -66,7 +66,7 @@ def _report_stop(writer: RunWriter, config: TrainConfig, data: Dataset, stop: Ru
         try:
             device = resolve_device(config.device)
             model = load_model(writer.run_dir / MODEL, writer.config["architecture"], device=device)
-            writer.report_stop(evaluate_on_test_split(model, data, writer.config["recipe"], device), data,
+            writer.report_stop(evaluate_on_test_split(model, data, writer.config, device), data,
                                stop.describe())
         except (OSError, DigitnetError) as exc:
             stop.args = (f"{stop} (the report of the saved epochs could not be written: {exc})",)

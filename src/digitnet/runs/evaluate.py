@@ -5,13 +5,21 @@ from __future__ import annotations
 from digitnet.losses import make_loss
 from digitnet.metrics import Evaluation, evaluate
 from digitnet.runs.reading import load_run, load_run_data, read_metrics
-from digitnet.training import prepare_test_tensors, resolve_device
+from digitnet.settings import DEFAULT_PRECISION
+from digitnet.training import cuda_numerics, prepare_test_tensors, resolve_device
 
 
-def evaluate_on_test_split(model, data, recipe: dict, device) -> Evaluation:
-    """model's loss (the recipe's own) and accuracy on data's test split."""
+def evaluate_on_test_split(model, data, config: dict, device) -> Evaluation:
+    """model's loss (the recipe's own) and accuracy on data's test split, with the products in the
+    run's precision where it has one on this device (a tf32 run on a GPU; elsewhere float32), as the
+    evaluation during training computed them."""
+    recipe = config["recipe"]
+    precision = config.get("precision", DEFAULT_PRECISION)
+    if precision == "tf32" and device.type != "cuda":
+        precision = DEFAULT_PRECISION
     x_test, y_test = prepare_test_tensors(data, device)
-    return evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
+    with cuda_numerics(precision, device):
+        return evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
 
 
 def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True
@@ -25,6 +33,6 @@ def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = 
     device = resolve_device(device)
     config, model = load_run(run_dir, device=device)
     data = load_run_data(config, run_dir, data_dir, progress=progress, test_only=True)
-    evaluation = evaluate_on_test_split(model, data, config["recipe"], device)
+    evaluation = evaluate_on_test_split(model, data, config, device)
     metrics = read_metrics(run_dir)
     return evaluation, (metrics[-1] if metrics else None), config.get("device_used")
