@@ -42,8 +42,8 @@ def cuda_numerics(precision: str, device: torch.device):
     cuDNN would otherwise use TF32 by default) or on the TF32 tensor cores ("tf32", 10-bit mantissas:
     TensorFlow's and JAX's default on GPUs, opt-in here; bf16 runs its own products in bfloat16 and
     keeps float32 for the rest); and cuDNN's deterministic algorithms only, so that a run repeats bit
-    for bit and a resumed run equals the uninterrupted one (its default weight-gradient algorithms
-    add in a varying order). TF32 exists on CUDA GPUs only."""
+    for bit and a resumed run equals the uninterrupted one (with cuDNN's defaults the cnn's resume on
+    an H100 was not bit-identical, tests/test_cuda.py). TF32 exists on CUDA GPUs only."""
     check_precision(precision, device)
     if device.type != "cuda":
         yield
