@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
-from digitnet.training.fastpath import MLPLayers, StepBuffers, relu_backward_into
+from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
 
 
@@ -73,12 +73,7 @@ class BackpropStep(AutogradStep):
         out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on
         logits = buf.logits.copy_(out) if self.mlp.mixed else out
         loss, grad = self._loss_and_gradient(logits, y, buf)
-        for k in range(len(weights) - 1, -1, -1):
-            grad = grad.to(self.compute_dtype)
-            self._weight_gradient(k, grad, inputs[k], buf)
-            if k > 0:
-                below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
-                grad = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
+        self.mlp.backward(weights, inputs, grad, buf, self._weight_gradient)
         self._update()
         return loss
 

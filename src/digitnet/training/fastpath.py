@@ -26,7 +26,7 @@ from torch import nn
 
 from digitnet.recipes import Recipe
 
-relu_backward_into = torch.ops.aten.threshold_backward.grad_input
+_relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 NARROW_OUTPUTS = 16  # a layer with fewer outputs gets its weight gradient from outer products on a GPU
 
 
@@ -106,6 +106,20 @@ class MLPLayers:
             weight.addmm_(grad.t(), below, beta=beta, alpha=alpha)
         bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
 
+    def backward(self, weights, inputs: list[torch.Tensor], grad: torch.Tensor, buf: StepBuffers,
+                 layer_gradient) -> None:
+        """From the top layer down: the gradient at each layer's output (in the compute dtype), handed
+        with the layer's input to layer_gradient(k, grad, input, buf) once the gradient flowing below
+        has been computed, so layer_gradient may update W_k in place."""
+        for k in range(len(weights) - 1, -1, -1):
+            grad = grad.to(self.dtype)
+            if k > 0:
+                below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
+                below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
+            layer_gradient(k, grad, inputs[k], buf)
+            if k > 0:
+                grad = below
+
     @staticmethod
     def forward(weights, x: torch.Tensor, buf: StepBuffers) -> list[torch.Tensor]:
         """[x, h1, ..., logits]: each layer's input, then the output (ReLU after all but the last)."""
@@ -146,17 +160,7 @@ class FusedSGDStep:
         torch.index_select(self.eye, 0, y, out=buf.target)
         diff = torch.sub(out, buf.target, out=buf.target)  # out - onehot, in fp32 whatever the compute dtype
         loss = torch.dot(diff.view(-1), diff.view(-1)) / n
-        grad = diff.mul_(2.0 / n)
-        for k in range(len(weights) - 1, -1, -1):
-            w = weights[k][0]
-            if mlp.mixed:
-                grad = grad.to(mlp.dtype)
-            if k > 0:  # the gradient flowing into layer k-1, computed before W_k changes
-                below = torch.mm(grad, w, out=buf.grads[k - 1])
-                below = relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
-            self._update(k, grad, inputs[k], buf)
-            if k > 0:
-                grad = below
+        mlp.backward(weights, inputs, diff.mul_(2.0 / n), buf, self._update)
         return loss
 
     def _update(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers) -> None:
