@@ -99,8 +99,9 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
     """
     if isinstance(recipe, str):
         recipe = get_recipe(recipe, epochs=epochs, **recipe_overrides)
-    check_precision(precision, resolve_device(device))  # a bad --device or --precision fails before the data loads
-    dist = from_environment(resolve_device(device))
+    resolved = resolve_device(device)  # a bad --device or --precision fails here, before the data loads
+    check_precision(precision, resolved)
+    dist = from_environment(resolved)
     try:
         data_dir = None if data_dir is None else str(Path(data_dir).expanduser().resolve())
         if isinstance(dataset, Dataset):
@@ -133,8 +134,9 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     config = TrainConfig.from_dict(saved)
     if device is not None:
         config.device = device
-    check_precision(config.precision, resolve_device(config.device))
-    dist = from_environment(resolve_device(config.device))
+    resolved = resolve_device(config.device)
+    check_precision(config.precision, resolved)
+    dist = from_environment(resolved)
     try:
         with dist.main_first():
             data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)

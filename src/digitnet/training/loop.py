@@ -106,13 +106,14 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
     loss stops it at once (TrainingDiverged). In both cases the last on_epoch is the last
     finished epoch.
     """
-    with thread_count(config.threads), cuda_numerics(config.precision, resolve_device(config.device)):
-        return _fit(config, data, on_epoch, progress, checkpoint, dist)
+    device = resolve_device(config.device)
+    with thread_count(config.threads), cuda_numerics(config.precision, device):
+        return _fit(config, device, data, on_epoch, progress, checkpoint, dist)
 
 
-def _fit(config: TrainConfig, data: Dataset, on_epoch, progress: bool, checkpoint: dict | None,
+def _fit(config: TrainConfig, device: torch.device, data: Dataset, on_epoch, progress: bool, checkpoint: dict | None,
          dist: Distributed | None) -> TrainResult:
-    recipe, device, dtype = config.recipe, resolve_device(config.device), compute_dtype(config.precision)
+    recipe, dtype = config.recipe, compute_dtype(config.precision)
     model = fast_layout(build_model(config.hidden, seed=config.seed, device=device, kind=recipe.model), device)
     augment = Augmenter(recipe.augment, config.seed, device) if recipe.augment != "none" else None
     x_train = scale_images(data.x_train, device).to(dtype)
