@@ -73,9 +73,9 @@ class EpochBatches:
         """
         return [len(range(self.rank, int(g), self.world_size)) * self.world_size / float(g) for g in self.sizes()]
 
-    def order(self, epoch: int) -> torch.Tensor:
-        """The epoch's sample order, on the data's device."""
-        return epoch_order(len(self.x), self.seed, epoch, self.shuffle).to(self.x.device)
+    def order(self, epoch: int, device: str | torch.device | None = None) -> torch.Tensor:
+        """The epoch's sample order, on the data's device unless another is named."""
+        return epoch_order(len(self.x), self.seed, epoch, self.shuffle).to(device or self.x.device)
 
     def gather(self, batch_order: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of the examples at batch_order (one global batch's slice of an epoch's order),

@@ -3,13 +3,14 @@
 At these sizes a GPU step is a few dozen small kernels (batches of 512 for the tutorial's recipe,
 128 for best's), so eager steps are bound by launching them and by the Python around them: on an
 H100 best's written-out steps took 0.474 s an epoch launched one by one and 0.085 s replayed
-(benchmarks/train_speed.py --device cuda, docs/performance.md). Here an epoch's full
-batches, each gathered from the epoch's order, stepped and its loss stored on the device, are
-captured once into one graph and replayed every epoch: one launch an epoch, no host work between
-steps. The first epoch (and the first after a resume) runs eagerly, as a real epoch that also sets
-up cuBLAS and the optimiser's state outside any capture; the last partial batch runs eagerly after
-each replay. Replaying runs the eager steps' kernels on the same addresses, so the weights are
-bit-identical to eager training (tests/test_cuda.py). A stop signal is honoured between epochs.
+(benchmarks/train_speed.py --device cuda, docs/performance.md). Here all of an epoch's batches, the
+last partial one included, each gathered from the epoch's order, stepped and its loss stored on the
+device, are captured once into one graph and replayed every epoch: one launch an epoch, no host
+work between steps. While the GPU replays an epoch the host draws the next epoch's order and queues
+its copy, so the next replay waits for nothing. The first epoch (and the first after a resume) runs
+eagerly, as a real epoch that also sets up cuBLAS, Triton's kernels and the optimiser's state
+outside any capture. Replaying runs the eager steps' kernels on the same addresses, so the weights
+are bit-identical to eager training (tests/test_cuda.py). A stop signal is honoured between epochs.
 """
 
 from __future__ import annotations
@@ -22,18 +23,23 @@ from digitnet.data.batches import EpochBatches
 
 
 class EpochGraph:
-    """A step (FusedSGDStep, or BackpropStep with its schedule on the device) that can also run an
-    epoch's full batches from one captured graph: eager step(x, y) -> loss until replay() is used."""
+    """A step (FusedSGDStep, or BackpropStep with its schedule on the device) that can also run a
+    whole epoch from one captured graph: eager step(x, y) -> loss until replay() is used."""
 
     def __init__(self, step):
         self.step = step
         self.graph: torch.cuda.CUDAGraph | None = None
         self.order: torch.Tensor | None = None  # the epoch's sample order, read by the graph
-        self.full_losses: torch.Tensor | None = None  # written by the graph, a loss per full batch
+        self.losses: torch.Tensor | None = None  # written by the graph, a loss per batch
         self.warm = False  # an eager epoch has run: capturing is safe
+        self._next_epoch: int | None = None  # the epoch whose order has been queued for the device...
+        self._next_order: torch.Tensor | None = None  # ...into here,
+        self._pinned: torch.Tensor | None = None  # from here,
+        self._copied: torch.cuda.Event | None = None  # done once this has passed
 
     def ready(self, batches: EpochBatches) -> bool:
-        """Whether replay() can run this epoch: after an eager one, and with a full batch to capture."""
+        """Whether replay() can run this epoch: after an eager one (every batch size has been stepped
+        outside a capture), and with a full batch."""
         return self.warm and len(batches.x) >= batches.batch_size
 
     @property
@@ -50,28 +56,39 @@ class EpochGraph:
         return self.step(x, y)
 
     def replay(self, batches: EpochBatches, epoch: int) -> torch.Tensor:
-        """Train one epoch: its full batches from the graph, the partial one eagerly; every step's loss, on the device."""
+        """Train one epoch from the graph; every step's loss, on the device."""
         if self.graph is None:
             self._capture(batches)
-        self.order.copy_(batches.order(epoch))
+        self.order.copy_(self._order_on_device(batches, epoch))
         self.graph.replay()
-        losses = torch.empty(len(batches), device=self.full_losses.device)
-        full = len(self.full_losses)
-        losses[:full] = self.full_losses
-        if len(batches) > full:
-            losses[full] = self.step(*batches.gather(self.order[full * batches.batch_size :]))
-        return losses
+        self._stage(batches, epoch + 1)  # on the host, while the GPU runs this epoch
+        return self.losses.clone()
+
+    def _order_on_device(self, batches: EpochBatches, epoch: int) -> torch.Tensor:
+        return self._next_order if self._next_epoch == epoch else batches.order(epoch)
+
+    def _stage(self, batches: EpochBatches, epoch: int) -> None:
+        """Draw an epoch's order on the host and queue its copy to the device behind the work queued."""
+        order = batches.order(epoch, device="cpu")
+        if self._pinned is None:
+            self._pinned = torch.empty_like(order).pin_memory()
+            self._next_order = torch.empty_like(self.order)
+            self._copied = torch.cuda.Event()
+        self._copied.synchronize()  # the previous copy has left the pinned buffer
+        self._pinned.copy_(order)
+        self._next_order.copy_(self._pinned, non_blocking=True)
+        self._copied.record()
+        self._next_epoch = epoch
 
     def _capture(self, batches: EpochBatches) -> None:
         size = batches.batch_size
-        full = len(batches.x) // size
         self.order = torch.empty(len(batches.x), dtype=torch.long, device=batches.x.device)
-        self.full_losses = torch.empty(full, device=batches.x.device)
+        self.losses = torch.empty(len(batches), device=batches.x.device)
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
         with _capturable(getattr(self.step, "optimizer", None)), torch.cuda.graph(self.graph):
-            for i in range(full):
-                self.full_losses[i] = self.step(*batches.gather(self.order[i * size : (i + 1) * size]))
+            for i in range(len(batches)):
+                self.losses[i] = self.step(*batches.gather(self.order[i * size : (i + 1) * size]))
 
 
 @contextmanager
