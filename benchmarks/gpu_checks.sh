@@ -19,18 +19,18 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 - <<'PY'
 import importlib, platform
 print("python", platform.python_version())
-for name in ("torch", "jax", "optax", "numpy", "PIL", "scipy", "matplotlib", "safetensors", "tqdm", "pytest"):
+for name in ("torch", "triton", "jax", "optax", "numpy", "PIL", "scipy", "matplotlib", "safetensors", "tqdm", "pytest"):
     try:
         print(name, getattr(importlib.import_module(name), "__version__", "?"))
     except ImportError as exc:
         print(name, "MISSING:", exc)
 PY
-python3 -m pytest -q --tb=short -p no:cacheprovider tests/test_cuda.py tests/test_fastpath.py 2>&1 | tail -40
+python3 -m pytest -q --tb=short -p no:cacheprovider tests/test_cuda.py tests/test_fastpath.py tests/test_triton_kernels.py 2>&1 | tail -40
 python3 benchmarks/gpu_step_probe.py
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --rounds "$ROUNDS" \
-    --only digitnet,digitnet-tf32,digitnet-bf16,jax-scan,jax-scan-tf32
+    --only digitnet,digitnet-no-triton,digitnet-tf32,digitnet-tf32-no-triton,jax-scan,jax-scan-tf32
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe best --rounds "$ROUNDS" \
-    --only digitnet-best,digitnet-best-tf32,digitnet-best-bf16,jax-scan-best,jax-scan-best-tf32
+    --only digitnet-best,digitnet-best-no-triton,digitnet-best-tf32,jax-scan-best,jax-scan-best-tf32
 echo "30 epochs of best, command to result (CUDA graph capture and evaluation included):"
 time python3 -m digitnet train --recipe best --dataset fashion-mnist --data-dir "$DATA" --epochs 30 \
     --device cuda --no-progress --out "$(mktemp -d)/best30" | tail -2

@@ -33,6 +33,8 @@ IMPLEMENTATIONS = {
     "digitnet-bf16": "digitnet --precision bf16",
     "digitnet-tf32": "digitnet --precision tf32 (GPUs: TF32 tensor cores, TensorFlow's and JAX's GPU default)",
     "digitnet-eager": "digitnet with CUDA graphs off (DIGITNET_CUDA_GRAPHS=0): the same steps, launched one by one",
+    "digitnet-no-triton": "digitnet with the Triton top layer off (DIGITNET_TRITON=0): PyTorch's kernels throughout",
+    "digitnet-tf32-no-triton": "digitnet --precision tf32 with the Triton top layer off",
     "tf-eager": "tutorial's TensorFlow eager loop, as written",
     "tf-function": "the same step in tf.function",
     "keras-fit": "Keras model.fit (TensorFlow backend)",
@@ -49,6 +51,7 @@ BEST_IMPLEMENTATIONS = {
     "digitnet-best-bf16": "digitnet --recipe best --precision bf16 (written-out backward, bf16 GEMMs)",
     "digitnet-best-tf32": "digitnet --recipe best --precision tf32 (GPUs only)",
     "digitnet-best-eager": "digitnet --recipe best with CUDA graphs off (DIGITNET_CUDA_GRAPHS=0)",
+    "digitnet-best-no-triton": "digitnet --recipe best with the Triton top layer off (DIGITNET_TRITON=0)",
     "torch-idiomatic-best-bf16": "the idiomatic loop under torch.autocast(bfloat16)",
     "jax-scan-best": "JAX + optax (adamw, warm-up cosine, smoothed labels), one jitted lax.scan per epoch",
     "jax-scan-best-tf32": "the same JAX at its default matmul precision (TF32 on GPUs)",
@@ -69,7 +72,7 @@ BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
 JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best", "jax-scan-best-tf32"}
 GPU_ONLY_ROWS = {"jax-scan-tf32", "jax-scan-best-tf32", "digitnet-tf32", "digitnet-best-tf32", "digitnet-eager",
-                 "digitnet-best-eager"}  # on a CPU they would repeat another row, or fail (tf32)
+                 "digitnet-best-eager", "digitnet-no-triton", "digitnet-tf32-no-triton", "digitnet-best-no-triton"}  # on a CPU they would repeat another row, or fail (tf32)
 
 
 # ----------------------------------------------------------------------------- workers
@@ -101,12 +104,15 @@ def _timed(epochs: int, run_epoch) -> list[float]:
     return seconds
 
 
-def worker_digitnet(data, epochs, recipe="tutorial", precision="fp32", autograd=False, graphs=True, **overrides):
+def worker_digitnet(data, epochs, recipe="tutorial", precision="fp32", autograd=False, graphs=True, triton=True,
+                    **overrides):
     from digitnet.recipes import get_recipe
     from digitnet.training import TrainConfig, fit
 
     if not graphs:
         os.environ["DIGITNET_CUDA_GRAPHS"] = "0"
+    if not triton:
+        os.environ["DIGITNET_TRITON"] = "0"
 
     if autograd:
         import digitnet.training.loop as loop
@@ -365,6 +371,8 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "digitnet-bf16": lambda: worker_digitnet(data, epochs, precision="bf16"),
         "digitnet-tf32": lambda: worker_digitnet(data, epochs, precision="tf32"),
         "digitnet-eager": lambda: worker_digitnet(data, epochs, graphs=False),
+        "digitnet-no-triton": lambda: worker_digitnet(data, epochs, triton=False),
+        "digitnet-tf32-no-triton": lambda: worker_digitnet(data, epochs, precision="tf32", triton=False),
         "tf-eager": lambda: worker_tf(data, epochs, compiled=False),
         "tf-function": lambda: worker_tf(data, epochs, compiled=True),
         "keras-fit": lambda: worker_keras_fit(data, epochs),
@@ -381,6 +389,7 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "digitnet-best-bf16": lambda: worker_digitnet(data, epochs, recipe="best", precision="bf16"),
         "digitnet-best-tf32": lambda: worker_digitnet(data, epochs, recipe="best", precision="tf32"),
         "digitnet-best-eager": lambda: worker_digitnet(data, epochs, recipe="best", graphs=False),
+        "digitnet-best-no-triton": lambda: worker_digitnet(data, epochs, recipe="best", triton=False),
         "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
         "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
         "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from digitnet.data.idx import idx_bytes
+
+# Without a GPU, Triton's kernels (training/triton_tail.py) can only run in its interpreter, which
+# must be chosen before Triton is first imported (tests/test_triton_kernels.py).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DIGITNET_SHARED_DATA", ROOT.parent / "shared" / "data"))

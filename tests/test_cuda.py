@@ -102,3 +102,20 @@ def test_evaluate_on_cuda_repeats_the_figures_training_wrote(tmp_path, fashion_d
           augment="none" if recipe == "cnn" else None, out=tmp_path / "run", progress=False)
     evaluation, last_row, _ = evaluate_run(tmp_path / "run", device="cuda", progress=False)
     assert (evaluation.loss, evaluation.accuracy) == (last_row["test_loss"], last_row["test_accuracy"])
+
+
+def test_the_triton_top_layer_serves_by_default_and_trains_as_pytorchs_kernels(fashion_dir, monkeypatch):
+    pytest.importorskip("triton")
+    from digitnet.model import build_model
+    from digitnet.training.steps import make_step
+
+    recipe = get_recipe("tutorial", epochs=2)
+    assert make_step(build_model(device="cuda"), recipe, 10).step.mlp.fused_tail  # EpochGraph(FusedSGDStep)
+    data = load_dataset("fashion-mnist", fashion_dir, progress=False)
+    config = TrainConfig(recipe, "fashion-mnist", device="cuda")
+    fused = fit(config, data, progress=False)
+    monkeypatch.setenv("DIGITNET_TRITON", "0")
+    plain = fit(config, data, progress=False)
+    for (name, a), b in zip(fused.model.state_dict().items(), plain.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-4, msg=name)
+    assert abs(fused.history[-1].test_accuracy - plain.history[-1].test_accuracy) < 0.005

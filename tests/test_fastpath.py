@@ -20,7 +20,7 @@ def _autograd_reference(model, batches, lr):
 
 
 # gpu_forms: the gradient forms used for float32 on a GPU (outer products for the 10-class layer,
-# bias sums as matrix-vector products), checked here on the CPU: the same arithmetic.
+# bias sums as matrix-vector products, the ReLU in the GEMM's epilogue), checked here on the CPU.
 @pytest.mark.parametrize("gpu_forms", [False, True])
 @pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 512, 96]), ((32,), [7, 3]), ((64, 32, 16), [50])])
 def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
@@ -29,6 +29,7 @@ def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     # A larger rate than the seed's makes every update visible in float32.
     step = FusedSGDStep(ours, lr=0.05, gpu_forms=gpu_forms)
+    step.mlp.relu_epilogue = gpu_forms  # the GPU's ReLU in the GEMM's epilogue, on the CPU here
     losses = [step(x, y).item() for x, y in batches]
     assert losses == pytest.approx(_autograd_reference(reference, batches, 0.05), rel=1e-5)
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
@@ -75,6 +76,7 @@ def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(r
     batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=gpu_forms)
+    step.mlp.relu_epilogue = gpu_forms
     reference_step = AutogradStep(reference, recipe, total_steps=10)
     for x, y in batches:
         assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)

@@ -32,9 +32,9 @@ class BackpropStep(AutogradStep):
     """step(x, y) -> loss (0-d fp32 tensor) for an nn.Sequential of Linear/ReLU layers, any loss and optimiser."""
 
     def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
-                 gpu_forms: bool | None = None):
+                 gpu_forms: bool | None = None, fused_tail: bool | None = None):
         super().__init__(model, recipe, total_steps, compute_dtype)
-        self.mlp = MLPLayers(model, compute_dtype, gpu_forms)
+        self.mlp = MLPLayers(model, compute_dtype, gpu_forms, fused_tail)
         self.loss = recipe.loss
         self.targets = _target_rows(self.mlp.sizes[-1], recipe, self.mlp.device)
         for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
@@ -69,6 +69,12 @@ class BackpropStep(AutogradStep):
         """One step; x must already be in the compute dtype."""
         buf = self.mlp.buffers(len(x))
         weights = self.mlp.compute_weights()
+        if self.mlp.fused_tail:
+            top = self.mlp.linears[-1]
+            loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
+                                            (top.weight.grad, top.bias.grad, 1.0, 0.0), self._weight_gradient)
+            self._update()
+            return loss
         inputs = self.mlp.forward(weights, x, buf)
         out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on
         logits = buf.logits.copy_(out) if self.mlp.mixed else out

@@ -27,6 +27,7 @@ from torch import nn
 from digitnet.recipes import Recipe
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
+_addmm_relu_into = torch.ops.aten._addmm_activation.out
 NARROW_OUTPUTS = 16  # a layer with fewer outputs gets its weight gradient from outer products on a GPU
 
 
@@ -55,6 +56,7 @@ class StepBuffers:
         self.log_probs = make(n, sizes[-1], dt=torch.float32)
         self.ones = torch.ones(n, device=device, dtype=dtype)
         self.outer: dict[int, torch.Tensor] = {}  # layer -> its (n, out, in) outer products, GPU forms only
+        self.tail = None  # triton_tail.TailWorkspace, where the fused top layer serves
 
 
 class MLPLayers:
@@ -62,14 +64,19 @@ class MLPLayers:
     them: sizes, buffers per batch size, the weights in the compute dtype (bf16 copies refreshed
     every step for mixed precision, with room for their weight gradients), the forward pass."""
 
-    def __init__(self, model: nn.Sequential, compute_dtype: torch.dtype = torch.float32, gpu_forms: bool | None = None):
+    def __init__(self, model: nn.Sequential, compute_dtype: torch.dtype = torch.float32, gpu_forms: bool | None = None,
+                 fused_tail: bool | None = None):
         self.linears = [m for m in model if isinstance(m, nn.Linear)]
         self.dtype = compute_dtype
         self.mixed = compute_dtype != torch.float32
         self.device = self.linears[0].weight.device
         # float32 gradients on a GPU take the forms of gradients_into (None: there, and only there)
         self.gpu_forms = (self.device.type == "cuda" and not self.mixed) if gpu_forms is None else gpu_forms
+        # on a GPU the hidden layers' ReLU runs in the GEMM's epilogue (cuBLASLt): one kernel, not two
+        self.relu_epilogue = self.device.type == "cuda"
         self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
+        # the top layer and the loss as two Triton kernels (triton_tail.py; None: where it serves)
+        self.fused_tail = _fused_tail_serves(self) if fused_tail is None else fused_tail
         self._buffers: dict[int, StepBuffers] = {}
         if self.mixed:
             self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
@@ -107,11 +114,11 @@ class MLPLayers:
         bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
 
     def backward(self, weights, inputs: list[torch.Tensor], grad: torch.Tensor, buf: StepBuffers,
-                 layer_gradient) -> None:
-        """From the top layer down: the gradient at each layer's output (in the compute dtype), handed
-        with the layer's input to layer_gradient(k, grad, input, buf) once the gradient flowing below
-        has been computed, so layer_gradient may update W_k in place."""
-        for k in range(len(weights) - 1, -1, -1):
+                 layer_gradient, top: int | None = None) -> None:
+        """From layer top (the top layer unless named) down: the gradient at each layer's output (in
+        the compute dtype), handed with the layer's input to layer_gradient(k, grad, input, buf) once
+        the gradient flowing below has been computed, so layer_gradient may update W_k in place."""
+        for k in range(len(weights) - 1 if top is None else top, -1, -1):
             grad = grad.to(self.dtype)
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
@@ -120,16 +127,47 @@ class MLPLayers:
             if k > 0:
                 grad = below
 
-    @staticmethod
-    def forward(weights, x: torch.Tensor, buf: StepBuffers) -> list[torch.Tensor]:
-        """[x, h1, ..., logits]: each layer's input, then the output (ReLU after all but the last)."""
+    def fused_tail_pass(self, weights, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, cross_entropy: bool,
+                        buf: StepBuffers, top_gradient: tuple[torch.Tensor, torch.Tensor, float, float],
+                        layer_gradient) -> torch.Tensor:
+        """With fused_tail, a whole forward and backward pass: the layers below the top one as forward()
+        and backward() run them, the top layer and the loss in two Triton kernels (triton_tail.py).
+        top_gradient = (weight, bias, alpha, beta): weight = beta weight + alpha dL/dW_top, the same
+        for bias. Returns the batch's mean loss (0-d, on the device; valid until the next step)."""
+        from digitnet.training import triton_tail
+
+        top = len(weights) - 1
+        inputs = self.forward(weights, x, buf, layers=top)  # inputs[k] feeds layer k
+        if buf.tail is None:
+            buf.tail = triton_tail.TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
+        below = buf.masked[-1]
+        loss = triton_tail.top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail,
+                                          *top_gradient)
+        self.backward(weights, inputs, below, buf, layer_gradient, top=top - 1)
+        return loss
+
+    def forward(self, weights, x: torch.Tensor, buf: StepBuffers, layers: int | None = None) -> list[torch.Tensor]:
+        """[x, h1, ..., logits]: each layer's input, then the output (ReLU after all but the last);
+        with layers, only the first that many layers."""
         inputs = [x]
-        for i, (w, b) in enumerate(weights):
-            out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
-            if i < len(weights) - 1:
-                out.relu_()
+        for i, (w, b) in enumerate(weights[:layers]):
+            hidden = i < len(weights) - 1
+            if hidden and self.relu_epilogue:
+                out = _addmm_relu_into(b, inputs[-1], w.t(), out=buf.acts[i])
+            else:
+                out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
+                if hidden:
+                    out.relu_()
             inputs.append(out)
         return inputs
+
+
+def _fused_tail_serves(mlp: MLPLayers) -> bool:
+    if mlp.device.type != "cuda":  # Triton is imported only where it can serve
+        return False
+    from digitnet.training import triton_tail
+
+    return triton_tail.usable(mlp.device, mlp.mixed, mlp.sizes)
 
 
 class FusedSGDStep:
@@ -139,8 +177,8 @@ class FusedSGDStep:
     """
 
     def __init__(self, model: nn.Sequential, lr: float, compute_dtype: torch.dtype = torch.float32,
-                 gpu_forms: bool | None = None):
-        self.mlp = MLPLayers(model, compute_dtype, gpu_forms)
+                 gpu_forms: bool | None = None, fused_tail: bool | None = None):
+        self.mlp = MLPLayers(model, compute_dtype, gpu_forms, fused_tail)
         self.lr = lr  # constant: the fast path serves only the "constant" schedule
         self.eye = torch.eye(self.mlp.sizes[-1], device=self.mlp.device)
 
@@ -155,6 +193,10 @@ class FusedSGDStep:
         n, mlp = len(x), self.mlp
         buf = mlp.buffers(n)
         weights = mlp.compute_weights()
+        if mlp.fused_tail:
+            top = mlp.linears[-1]
+            return mlp.fused_tail_pass(weights, x, y, self.eye, False, buf, (top.weight, top.bias, -self.lr, 1.0),
+                                       self._update)
         inputs = mlp.forward(weights, x, buf)
         out = inputs.pop()  # the logits; inputs[k] now feeds layer k
         torch.index_select(self.eye, 0, y, out=buf.target)

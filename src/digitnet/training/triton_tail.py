@@ -1,0 +1,147 @@
+"""The MLP's top layer and its loss as two Triton kernels, for the written-out steps on a GPU.
+
+On an H100 the top layer of a step (10 outputs) and the loss around it took about 45 us of the seed
+step's 104 as a dozen kernels: a float32 GEMM for the 10 logits that cuBLAS runs in 14 us, six
+small kernels for the loss and its gradient, the outer products of the weight gradient, a bias sum,
+the gradient flowing below and its ReLU mask (benchmarks/gpu_step_probe.py, docs/performance.md).
+Here:
+
+    partials  per block of rows: logits = h W^T + b, the loss of each row (MSE against the target
+              row, or cross-entropy against it), its gradient g, the gradient below (g W) masked by
+              [h > 0], and the block's share of g^T h, sum(g, 0) and the loss
+    apply     the blocks' shares summed in a fixed order: W = beta W + alpha sum, the same for b, and
+              the batch's mean loss
+
+Both run the same way eagerly and inside a CUDA graph, so replayed epochs stay bit-identical to
+eager ones; the float32 products are IEEE ("ieee") unless the run allowed TF32. Triton comes
+with PyTorch's CUDA builds; where it is missing the steps keep their PyTorch kernels.
+With TRITON_INTERPRET=1 set before this module is imported, the kernels run on the CPU
+(tests/test_triton_kernels.py checks them there against the PyTorch forms).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # a CPU build of PyTorch: the steps keep their PyTorch kernels
+    triton = None
+
+TRITON_ENV = "DIGITNET_TRITON"  # "0" keeps the PyTorch kernels on a GPU
+MAX_HIDDEN = 512  # wider top-layer inputs would spill registers: PyTorch kernels then
+APPLY_BLOCK = 512
+
+
+def usable(device: torch.device, mixed: bool, sizes: list[int]) -> bool:
+    """Whether the fused top layer serves this MLP: float32 on a GPU with Triton, a hidden layer
+    below the top one (its ReLU masks the gradient), and that layer not too wide."""
+    return (triton is not None and device.type == "cuda" and not mixed and len(sizes) >= 3
+            and sizes[-2] <= MAX_HIDDEN and os.environ.get(TRITON_ENV, "1") != "0")
+
+
+if triton is not None:
+
+    @triton.jit
+    def _partials_kernel(h_ptr, w_ptr, b_ptr, y_ptr, target_ptr, below_ptr, dw_part_ptr, db_part_ptr, loss_part_ptr,
+                         n, hidden, classes, grad_scale,
+                         CROSS_ENTROPY: tl.constexpr, PRECISION: tl.constexpr, BM: tl.constexpr, H: tl.constexpr,
+                         C: tl.constexpr):
+        block = tl.program_id(0)
+        rows = block * BM + tl.arange(0, BM)
+        cols = tl.arange(0, H)
+        classes_ = tl.arange(0, C)
+        row_ok, col_ok, class_ok = rows < n, cols < hidden, classes_ < classes
+        h = tl.load(h_ptr + rows[:, None] * hidden + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        w = tl.load(w_ptr + classes_[:, None] * hidden + cols[None, :], mask=class_ok[:, None] & col_ok[None, :],
+                    other=0.0)
+        b = tl.load(b_ptr + classes_, mask=class_ok, other=0.0)
+        logits = tl.dot(h, tl.trans(w), input_precision=PRECISION) + b[None, :]
+        labels = tl.load(y_ptr + rows, mask=row_ok, other=0)
+        real = row_ok[:, None] & class_ok[None, :]
+        target = tl.load(target_ptr + labels[:, None] * classes + classes_[None, :], mask=real, other=0.0)
+        if CROSS_ENTROPY:  # -sum(target * log_softmax), gradient (softmax - target) / n
+            shifted = tl.where(class_ok[None, :], logits, float("-inf"))
+            shifted = shifted - tl.max(shifted, 1)[:, None]
+            log_probs = shifted - tl.log(tl.sum(tl.exp(shifted), 1))[:, None]
+            terms = -target * tl.where(real, log_probs, 0.0)  # no 0 * -inf in the padded classes
+            grad = tl.where(real, tl.exp(log_probs) - target, 0.0) * grad_scale
+        else:  # sum((out - target)^2), gradient 2 (out - target) / n
+            diff = tl.where(real, logits - target, 0.0)
+            terms = diff * diff
+            grad = diff * grad_scale
+        tl.store(loss_part_ptr + block, tl.sum(tl.sum(terms, 1), 0))
+        below = tl.where(h > 0, tl.dot(grad, w, input_precision=PRECISION), 0.0)
+        tl.store(below_ptr + rows[:, None] * hidden + cols[None, :], below, mask=row_ok[:, None] & col_ok[None, :])
+        dw = tl.dot(tl.trans(grad), h, input_precision=PRECISION)
+        tl.store(dw_part_ptr + block * classes * hidden + classes_[:, None] * hidden + cols[None, :], dw,
+                 mask=class_ok[:, None] & col_ok[None, :])
+        tl.store(db_part_ptr + block * classes + classes_, tl.sum(grad, 0), mask=class_ok)
+
+    @triton.jit
+    def _apply_kernel(dw_part_ptr, db_part_ptr, loss_part_ptr, w_ptr, b_ptr, loss_ptr,
+                      parts, size, classes, inv_n, alpha, beta,
+                      ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr, C: tl.constexpr, P: tl.constexpr):
+        offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        inside = offsets < size
+        total = tl.zeros([BLOCK], dtype=tl.float32)
+        for part in range(P):  # P: parts rounded up to a power of two, a constant of the compiled kernel
+            total += tl.load(dw_part_ptr + part * size + offsets, mask=inside & (part < parts), other=0.0)
+        if ACCUMULATE:
+            total = beta * tl.load(w_ptr + offsets, mask=inside, other=0.0) + alpha * total
+        else:
+            total = alpha * total
+        tl.store(w_ptr + offsets, total, mask=inside)
+        if tl.program_id(0) == 0:  # the bias and the loss: the blocks' shares summed as one tile each
+            blocks = tl.arange(0, P)
+            classes_ = tl.arange(0, C)
+            block_ok, class_ok = blocks < parts, classes_ < classes
+            bias = tl.sum(tl.load(db_part_ptr + blocks[:, None] * classes + classes_[None, :],
+                                  mask=block_ok[:, None] & class_ok[None, :], other=0.0), 0)
+            if ACCUMULATE:
+                bias = beta * tl.load(b_ptr + classes_, mask=class_ok, other=0.0) + alpha * bias
+            else:
+                bias = alpha * bias
+            tl.store(b_ptr + classes_, bias, mask=class_ok)
+            tl.store(loss_ptr, tl.sum(tl.load(loss_part_ptr + blocks, mask=block_ok, other=0.0), 0) * inv_n)
+
+
+class TailWorkspace:
+    """The blocks' partial sums for one batch size, allocated once, and the launch's shape (fixed, never
+    autotuned: the block size sets the order of the sums, which must not change between runs)."""
+
+    def __init__(self, n: int, classes: int, hidden: int, device, block_rows: int | None = None, warps: int = 4):
+        self.block_rows = block_rows or 16  # 16 rows, 4 warps: the fastest of 16/32/64 x 2/4/8 on an H100
+        self.warps = warps
+        self.blocks = -(-n // self.block_rows)
+        self.dw = torch.empty(self.blocks, classes, hidden, device=device)
+        self.db = torch.empty(self.blocks, classes, device=device)
+        self.losses = torch.empty(self.blocks, device=device)
+        self.loss = torch.empty((), device=device)
+
+
+def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor,
+                   targets: torch.Tensor, cross_entropy: bool, below: torch.Tensor, work: TailWorkspace,
+                   grad_weight: torch.Tensor, grad_bias: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+    """The top layer's forward pass, the loss, and its backward pass, for a batch whose top-layer input
+    is h (n, hidden; a ReLU's output). Writes the gradient at h's pre-activation into below, sets
+    grad_weight = beta grad_weight + alpha dL/dW (beta=0 overwrites; the same for the bias) and returns
+    the batch's mean loss (0-d, on the device). targets[c] is the target row of label c."""
+    n, hidden = h.shape
+    classes = weight.shape[0]
+    padded_classes = max(16, triton.next_power_of_2(classes))
+    precision = "ieee" if torch.get_float32_matmul_precision() == "highest" else "tf32"
+    grad_scale = 1.0 / n if cross_entropy else 2.0 / n
+    _partials_kernel[(work.blocks,)](
+        h, weight, bias, labels, targets, below, work.dw, work.db, work.losses, n, hidden, classes, grad_scale,
+        CROSS_ENTROPY=cross_entropy, PRECISION=precision, BM=work.block_rows, H=max(16, triton.next_power_of_2(hidden)),
+        C=padded_classes, num_warps=work.warps)
+    size = classes * hidden
+    _apply_kernel[(triton.cdiv(size, APPLY_BLOCK),)](
+        work.dw, work.db, work.losses, grad_weight, grad_bias, work.loss, work.blocks, size, classes, 1.0 / n,
+        alpha, beta, ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes,
+        P=max(2, triton.next_power_of_2(work.blocks)))
+    return work.loss

@@ -1,0 +1,78 @@
+"""The Triton kernels of the GPU steps against PyTorch: the fused top layer (training/triton_tail.py)
+against autograd. Compiled on a GPU
+where there is one, else run on the CPU by Triton's interpreter (conftest.py sets TRITON_INTERPRET=1
+there), the same kernels element by element. Skipped where Triton is not installed (PyTorch's CPU
+builds)."""
+
+import os
+
+import pytest
+import torch
+from test_fastpath import _autograd_reference
+
+from digitnet.model import build_model
+from digitnet.recipes import get_recipe
+from digitnet.training.backprop import BackpropStep
+from digitnet.training.fastpath import FusedSGDStep
+from digitnet.training.optim import AutogradStep
+
+pytest.importorskip("triton", reason="Triton is not installed (it comes with PyTorch's CUDA builds)")
+
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("no GPU, and Triton was not imported in interpreter mode", allow_module_level=True)
+
+
+def _batches(sizes, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [((torch.rand(n, 784, generator=gen) * 2 - 1).to(DEVICE), torch.randint(0, 10, (n,), generator=gen).to(DEVICE))
+            for n in sizes]
+
+
+# batches smaller than a block of rows (7, 3), a partial last block (96, 50), hidden layers wide
+# enough for 16-row blocks (300)
+@pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 96]), ((32,), [7, 3]), ((64, 32, 16), [50]),
+                                               ((300,), [40])])
+def test_fused_top_layer_trains_as_autograd_and_sgd(hidden, sizes):
+    batches = _batches(sizes)
+    ours, reference = build_model(hidden, seed=1, device=DEVICE), build_model(hidden, seed=1, device=DEVICE)
+    step = FusedSGDStep(ours, lr=0.05, gpu_forms=True, fused_tail=True)
+    losses = [step(x, y).item() for x, y in batches]
+    assert losses == pytest.approx(_autograd_reference(reference, batches, 0.05), rel=1e-5)
+    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+        assert not torch.equal(a, build_model(hidden, seed=1, device=DEVICE).state_dict()[name])  # it did train
+
+
+@pytest.mark.parametrize(("recipe", "overrides", "hidden", "sizes"), [
+    ("best", {}, (256, 128), [128, 128, 37]),
+    ("best", {"label_smoothing": 0.0, "schedule": "constant"}, (32,), [20, 7]),
+    ("tutorial", {"optimizer": "adamw", "lr": 0.01}, (64, 32, 16), [50, 50]),
+])
+def test_fused_top_layer_gives_autograds_gradients_to_the_recipes_optimiser(recipe, overrides, hidden, sizes):
+    recipe = get_recipe(recipe, **overrides)
+    ours, reference = build_model(hidden, seed=1, device=DEVICE), build_model(hidden, seed=1, device=DEVICE)
+    step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=True, fused_tail=True)
+    reference_step = AutogradStep(reference, recipe, total_steps=10)
+    for x, y in _batches(sizes):
+        assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
+
+
+def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_it_can_hold(monkeypatch):
+    from digitnet.training.triton_tail import MAX_HIDDEN, TRITON_ENV, usable
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert usable(cuda, False, [784, 256, 128, 10])
+    assert not usable(cpu, False, [784, 256, 128, 10])
+    assert not usable(cuda, True, [784, 256, 128, 10])  # bf16 keeps its PyTorch kernels
+    assert not usable(cuda, False, [784, 10])  # no ReLU below the top layer
+    assert not usable(cuda, False, [784, MAX_HIDDEN + 1, 10])
+    monkeypatch.setenv(TRITON_ENV, "0")
+    assert not usable(cuda, False, [784, 256, 128, 10])
+    assert FusedSGDStep(build_model(seed=1), lr=0.1).mlp.fused_tail is False  # on the CPU: PyTorch's kernels
+
