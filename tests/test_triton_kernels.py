@@ -1,9 +1,10 @@
 """The Triton kernels of the GPU steps against PyTorch: the fused top layer (training/triton_tail.py)
-against autograd. Compiled on a GPU
+against autograd, the one-kernel AdamW (training/triton_adamw.py) against torch's. Compiled on a GPU
 where there is one, else run on the CPU by Triton's interpreter (conftest.py sets TRITON_INTERPRET=1
 there), the same kernels element by element. Skipped where Triton is not installed (PyTorch's CPU
 builds)."""
 
+import copy
 import os
 
 import pytest
@@ -76,3 +77,61 @@ def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_i
     assert not usable(cuda, False, [784, 256, 128, 10])
     assert FusedSGDStep(build_model(seed=1), lr=0.1).mlp.fused_tail is False  # on the CPU: PyTorch's kernels
 
+
+def test_one_kernel_adamw_follows_torchs_adamw_and_checkpoints_either_way():
+    """20 steps through the onecycle warm-up and down, a checkpoint, 20 more; resumed by the same kind
+    of step bit for bit, by torch's AdamW (host schedule) to rounding."""
+    recipe, hidden = get_recipe("best"), (64, 32)
+    batches = _batches([128] * 40, seed=3)
+    torch_model, triton_model = build_model(hidden, seed=1, device=DEVICE), build_model(hidden, seed=1, device=DEVICE)
+    torch_step = BackpropStep(torch_model, recipe, 40)
+    triton_step = BackpropStep(triton_model, recipe, 40)
+    triton_step.schedule_on_device(40, triton_adamw=True)
+    assert triton_step.triton_adamw is not None
+    for x, y in batches[:20]:
+        torch_step(x, y), triton_step(x, y)
+    for (name, a), b in zip(triton_model.state_dict().items(), torch_model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
+    moments = [(triton_step.optimizer.state[p], torch_step.optimizer.state[q])
+               for p, q in zip(triton_model.parameters(), torch_model.parameters())]
+    for ours, theirs in moments:
+        assert float(ours["step"]) == float(theirs["step"]) == 20
+        torch.testing.assert_close(ours["exp_avg"], theirs["exp_avg"], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(ours["exp_avg_sq"], theirs["exp_avg_sq"], rtol=1e-4, atol=1e-9)
+
+    saved = triton_step.state_dict()
+    resumed = {}
+    for kind in ("torch", "triton"):
+        model = build_model(hidden, seed=5, device=DEVICE)
+        model.load_state_dict(triton_model.state_dict())
+        step = BackpropStep(model, recipe, 40)
+        if kind == "triton":
+            step.schedule_on_device(40, triton_adamw=True)
+        step.load_state_dict(copy.deepcopy(saved))
+        resumed[kind] = (model, step)
+    for x, y in batches[20:]:
+        triton_step(x, y)
+        for _, step in resumed.values():
+            step(x, y)
+    initial = build_model(hidden, seed=1, device=DEVICE).parameters()
+    for a, b, c, d in zip(triton_model.parameters(), resumed["triton"][0].parameters(),
+                          resumed["torch"][0].parameters(), initial):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=0.01 * recipe.lr)
+        assert not torch.equal(a, d)  # it did train
+
+
+def test_one_kernel_adamw_serves_plain_float32_adamw_on_a_gpu_only(monkeypatch):
+    from digitnet.training.triton_adamw import usable
+
+    def adamw(device="cpu", dtype=torch.float32, **options):
+        return torch.optim.AdamW([torch.zeros(3, device=device, dtype=dtype, requires_grad=True)], **options)
+
+    assert not usable(adamw())  # the CPU keeps torch's fused AdamW
+    assert not usable(torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1))
+    if DEVICE == "cuda":
+        assert usable(adamw("cuda"))
+        assert not usable(adamw("cuda", amsgrad=True)) and not usable(adamw("cuda", maximize=True))
+        assert not usable(adamw("cuda", torch.bfloat16))
+        monkeypatch.setenv("DIGITNET_TRITON", "0")
+        assert not usable(adamw("cuda"))

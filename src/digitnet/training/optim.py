@@ -73,6 +73,14 @@ class DeviceSchedule:
         return optimizer, {**self.schedule.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": rates}
 
 
+def _triton_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
+    if not optimizer.param_groups[0]["params"][0].is_cuda:  # Triton is imported only where it can serve
+        return False
+    from digitnet.training import triton_adamw
+
+    return triton_adamw.usable(optimizer)
+
+
 class AutogradStep:
     """step(x, y) -> loss for any recipe: autograd, a torch.optim optimiser and a per-step schedule."""
 
@@ -83,10 +91,18 @@ class AutogradStep:
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(recipe, total_steps))
         self.device_schedule: DeviceSchedule | None = None
+        self.triton_adamw = None  # triton_adamw.TritonAdamW, where it serves
 
-    def schedule_on_device(self, total_steps: int) -> None:
-        """Read the learning rate on the device from now on (fused AdamW on a GPU), see DeviceSchedule."""
+    def schedule_on_device(self, total_steps: int, triton_adamw: bool | None = None) -> None:
+        """Read the learning rate on the device from now on (fused AdamW on a GPU), see DeviceSchedule;
+        AdamW's update then runs as one Triton kernel where that serves (None: on a GPU with Triton)."""
         self.device_schedule = DeviceSchedule(self.optimizer, self.schedule, total_steps)
+        if triton_adamw is None:
+            triton_adamw = _triton_adamw_serves(self.optimizer)
+        if triton_adamw:
+            from digitnet.training.triton_adamw import TritonAdamW
+
+            self.triton_adamw = TritonAdamW(self.optimizer)
 
     @property
     def lr(self) -> float:
@@ -107,7 +123,7 @@ class AutogradStep:
 
     def _update(self) -> None:
         """The optimiser's step, then the schedule's, on the host or on the device."""
-        self.optimizer.step()
+        (self.optimizer if self.triton_adamw is None else self.triton_adamw).step()
         (self.schedule if self.device_schedule is None else self.device_schedule).step()
 
     def _match_parameter_layouts(self) -> None:
