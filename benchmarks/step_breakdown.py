@@ -6,12 +6,17 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
   floor        the eight GEMMs backprop needs, alone (3 forward, 3 weight-gradient, 2 input-gradient)
   fwd+bwd      digitnet's step with the optimiser's update removed (GEMMs, loss gradient, bias sums, ReLUs)
   step         digitnet's whole step (the above, the recipe's optimiser and schedule)
-and prints each round's seconds, so a machine whose speed drifts shows it.
+  idiomatic    an idiomatic PyTorch step (nn.Sequential, autograd, the recipe's loss, torch.optim's
+               optimiser, fused where it can be, and LambdaLR), the peer of train_speed.py's
+               torch-idiomatic rows, on the same batch
+and prints each round's seconds, so a machine whose speed drifts shows it, and per round the ratios
+idiomatic / step (digitnet's lead) and idiomatic / floor (the most any step made of these GEMMs could lead by).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -49,7 +54,8 @@ def main() -> None:
         g1 = g2 @ w2
         g1.t() @ x
 
-    parts = {"floor": floor, "fwd+bwd": lambda: no_update(x, y), "step": lambda: step(x, y)}
+    parts = {"floor": floor, "fwd+bwd": lambda: no_update(x, y), "step": lambda: step(x, y),
+             "idiomatic": _idiomatic_step(recipe, x.float(), y)}
     for part in parts.values():  # warm-up: first-call costs, allocator
         for _ in range(20):
             part()
@@ -63,7 +69,29 @@ def main() -> None:
     print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
           f"{torch.get_num_threads()} threads; seconds per {STEPS} steps, round by round")
     for name, values in seconds.items():
-        print(f"{name:8s} " + " ".join(f"{v:.3f}" for v in values))
+        print(f"{name:9s} " + " ".join(f"{v:.3f}" for v in values))
+    for name in ("step", "floor"):
+        ratios = [i / s for i, s in zip(seconds["idiomatic"], seconds[name])]
+        print(f"idiomatic / {name}: " + " ".join(f"{r:.2f}" for r in ratios) + f"  (median {statistics.median(ratios):.2f})")
+
+
+def _idiomatic_step(recipe, x, y):
+    """One step as an idiomatic PyTorch loop writes it, for the recipe's loss, optimiser and schedule."""
+    from digitnet.losses import make_loss
+    from digitnet.training.optim import lr_factor, make_optimizer
+
+    model = build_model(seed=0)
+    loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
+    optimizer = make_optimizer(model, recipe)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, 10**6))
+
+    def run():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(x), y).backward()
+        optimizer.step()
+        schedule.step()
+
+    return run
 
 
 if __name__ == "__main__":
