@@ -119,7 +119,8 @@ def pieces(n: int, dev: str = "cuda") -> dict:
         "fwd3 padded to 16 outputs, addmm": lambda: torch.addmm(b3_padded, h2, w3_padded.t(), out=out_padded),
         "top layer + MSE loss, fwd and bwd, PyTorch GPU forms (11 kernels)": top_layer_in_pytorch,
         "**top layer + MSE loss, fwd and bwd, Triton (2 kernels)**": top_layer_in_triton,
-        **{f"top layer in Triton, {rows}-row blocks, {warps} warps": _tail_variant(h2, w3, b3, y, eye, masked, rows, warps)
+        **{f"top layer in Triton, {rows}-row blocks, {warps} warps":
+           _tail_variant(h2, w3, b3, y, eye, masked, rows, warps)
            for rows in (16, 32, 64) for warps in (2, 4, 8) if n == 512},
     }
 

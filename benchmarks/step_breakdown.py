@@ -72,7 +72,8 @@ def main() -> None:
         print(f"{name:9s} " + " ".join(f"{v:.3f}" for v in values))
     for name in ("step", "floor"):
         ratios = [i / s for i, s in zip(seconds["idiomatic"], seconds[name])]
-        print(f"idiomatic / {name}: " + " ".join(f"{r:.2f}" for r in ratios) + f"  (median {statistics.median(ratios):.2f})")
+        rounds = " ".join(f"{r:.2f}" for r in ratios)
+        print(f"idiomatic / {name}: {rounds}  (median {statistics.median(ratios):.2f})")
 
 
 def _idiomatic_step(recipe, x, y):

@@ -71,8 +71,9 @@ FLOOR_ROW = {"tutorial": "gemm-floor-6", "best": "gemm-floor-best-6", "cnn": Non
 BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
 JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best", "jax-scan-best-tf32"}
+# on a CPU these would repeat another row, or fail (tf32)
 GPU_ONLY_ROWS = {"jax-scan-tf32", "jax-scan-best-tf32", "digitnet-tf32", "digitnet-best-tf32", "digitnet-eager",
-                 "digitnet-best-eager", "digitnet-no-triton", "digitnet-tf32-no-triton", "digitnet-best-no-triton"}  # on a CPU they would repeat another row, or fail (tf32)
+                 "digitnet-best-eager", "digitnet-no-triton", "digitnet-tf32-no-triton", "digitnet-best-no-triton"}
 
 
 # ----------------------------------------------------------------------------- workers

@@ -33,8 +33,8 @@ if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
 
 def _batches(sizes, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [((torch.rand(n, 784, generator=gen) * 2 - 1).to(DEVICE), torch.randint(0, 10, (n,), generator=gen).to(DEVICE))
-            for n in sizes]
+    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
+    return [(x.to(DEVICE), y.to(DEVICE)) for x, y in batches]
 
 
 # batches smaller than a block of rows (7, 3), a partial last block (96, 50), hidden layers wide

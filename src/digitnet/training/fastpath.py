@@ -134,15 +134,14 @@ class MLPLayers:
         and backward() run them, the top layer and the loss in two Triton kernels (triton_tail.py).
         top_gradient = (weight, bias, alpha, beta): weight = beta weight + alpha dL/dW_top, the same
         for bias. Returns the batch's mean loss (0-d, on the device; valid until the next step)."""
-        from digitnet.training import triton_tail
+        from digitnet.training.triton_tail import TailWorkspace, top_layer_step
 
         top = len(weights) - 1
         inputs = self.forward(weights, x, buf, layers=top)  # inputs[k] feeds layer k
         if buf.tail is None:
-            buf.tail = triton_tail.TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
+            buf.tail = TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
         below = buf.masked[-1]
-        loss = triton_tail.top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail,
-                                          *top_gradient)
+        loss = top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail, *top_gradient)
         self.backward(weights, inputs, below, buf, layer_gradient, top=top - 1)
         return loss
 
@@ -165,9 +164,9 @@ class MLPLayers:
 def _fused_tail_serves(mlp: MLPLayers) -> bool:
     if mlp.device.type != "cuda":  # Triton is imported only where it can serve
         return False
-    from digitnet.training import triton_tail
+    from digitnet.training.triton_tail import usable
 
-    return triton_tail.usable(mlp.device, mlp.mixed, mlp.sizes)
+    return usable(mlp.device, mlp.mixed, mlp.sizes)
 
 
 class FusedSGDStep:

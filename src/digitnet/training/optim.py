@@ -76,9 +76,9 @@ class DeviceSchedule:
 def _triton_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
     if not optimizer.param_groups[0]["params"][0].is_cuda:  # Triton is imported only where it can serve
         return False
-    from digitnet.training import triton_adamw
+    from digitnet.training.triton_adamw import usable
 
-    return triton_adamw.usable(optimizer)
+    return usable(optimizer)
 
 
 class AutogradStep:
