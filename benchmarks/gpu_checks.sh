@@ -5,7 +5,8 @@
 # on the GPU with JAX beside digitnet. Runs from the repository root with src/ on the path: nothing
 # to install where the machine already has torch, jax, optax, numpy, Pillow, scipy, matplotlib,
 # safetensors, tqdm and pytest. With $OUT set (the lent machine), the whole log is kept there too.
-# It fits a 15-minute lease with room to spare (about 6 minutes); the idiomatic PyTorch rows
+# On 2026-11-27, with the probe's Triton sweep (now behind its --sweep) on a fresh machine compiling
+# every kernel, it ran past 8 minutes; give it a generous timeout. The idiomatic PyTorch rows
 # (torch-idiomatic, torch-idiomatic-best) and the graph-less rows (digitnet-eager, digitnet-best-eager)
 # are slow on a GPU and change little between versions: add them to --only when wanted.
 set -u

@@ -6,6 +6,8 @@ CUDA graph and replayed (median of 15 replays, CUDA events), in fp32 and TF32:
 
     python benchmarks/gpu_step_probe.py                # needs a CUDA device
     python benchmarks/gpu_step_probe.py --steps-only   # the whole steps alone
+    python benchmarks/gpu_step_probe.py --sweep        # + the Triton top layer's block shapes and Triton
+                                                       #   GEMMs for the first layer (minutes of compiling)
 
 A whole step's time over the sum of its pieces shows what fusing could gain; "empty kernel" is the
 floor any kernel pays inside a graph.
@@ -121,7 +123,7 @@ def pieces(n: int, dev: str = "cuda") -> dict:
         "**top layer + MSE loss, fwd and bwd, Triton (2 kernels)**": top_layer_in_triton,
         **{f"top layer in Triton, {rows}-row blocks, {warps} warps":
            _tail_variant(h2, w3, b3, y, eye, masked, rows, warps)
-           for rows in (16, 32, 64) for warps in (2, 4, 8) if n == 512},
+           for rows in (16, 32, 64) for warps in (2, 4, 8) if n == 512 and "--sweep" in sys.argv[1:]},
     }
 
 
@@ -227,7 +229,8 @@ def main() -> int:
             if steps_only:
                 selected = whole_steps() if batch == 512 else {}
             else:
-                selected = {**pieces(batch), **({**whole_steps(), **triton_gemms(batch)} if batch == 512 else {})}
+                gemms = triton_gemms(batch) if "--sweep" in sys.argv[1:] else {}
+                selected = {**pieces(batch), **({**whole_steps(), **gemms} if batch == 512 else {})}
             for name, fn in selected.items():
                 key = f"{name} [batch {batch}]" if not name.startswith("whole") else name
                 try:
