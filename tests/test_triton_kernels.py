@@ -51,6 +51,20 @@ def test_fused_top_layer_trains_as_autograd_and_sgd(hidden, sizes):
         assert not torch.equal(a, build_model(hidden, seed=1, device=DEVICE).state_dict()[name])  # it did train
 
 
+def test_batches_larger_than_the_fused_top_layer_takes_keep_pytorchs_kernels(monkeypatch):
+    from digitnet.training import triton_tail
+
+    monkeypatch.setattr(triton_tail, "MAX_ROWS", 32)
+    batches = _batches([40, 20, 40])  # PyTorch's kernels, Triton's, PyTorch's
+    ours, reference = build_model((64,), seed=1, device=DEVICE), build_model((64,), seed=1, device=DEVICE)
+    step = FusedSGDStep(ours, lr=0.05, gpu_forms=True, fused_tail=True)
+    assert [step.mlp.tail_serves(len(x)) for x, _ in batches] == [False, True, False]
+    losses = [step(x, y).item() for x, y in batches]
+    assert losses == pytest.approx(_autograd_reference(reference, batches, 0.05), rel=1e-5)
+    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize(("recipe", "overrides", "hidden", "sizes"), [
     ("best", {}, (256, 128), [128, 128, 37]),
     ("best", {"label_smoothing": 0.0, "schedule": "constant"}, (32,), [20, 7]),

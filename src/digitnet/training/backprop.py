@@ -69,7 +69,7 @@ class BackpropStep(AutogradStep):
         """One step; x must already be in the compute dtype."""
         buf = self.mlp.buffers(len(x))
         weights = self.mlp.compute_weights()
-        if self.mlp.fused_tail:
+        if self.mlp.tail_serves(len(x)):
             top = self.mlp.linears[-1]
             loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
                                             (top.weight.grad, top.bias.grad, 1.0, 0.0), self._weight_gradient)

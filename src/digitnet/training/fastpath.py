@@ -127,6 +127,14 @@ class MLPLayers:
             if k > 0:
                 grad = below
 
+    def tail_serves(self, n: int) -> bool:
+        """Whether a batch of n rows takes fused_tail_pass (where the fused top layer serves at all)."""
+        if not self.fused_tail:
+            return False
+        from digitnet.training.triton_tail import MAX_ROWS
+
+        return n <= MAX_ROWS
+
     def fused_tail_pass(self, weights, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, cross_entropy: bool,
                         buf: StepBuffers, top_gradient: tuple[torch.Tensor, torch.Tensor, float, float],
                         layer_gradient) -> torch.Tensor:
@@ -192,7 +200,7 @@ class FusedSGDStep:
         n, mlp = len(x), self.mlp
         buf = mlp.buffers(n)
         weights = mlp.compute_weights()
-        if mlp.fused_tail:
+        if mlp.tail_serves(n):
             top = mlp.linears[-1]
             return mlp.fused_tail_pass(weights, x, y, self.eye, False, buf, (top.weight, top.bias, -self.lr, 1.0),
                                        self._update)

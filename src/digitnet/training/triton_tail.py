@@ -1,10 +1,10 @@
 """The MLP's top layer and its loss as two Triton kernels, for the written-out steps on a GPU.
 
-On an H100 the top layer of a step (10 outputs) and the loss around it took about 45 us of the seed
-step's 104 as a dozen kernels: a float32 GEMM for the 10 logits that cuBLAS runs in 14 us, six
-small kernels for the loss and its gradient, the outer products of the weight gradient, a bias sum,
-the gradient flowing below and its ReLU mask (benchmarks/gpu_step_probe.py, docs/performance.md).
-Here:
+On an H100 the top layer of a step (10 outputs) and the loss around it took 43 us of the seed step's
+104 as eleven kernels: a float32 GEMM for the 10 logits that cuBLAS runs in 14 us, five small
+kernels for the loss and its gradient, the outer products of the weight gradient, a bias sum, the
+gradient flowing below and its ReLU mask. These two kernels take 9 us (benchmarks/gpu_step_probe.py,
+docs/performance.md):
 
     partials  per block of rows: logits = h W^T + b, the loss of each row (MSE against the target
               row, or cross-entropy against it), its gradient g, the gradient below (g W) masked by
@@ -16,7 +16,7 @@ Both run the same way eagerly and inside a CUDA graph, so replayed epochs stay b
 eager ones; the float32 products are IEEE ("ieee") unless the run allowed TF32. Triton comes
 with PyTorch's CUDA builds; where it is missing the steps keep their PyTorch kernels.
 With TRITON_INTERPRET=1 set before this module is imported, the kernels run on the CPU
-(tests/test_triton_kernels.py checks them there against the PyTorch forms).
+(tests/test_triton_kernels.py checks them there against autograd).
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ except ImportError:  # a CPU build of PyTorch: the steps keep their PyTorch kern
     triton = None
 
 TRITON_ENV = "DIGITNET_TRITON"  # "0" keeps the PyTorch kernels on a GPU
-MAX_HIDDEN = 512  # wider top-layer inputs would spill registers: PyTorch kernels then
+MAX_HIDDEN = 512  # a block holds 16 rows of the top layer's input in registers: wider inputs keep PyTorch's kernels
+MAX_ROWS = 4096  # the apply kernel sums the blocks' bias and loss shares as one tile: larger batches
+#                  keep PyTorch's kernels
 APPLY_BLOCK = 512
 
 
