@@ -85,13 +85,14 @@ if triton is not None:
 
     @triton.jit
     def _apply_kernel(dw_part_ptr, db_part_ptr, loss_part_ptr, w_ptr, b_ptr, loss_ptr,
-                      parts, size, classes, inv_n, alpha, beta,
-                      ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr, C: tl.constexpr, P: tl.constexpr):
+                      size, classes, inv_n, alpha, beta,
+                      ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr, C: tl.constexpr, PARTS: tl.constexpr,
+                      P: tl.constexpr):
         offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         inside = offsets < size
         total = tl.zeros([BLOCK], dtype=tl.float32)
-        for part in range(P):  # P: parts rounded up to a power of two, a constant of the compiled kernel
-            total += tl.load(dw_part_ptr + part * size + offsets, mask=inside & (part < parts), other=0.0)
+        for part in range(PARTS):  # the number of blocks: a constant of each batch size's compiled kernel
+            total += tl.load(dw_part_ptr + part * size + offsets, mask=inside, other=0.0)
         if ACCUMULATE:
             total = beta * tl.load(w_ptr + offsets, mask=inside, other=0.0) + alpha * total
         else:
@@ -100,7 +101,7 @@ if triton is not None:
         if tl.program_id(0) == 0:  # the bias and the loss: the blocks' shares summed as one tile each
             blocks = tl.arange(0, P)
             classes_ = tl.arange(0, C)
-            block_ok, class_ok = blocks < parts, classes_ < classes
+            block_ok, class_ok = blocks < PARTS, classes_ < classes  # P: PARTS rounded up to a power of two
             bias = tl.sum(tl.load(db_part_ptr + blocks[:, None] * classes + classes_[None, :],
                                   mask=block_ok[:, None] & class_ok[None, :], other=0.0), 0)
             if ACCUMULATE:
@@ -143,7 +144,7 @@ def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, la
         C=padded_classes, num_warps=work.warps)
     size = classes * hidden
     _apply_kernel[(triton.cdiv(size, APPLY_BLOCK),)](
-        work.dw, work.db, work.losses, grad_weight, grad_bias, work.loss, work.blocks, size, classes, 1.0 / n,
-        alpha, beta, ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes,
+        work.dw, work.db, work.losses, grad_weight, grad_bias, work.loss, size, classes, 1.0 / n,
+        alpha, beta, ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes, PARTS=work.blocks,
         P=max(2, triton.next_power_of_2(work.blocks)))
     return work.loss
