@@ -16,13 +16,14 @@ import os
 
 import torch
 
+from digitnet.training.triton_tail import TRITON_ENV  # one switch for both kernels
+
 try:
     import triton
     import triton.language as tl
 except ImportError:  # PyTorch's CPU builds: torch's own AdamW
     triton = None
 
-TRITON_ENV = "DIGITNET_TRITON"  # "0": torch's kernels throughout (shared with triton_tail.py)
 BLOCK = 1024
 
 

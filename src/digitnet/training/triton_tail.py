@@ -31,7 +31,7 @@ try:
 except ImportError:  # a CPU build of PyTorch: the steps keep their PyTorch kernels
     triton = None
 
-TRITON_ENV = "DIGITNET_TRITON"  # "0" keeps the PyTorch kernels on a GPU
+TRITON_ENV = "DIGITNET_TRITON"  # "0" keeps PyTorch's kernels on a GPU (this top layer, and triton_adamw.py's AdamW)
 MAX_HIDDEN = 512  # a block holds 16 rows of the top layer's input in registers: wider inputs keep PyTorch's kernels
 MAX_ROWS = 4096  # the apply kernel sums the blocks' bias and loss shares as one tile: larger batches
 #                  keep PyTorch's kernels
