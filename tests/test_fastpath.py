@@ -132,11 +132,30 @@ def test_written_out_bf16_step_is_as_accurate_as_autocast_and_keeps_fp32_weights
     assert not any(torch.equal(a, b) for a, b in zip(bf16.parameters(), build_model(seed=3).parameters()))
 
 
+def resumed_both_ways(weights: dict, saved: dict, recipe, total_steps: int, device_schedule: dict | None = None,
+                      **model_options) -> dict:
+    """{"host": (model, step), "device": (model, step)}: BackpropSteps over weights, loaded from saved
+    (a step's state_dict), one with its schedule on the host, one on the device (schedule_on_device
+    given device_schedule's options)."""
+    import copy
+
+    from digitnet.training.backprop import BackpropStep
+
+    resumed = {}
+    for kind in ("host", "device"):
+        model = build_model(seed=5, **model_options)
+        model.load_state_dict(weights)
+        step = BackpropStep(model, recipe, total_steps)
+        if kind == "device":
+            step.schedule_on_device(total_steps, **(device_schedule or {}))
+        step.load_state_dict(copy.deepcopy(saved))
+        resumed[kind] = (model, step)
+    return resumed
+
+
 def test_schedule_read_on_the_device_follows_the_host_schedule_and_checkpoints_either_way():
     """The rate table and step counter that let CUDA graphs replay best's steps (run here on the CPU's
     tensors: the same code) give the host LambdaLR's rates, and a checkpoint of either resumes the other."""
-    import copy
-
     from digitnet.training.backprop import BackpropStep
 
     recipe = get_recipe("best")
@@ -155,15 +174,7 @@ def test_schedule_read_on_the_device_follows_the_host_schedule_and_checkpoints_e
     saved = on_device.state_dict()
     assert saved["schedule"]["last_epoch"] == host.state_dict()["schedule"]["last_epoch"] == 20
     assert saved["optimizer"]["param_groups"][0]["lr"] == pytest.approx(host.lr, rel=1e-6)
-    resumed = {}
-    for kind in ("host", "device"):
-        model = build_model(seed=5)
-        model.load_state_dict(device_model.state_dict())
-        step = BackpropStep(model, recipe, 40)
-        if kind == "device":
-            step.schedule_on_device(40)
-        step.load_state_dict(copy.deepcopy(saved))
-        resumed[kind] = (model, step)
+    resumed = resumed_both_ways(device_model.state_dict(), saved, recipe, 40)
     for x, y in batches[20:]:
         on_device(x, y)
         for _, step in resumed.values():

@@ -4,7 +4,6 @@ where there is one, else run on the CPU by Triton's interpreter (conftest.py set
 there), the same kernels element by element. Skipped where Triton is not installed (PyTorch's CPU
 builds)."""
 
-import copy
 import importlib.util
 import os
 import platform
@@ -12,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from test_fastpath import _autograd_reference
+from test_fastpath import _autograd_reference, resumed_both_ways
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -121,22 +120,15 @@ def test_one_kernel_adamw_follows_torchs_adamw_and_checkpoints_either_way():
         torch.testing.assert_close(ours["exp_avg_sq"], theirs["exp_avg_sq"], rtol=1e-4, atol=1e-9)
 
     saved = triton_step.state_dict()
-    resumed = {}
-    for kind in ("torch", "triton"):
-        model = build_model(hidden, seed=5, device=DEVICE)
-        model.load_state_dict(triton_model.state_dict())
-        step = BackpropStep(model, recipe, 40)
-        if kind == "triton":
-            step.schedule_on_device(40, triton_adamw=True)
-        step.load_state_dict(copy.deepcopy(saved))
-        resumed[kind] = (model, step)
+    resumed = resumed_both_ways(triton_model.state_dict(), saved, recipe, 40, dict(triton_adamw=True), hidden=hidden,
+                                device=DEVICE)  # host: torch's AdamW; device: the Triton AdamW
     for x, y in batches[20:]:
         triton_step(x, y)
         for _, step in resumed.values():
             step(x, y)
     initial = build_model(hidden, seed=1, device=DEVICE).parameters()
-    for a, b, c, d in zip(triton_model.parameters(), resumed["triton"][0].parameters(),
-                          resumed["torch"][0].parameters(), initial):
+    for a, b, c, d in zip(triton_model.parameters(), resumed["device"][0].parameters(),
+                          resumed["host"][0].parameters(), initial):
         assert torch.equal(a, b)
         torch.testing.assert_close(a, c, rtol=1e-5, atol=0.01 * recipe.lr)
         assert not torch.equal(a, d)  # it did train
