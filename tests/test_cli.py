@@ -1,6 +1,7 @@
 """End-to-end: the console script as a user runs it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,3 +96,36 @@ def test_unwritable_output_folder_is_a_one_line_error(tmp_path, mnist_t10k_dir):
     done = digitnet("train", "--dataset", "mnist-10k", "--data-dir", mnist_t10k_dir, "--out", blocker / "run")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "cannot create the run folder (Not a directory)" in done.stderr
+
+
+QUICK_EXIT = """
+import atexit, sys, threading, time
+import digitnet.cli as cli
+marker = sys.argv[1]
+atexit.register(lambda: open(marker, "a").write("atexit\\n"))
+def late_writer():
+    time.sleep(0.3)
+    open(marker, "a").write("thread\\n")
+def command(argv=None):
+    if argv == ["with-thread"]:
+        threading.Thread(target=late_writer).start()
+    for _ in range(2000):  # more than a pipe holds, in small writes: the last ones sit in a buffer
+        print("x" * 99)
+    print("last line", file=sys.stderr, end="")
+    return 3
+cli.main = command
+cli.run(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("argv, expected", [([], "atexit\n"), (["with-thread"], "thread\natexit\n")])
+def test_the_program_leaves_quickly_but_completely(tmp_path, argv, expected):
+    """run() skips Python's shutdown, yet keeps the exit code, the whole output and the atexit
+    handlers, and waits for a running (non-daemon) thread as Python would."""
+    marker = tmp_path / "marker"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-c", QUICK_EXIT, str(marker), *argv], capture_output=True, text=True,
+                          timeout=60 * TIME_FACTOR, env=buffered)
+    assert done.returncode == 3
+    assert done.stdout == ("x" * 99 + "\n") * 2000 and done.stderr == "last line"
+    assert marker.read_text() == expected

@@ -1,5 +1,5 @@
 """`python -m digitnet` (also what torchrun starts)."""
 
-from digitnet.cli import main
+from digitnet.cli import run
 
-raise SystemExit(main())
+run()
