@@ -146,3 +146,21 @@ def test_corrupted_gzip_streams_raise_only_idx_errors(payload, cut):
             read_idx(path)
         except IdxFormatError:
             pass
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=3000), st.lists(st.integers(0, 3000), max_size=3), st.integers(0, 3))
+def test_concatenated_gzip_members_read_as_gzip_reads_them(payload, cuts, padding):
+    """A file of several gzip members (bgzip, `cat a.gz b.gz`), zero padding between them, reads as
+    one stream: the same bytes gzip.decompress gives, so the same array."""
+    import tempfile
+    from pathlib import Path
+
+    data = idx_bytes(np.frombuffer(payload, np.uint8))
+    bounds = [0, *sorted(c % (len(data) + 1) for c in cuts), len(data)]
+    blob = (b"\x00" * padding).join(gzip.compress(data[a:b]) for a, b in zip(bounds, bounds[1:]))
+    assert gzip.decompress(blob) == data
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f.gz"
+        path.write_bytes(blob)
+        assert read_idx(path).tobytes() == payload

@@ -10,7 +10,6 @@ as soon as the file turns out shorter or longer than its header says.
 
 from __future__ import annotations
 
-import gzip
 import os
 import struct
 import zlib
@@ -32,6 +31,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 # The largest payload we agree to read: far above MNIST's 47 MB, far below memory.
 MAX_PAYLOAD_BYTES = 1 << 31
 _CHUNK = 1 << 20
+_GZIP_INPUT_STEP = 8 << 20  # compressed bytes taken from the file per zlib call
 
 
 def _parse_header(head: bytes, name: str) -> tuple[np.dtype, tuple[int, ...]]:
@@ -99,6 +99,52 @@ def _read_exactly(stream, n: int) -> bytes:
     return b"".join(parts)
 
 
+class _Gunzip:
+    """A gzip file's decompressed bytes, read in few zlib calls and never more than asked for.
+
+    Each zlib call releases the GIL, so a thread reading the data runs beside one that imports
+    torch (gzip.GzipFile's 128 KB steps each wait for the GIL, and the two then take turns).
+    Concatenated members, with zero padding between them, read as one stream, as GzipFile reads them.
+    """
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._input = b""
+        self._inflate = None
+        self._in_member = False
+
+    def _next_step(self) -> int:
+        """What the next read takes: the file's rest, up to a step (read(n) allocates all n at once)."""
+        try:
+            rest = os.fstat(self._raw.fileno()).st_size - self._raw.tell()
+        except (OSError, AttributeError):
+            return _CHUNK
+        return max(1, min(_GZIP_INPUT_STEP, rest))
+
+    def read(self, n: int) -> bytes:
+        parts = []
+        while n > 0:
+            if not self._input:
+                self._input = self._raw.read(self._next_step())
+                if not self._input:
+                    if self._in_member:
+                        raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                    break
+            if not self._in_member:
+                self._input = self._input.lstrip(b"\0")
+                if not self._input:
+                    continue
+                self._inflate, self._in_member = zlib.decompressobj(wbits=31), True
+            out = self._inflate.decompress(self._input, n)
+            if self._inflate.eof:
+                self._input, self._in_member = self._inflate.unused_data, False
+            else:
+                self._input = self._inflate.unconsumed_tail
+            parts.append(out)
+            n -= len(out)
+        return b"".join(parts)
+
+
 def read_idx_bytes(path: str | os.PathLike, expected_size: int | None = None) -> bytes:
     """Return the decompressed IDX bytes of a file, gzipped or plain, checking only sizes.
 
@@ -112,7 +158,7 @@ def read_idx_bytes(path: str | os.PathLike, expected_size: int | None = None) ->
         with open(path, "rb") as raw:
             compressed = raw.read(2) == GZIP_MAGIC
             raw.seek(0)
-            stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw
+            stream = _Gunzip(raw) if compressed else raw
             head = _read_exactly(stream, 4)
             if len(head) == 4:
                 head += _read_exactly(stream, 4 * head[3])
@@ -123,7 +169,7 @@ def read_idx_bytes(path: str | os.PathLike, expected_size: int | None = None) ->
                                      f"({len(head) + expected:,} bytes), not the original's {expected_size:,} bytes; "
                                      "the file is corrupt or not the original")
             # One byte more than needed tells "exact" from "trailing bytes".
-            payload = _read_exactly(stream, expected + 1)
+            payload = stream.read(expected + 1) if compressed else _read_exactly(stream, expected + 1)
             _check_length(name, shape, expected, len(payload))
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError):
