@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from digitnet.data.datasets import cache_dir, load_dataset
+from digitnet.data.datasets import BackgroundLoad, cache_dir, load_dataset
 from digitnet.data.download import download_file
 from digitnet.data.sources import FASHION_MNIST, MNIST
 from digitnet.errors import DataError, DownloadError
@@ -77,6 +77,38 @@ def test_load_dataset_downloads_into_cache_then_reuses_it(tmp_path, fashion_dir,
     monkeypatch.setenv("DIGITNET_MIRRORS", "http://127.0.0.1:9/")  # offline now: the cache must serve
     second = load_dataset("fashion-mnist", progress=False)
     np.testing.assert_array_equal(first.x_train, second.x_train)
+
+
+def test_a_background_load_reads_only_what_is_here(fashion_dir, http_server, monkeypatch):
+    """BackgroundLoad (what `digitnet train` reads while torch imports) gives the data set that is on
+    this machine, and None where it is not: it downloads nothing, leaving that to the usual load."""
+    monkeypatch.setenv("DIGITNET_MIRRORS", http_server(fashion_dir))
+    assert BackgroundLoad("fashion-mnist", None).result() is None
+    assert not (cache_dir() / "datasets" / "fashion-mnist").exists()
+    loaded = load_dataset("fashion-mnist", progress=False)
+    again = BackgroundLoad("fashion-mnist", None).result()
+    np.testing.assert_array_equal(again.x_train, loaded.x_train)
+    np.testing.assert_array_equal(again.y_test, loaded.y_test)
+    assert again.files == loaded.files
+    from_folder = BackgroundLoad("fashion-mnist", fashion_dir).result()
+    np.testing.assert_array_equal(from_folder.x_test, loaded.x_test)
+
+
+def test_local_only_leaves_a_corrupt_cache_file_as_it_is(fashion_dir, http_server, monkeypatch, capsys):
+    """local_only neither repairs nor prints: the usual load after it does (and says so once)."""
+    monkeypatch.setenv("DIGITNET_MIRRORS", http_server(fashion_dir))
+    load_dataset("fashion-mnist", progress=False)
+    path = cache_dir() / "datasets" / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz"
+    labels = bytearray(gzip.decompress(path.read_bytes()))
+    labels[50] = (labels[50] + 1) % 10
+    path.write_bytes(gzip.compress(bytes(labels)))
+    corrupt = path.read_bytes()
+    with pytest.raises(DataError, match="SHA-256"):
+        load_dataset("fashion-mnist", progress=False, local_only=True)
+    assert BackgroundLoad("fashion-mnist", None).result() is None
+    assert path.read_bytes() == corrupt and capsys.readouterr().err == ""
+    load_dataset("fashion-mnist", progress=False)
+    assert path.read_bytes() != corrupt and "deleting it and downloading again" in capsys.readouterr().err
 
 
 def test_corrupt_cache_file_is_replaced(fashion_dir, http_server, monkeypatch):

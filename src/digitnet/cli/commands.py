@@ -43,9 +43,14 @@ def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
 
 
 def cmd_train(args) -> int:
+    from digitnet.data.datasets import BackgroundLoad
+
+    reading = None if args.resume else BackgroundLoad(args.dataset, args.data_dir)  # read while torch imports
     from digitnet.report import TABLE_HEADER, format_epoch
     from digitnet.runs import resume, train
     from digitnet.training import RunStopped
+
+    data = reading.result() if reading is not None else None  # done before --threads auto counts idle cores
 
     def show(record, state):
         if not shown:
@@ -74,7 +79,7 @@ def cmd_train(args) -> int:
                 print(f"threads: {args.threads} of {available_cores()} cores (the ones idle now; kept for "
                       "--resume)", file=sys.stderr)
             overrides = {name: getattr(args, name) for name in RECIPE_OPTIONS if name != "epochs"}
-            result = train(args.recipe, args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
+            result = train(args.recipe, data or args.dataset, data_dir=args.data_dir, out=args.out, epochs=args.epochs,
                            hidden=args.hidden, seed=args.seed, shuffle=not args.no_shuffle, device=args.device,
                            precision=args.precision, threads=args.threads, progress=not args.no_progress,
                            on_epoch=on_epoch, snapshots=args.snapshots, **overrides)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,7 +102,8 @@ def _resolve_local(source: DatasetSource, keys, data_dir: Path) -> dict[str, tup
     return {k: (p, verify_file(p, source.files[k], source.name)) for k, p in found.items()}
 
 
-def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: bool) -> tuple[Path, bytes]:
+def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: bool, local_only: bool
+                    ) -> tuple[Path, bytes]:
     idx = source.files[key]
     for system_dir in source.system_dirs:
         path = _find_in(Path(system_dir), idx)
@@ -109,42 +111,51 @@ def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: boo
             try:
                 return path, verify_file(path, idx, source.name)
             except DataError as exc:
+                if local_only:
+                    raise
                 print(f"digitnet: ignoring {exc}", file=sys.stderr)
     path = _find_in(folder, idx)
     if path is not None:
         try:
             return path, verify_file(path, idx, source.name)
         except DataError as exc:
+            if local_only:
+                raise
             print(f"digitnet: {exc}; deleting it and downloading again", file=sys.stderr)
             path.unlink()
+    if local_only:
+        raise DataError(f"{idx.name} is not in {folder}")
     return download_file(idx, folder, mirrors_for(source.mirrors), progress=progress)
 
 
-def _resolve(source: DatasetSource, keys, data_dir, progress: bool) -> dict[str, tuple[Path, bytes]]:
+def _resolve(source: DatasetSource, keys, data_dir, progress: bool, local_only: bool
+             ) -> dict[str, tuple[Path, bytes]]:
     if data_dir is None and os.environ.get(DATA_ENV):
         data_dir = os.environ[DATA_ENV]
     if data_dir is not None:
         return _resolve_local(source, keys, Path(data_dir).expanduser())
     folder = cache_dir() / "datasets" / source.name
     try:
-        return {k: _resolve_cached(source, k, folder, progress) for k in keys}
+        return {k: _resolve_cached(source, k, folder, progress, local_only) for k in keys}
     except DataError as exc:
         raise DataError(f"{exc}; connect to the internet, or pass --data-dir DIR holding the files") from None
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress: bool = True,
-                 test_only: bool = False) -> Dataset:
+                 test_only: bool = False, local_only: bool = False) -> Dataset:
     """Load a data set by name ("mnist", "fashion-mnist" or "mnist-10k"), verified by SHA-256.
 
     data_dir (or $DIGITNET_DATA) names a folder of IDX files, gzipped or plain, and
     forbids the network; otherwise the cache is used and filled from the mirrors. With
     test_only, only the test split's files are needed (the training split comes back empty).
+    With local_only, a file not on this machine, or failing its check, raises DataError at once
+    (nothing is downloaded, deleted or printed).
     """
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     source = MNIST if name == "mnist-10k" else SOURCES[name]
     keys = _needed_keys(name, test_only)
-    resolved = _resolve(source, keys, data_dir, progress)
+    resolved = _resolve(source, keys, data_dir, progress, local_only)
     arrays = {k: parse_idx(data, str(path)) for k, (path, data) in resolved.items()}
     # Every file passed verify_file, so its digest is the table's.
     files = {source.files[k].name: {"path": str(path), "sha256": source.files[k].sha256} for k, (path, _) in resolved.items()}
@@ -160,6 +171,32 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, progress:
         name, arrays["train_images"], arrays["train_labels"], arrays["test_images"], arrays["test_labels"],
         source.class_names, files,
     )
+
+
+class BackgroundLoad:
+    """A data set read and verified in a thread while the caller does something else (the CLI
+    imports torch meanwhile: zlib and hashlib release the GIL, so the two overlap).
+
+    Only what is already on this machine is read: result() is None where the data would need the
+    network or failed any check; the caller then loads it the usual way, which downloads with a
+    progress bar or raises the error where it always did.
+    """
+
+    def __init__(self, name: str, data_dir: str | os.PathLike | None):
+        self._result: Dataset | None = None
+        self._thread = threading.Thread(target=self._load, args=(name, data_dir), daemon=True,
+                                        name="digitnet-data")
+        self._thread.start()
+
+    def _load(self, name: str, data_dir) -> None:
+        try:
+            self._result = load_dataset(name, data_dir, progress=False, local_only=True)
+        except Exception:  # noqa: BLE001 - the caller's own load repeats and reports it
+            pass
+
+    def result(self) -> Dataset | None:
+        self._thread.join()
+        return self._result
 
 
 def load_mnist(data_dir=None, progress: bool = True):
