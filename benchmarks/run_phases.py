@@ -25,11 +25,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     args = parser.parse_args()
     started = time.perf_counter()
-    importlib.import_module("torch")
-    torch_imported = time.perf_counter()
-    import digitnet.runs.folder as folder
-    from digitnet.data import load_dataset
-    from digitnet.runs import train
+    from digitnet.cli.commands import imports_for_good
+
+    with imports_for_good():  # as `digitnet train` imports them
+        importlib.import_module("torch")
+        torch_imported = time.perf_counter()
+        import digitnet.runs.folder as folder
+        from digitnet.data import load_dataset
+        from digitnet.runs import train
 
     digitnet_imported = time.perf_counter()
     data = load_dataset("fashion-mnist", args.data_dir, progress=False)
