@@ -170,3 +170,33 @@ def test_a_resume_stopped_early_still_leaves_model_and_metrics_of_the_checkpoint
     assert all((model[k] == checkpoint["model"][k]).all() for k in model)
     assert [r["epoch"] for r in read_metrics(run)] == [1]
     assert "**Stopped after epoch 1 of 3**" in (run / "summary.md").read_text()
+
+
+def _find_tile(sheet, tile):
+    """(row, column) of the top-left corner where tile sits in sheet, or None."""
+    first = tile[0].tobytes()
+    for y in range(sheet.shape[0] - tile.shape[0] + 1):
+        x = sheet[y].tobytes().find(first)
+        if x >= 0 and (sheet[y : y + tile.shape[0], x : x + tile.shape[1]] == tile).all():
+            return y, x
+    return None
+
+
+def test_the_image_grid_shows_each_image_three_times_larger_under_its_caption():
+    import numpy as np
+
+    from digitnet.report import GRID_SCALE, image_grid
+
+    images = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    captions = [f"#{i}\ntrue {i}\npred {i + 1}" for i in range(6)]
+    sheet = np.asarray(image_grid(images, captions, "a title", columns=4))
+    corners = [_find_tile(sheet, np.kron(255 - image, np.ones((GRID_SCALE, GRID_SCALE), np.uint8)))
+               for image in images]
+    assert None not in corners  # every image, pixel for pixel, dark ink on white
+    (y0, x0), (y1, x1), (y2, x2), (y4, x4) = corners[0], corners[1], corners[2], corners[4]
+    assert y0 == y1 == y2 and x0 < x1 < x2 and y4 > y0 and x4 == x0  # reading order, 4 a row
+    for y, x in corners:
+        assert (sheet[y - 40 : y, x : x + 28 * GRID_SCALE] < 128).any()  # its caption, just above it
+    assert (sheet[: min(y for y, _ in corners) - 40] < 128).any()  # the title
+    wide = image_grid(images, ["a caption far wider than any image"] * 6, "t", columns=4)
+    assert wide.width > sheet.shape[1]  # columns widen to their captions rather than overlap

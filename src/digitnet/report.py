@@ -81,28 +81,35 @@ def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
     save_figure(fig, path, tight=False)
 
 
-def plot_image_grid(images: np.ndarray, captions: list[str], title: str, path: Path, columns: int = 8) -> None:
-    """Small grey images (dark ink) in one mosaic, a caption above each: one image and a few texts,
-    drawn in a fraction of the time of a subplot per image."""
-    plt = pyplot()
-    count = len(images)
+GRID_SCALE = 3  # a 28x28 image is drawn 84x84, each pixel a 3x3 block
+
+
+def image_grid(images: np.ndarray, captions: list[str], title: str, columns: int = 8):
+    """Small grey images (uint8, 255 = ink, drawn dark on white) in one PIL image, a caption above
+    each. Pillow draws it in milliseconds, where matplotlib took 0.16-0.25 s for the 40 captions."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font, title_font = ImageFont.load_default(size=11), ImageFont.load_default(size=15)
+    count, side = len(images), (images.shape[1] if len(images) else 28) * GRID_SCALE
+    caption_h = 14 * max((c.count("\n") + 1 for c in captions), default=1) + 4
+    widest = max((font.getlength(line) for c in captions for line in c.split("\n")), default=0)
+    cell_w, cell_h, top = max(side, int(widest) + 1) + 14, caption_h + side + 12, 34
     rows = max(1, -(-count // columns))
-    side = images.shape[1] if count else 28
-    cell_w, cell_h, caption_h = side + 8, side + 26, 24
-    mosaic = np.zeros((rows * cell_h, columns * cell_w), dtype=np.float32)
-    for k, image in enumerate(images):
+    sheet = Image.new("L", (columns * cell_w, top + rows * cell_h), 255)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((sheet.width // 2, 10), title, fill=0, font=title_font, anchor="ma")
+    for k, (image, caption) in enumerate(zip(images, captions)):
         r, c = divmod(k, columns)
-        mosaic[r * cell_h + caption_h : r * cell_h + caption_h + side, c * cell_w + 4 : c * cell_w + 4 + side] = image
-    fig, ax = plt.subplots(figsize=(columns * 1.3, rows * 1.6 + 0.4))
-    ax.imshow(mosaic, cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
-    for k, caption in enumerate(captions):
-        r, c = divmod(k, columns)
-        ax.text(c * cell_w + cell_w / 2, r * cell_h + caption_h - 2, caption, ha="center", va="bottom", fontsize=7)
-    ax.set_axis_off()
-    ax.set_title(title)
-    height = rows * 1.6 + 0.4
-    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - 0.35 / height)
-    save_figure(fig, path, tight=False)
+        x, y = c * cell_w, top + r * cell_h
+        draw.multiline_text((x + cell_w // 2, y), caption, fill=0, font=font, anchor="ma", align="center", spacing=3)
+        tile = Image.fromarray(255 - np.asarray(image, dtype=np.uint8)).resize((side, side), Image.Resampling.NEAREST)
+        sheet.paste(tile, (x + (cell_w - side) // 2, y + caption_h))
+    return sheet
+
+
+def plot_image_grid(images: np.ndarray, captions: list[str], title: str, path: Path, columns: int = 8) -> None:
+    with atomic_path(path) as tmp:
+        image_grid(images, captions, title, columns).save(tmp, format="PNG")
 
 
 def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names,
