@@ -49,7 +49,8 @@ def imports_for_good():
     """Around a command's heavy imports, whose ~170k objects (torch's) live until the process ends:
     no cyclic garbage collection while they load, and none of them walked again by a later one
     (gc.freeze). Each full collection walked them all: in a 5-epoch `train`, four took 0.27-0.30 s,
-    two during these imports and two while the report was drawn (0.08-0.10 s with this)."""
+    two during these imports and two while the report was drawn (0.02-0.03 s with this); in a
+    server, each such pause would delay the requests in flight."""
     gc.disable()
     try:
         yield
@@ -127,7 +128,8 @@ def _tensorboard(args):
 
 
 def cmd_evaluate(args) -> int:
-    from digitnet.runs import evaluate_run
+    with imports_for_good():
+        from digitnet.runs import evaluate_run
 
     evaluation, last, trained_on = evaluate_run(args.run, data_dir=args.data_dir, device=args.device,
                                                 progress=not args.no_progress)
@@ -148,14 +150,12 @@ def cmd_predict(args) -> int:
     from digitnet.errors import DigitnetError
     from digitnet.imageprep import image_files
 
-    if args.onnx:
-        from digitnet.export import OnnxPredictor
-
-        predictor = OnnxPredictor(args.run)
-    else:
-        from digitnet.predict import Predictor
-
-        predictor = Predictor(args.run)
+    with imports_for_good():
+        if args.onnx:
+            from digitnet.export import OnnxPredictor as Predictor
+        else:
+            from digitnet.predict import Predictor
+    predictor = Predictor(args.run)
     files, errors = image_files(args.images)
     for message in errors:
         print(f"digitnet: error: {message}", file=sys.stderr)
@@ -196,7 +196,8 @@ def _write_inputs(reading, folder: str, source) -> None:
 
 
 def cmd_export(args) -> int:
-    from digitnet.export import export_onnx
+    with imports_for_good():
+        from digitnet.export import export_onnx
 
     path, difference = export_onnx(args.run, data_dir=args.data_dir)
     print(f"wrote {path}; ONNX Runtime matches PyTorch on the test split within {difference:.1e} (limit 1e-5)")
@@ -204,14 +205,16 @@ def cmd_export(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from digitnet.serve.server import run_server
+    with imports_for_good():
+        from digitnet.serve.server import run_server
 
     run_server(args.run, host=args.host, port=args.port, workers=args.workers, request_timeout=args.request_timeout)
     return 0
 
 
 def cmd_inspect(args) -> int:
-    from digitnet.inspection import inspect_run
+    with imports_for_good():
+        from digitnet.inspection import inspect_run
 
     for path in inspect_run(args.run, args.out, data_dir=args.data_dir, progress=not args.no_progress):
         print(f"wrote {path}")
@@ -219,7 +222,8 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from digitnet.comparison import compare_runs
+    with imports_for_good():
+        from digitnet.comparison import compare_runs
 
     table, figure, table_file = compare_runs(args.runs, args.out)
     print(table, end="")
