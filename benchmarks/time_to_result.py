@@ -1,6 +1,7 @@
 """Time to result: from the command to the final line, not just the epochs.
 
     python benchmarks/time_to_result.py [--data-dir ../shared/data/fashion-mnist] [--epochs 30] [--rounds 1]
+        [--baseline-src DIR]   # e.g. DIR=/tmp/before/src after `git worktree add /tmp/before <commit>`
 
 Runs, each as a fresh process, the tutorial recipe (784-256-128-10, MSE on one-hot labels, SGD
 0.001, batch 512) for --epochs epochs on Fashion-MNIST with the test split evaluated every epoch:
@@ -12,7 +13,8 @@ Runs, each as a fresh process, the tutorial recipe (784-256-128-10, MSE on one-h
 and prints the wall time, the time until the first epoch was under way (digitnet: its first
 table row's time less that epoch's training and evaluation seconds; the peers: the time their
 first batch started, which they print), and for digitnet the wall time over its pure training
-time (the sum of metrics.csv's seconds column).
+time (the sum of metrics.csv's seconds column). With --baseline-src, digitnet from that source
+tree runs too, in the same rounds, as the row "digitnet train (baseline)".
 """
 
 from __future__ import annotations
@@ -82,21 +84,22 @@ print("done", flush=True)
 """
 
 
-def _run(command: list[str]) -> tuple[float, list[tuple[float, str]]]:
+def _run(command: list[str], env: dict | None = None) -> tuple[float, list[tuple[float, str]]]:
     started = time.time()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+                            text=True, env=env)
     lines = [(time.time() - started, line.rstrip()) for line in proc.stdout]
     if proc.wait() != 0:
         raise SystemExit(f"{command[:3]} failed")
     return time.time() - started, lines
 
 
-def digitnet_row(data_dir: str, epochs: int) -> dict:
+def digitnet_row(data_dir: str, epochs: int, src: str | None = None) -> dict:
+    env = None if src is None else dict(os.environ, PYTHONPATH=src)
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(tmp) / "run"
         wall, lines = _run([sys.executable, "-m", "digitnet", "train", "--dataset", "fashion-mnist", "--data-dir",
-                            data_dir, "--epochs", str(epochs), "--out", str(run), "--no-progress"])
+                            data_dir, "--epochs", str(epochs), "--out", str(run), "--no-progress"], env)
         with open(run / "metrics.csv") as f:
             rows = list(csv.DictReader(f))
     first_row = next(t for t, line in lines if line.strip().startswith("1 "))
@@ -120,6 +123,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--only", help="comma-separated subset of: digitnet, tutorial, keras")
+    parser.add_argument("--baseline-src", help="a digitnet source tree (its src folder) to run beside this one")
     args = parser.parse_args()
     chosen = set((args.only or "digitnet,tutorial,keras").split(","))
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
@@ -128,18 +132,22 @@ def main() -> None:
           f"on Fashion-MNIST, test split evaluated every epoch, {args.rounds} round(s)")
     results: dict[str, list[dict]] = {}
     for _ in range(args.rounds):
+        if args.baseline_src:
+            results.setdefault("digitnet train (baseline)", []).append(
+                digitnet_row(args.data_dir, args.epochs, str(Path(args.baseline_src).resolve())))
         if "digitnet" in chosen:
             results.setdefault("digitnet train", []).append(digitnet_row(args.data_dir, args.epochs))
         if "tutorial" in chosen:
             results.setdefault("tutorial TF loop", []).append(peer_row(TUTORIAL_LOOP, args.data_dir, args.epochs))
         if "keras" in chosen:
             results.setdefault("Keras fit", []).append(peer_row(KERAS_FIT, args.data_dir, args.epochs))
-    print("| program | wall s | first epoch under way after s | wall / pure training |")
-    print("| --- | ---: | ---: | ---: |")
+    print("| program | wall s | first epoch under way after s | wall / pure training | wall - training, each round (s) |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name, rows in results.items():
         best = min(rows, key=lambda r: r["wall"])
         ratio = f"{best['wall'] / best['training']:.2f} ({best['training']:.1f} s training)" if "training" in best else "-"
-        print(f"| {name} | {best['wall']:.1f} | {best['under_way']:.2f} | {ratio} |")
+        outside = ", ".join(f"{r['wall'] - r['training']:.2f}" for r in rows) if "training" in best else "-"
+        print(f"| {name} | {best['wall']:.1f} | {best['under_way']:.2f} | {ratio} | {outside} |")
 
 
 if __name__ == "__main__":
