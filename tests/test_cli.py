@@ -129,3 +129,18 @@ def test_the_program_leaves_quickly_but_completely(tmp_path, argv, expected):
     assert done.returncode == 3
     assert done.stdout == ("x" * 99 + "\n") * 2000 and done.stderr == "last line"
     assert marker.read_text() == expected
+
+
+def test_output_lost_to_a_full_disk_is_an_error():
+    """stdout on a full device (/dev/full), the last lines still buffered when the command returns:
+    exit code 1 and one line saying so, not a quiet 0."""
+    code = ("import digitnet.cli as cli\n"
+            "cli.main = lambda argv=None: print('final test accuracy 97.00%') or 0\n"
+            "cli.run([])\n")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-c", code], stdout=full, stderr=subprocess.PIPE, text=True,
+                              timeout=60 * TIME_FACTOR, env=buffered)
+    assert done.returncode == 1
+    assert done.stderr.startswith("digitnet: error: the output could not be written: no space left on device")
+    assert done.stderr.count("\n") == 1

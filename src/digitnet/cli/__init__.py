@@ -56,9 +56,21 @@ def run(argv: list[str] | None = None) -> NoReturn:
     if run_exit_handlers is None or any(not t.daemon for t in others):
         raise SystemExit(code)
     run_exit_handlers()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
-            pass
-    os._exit(code)
+    os._exit(_flush_output(code))
+
+
+def _flush_output(code: int) -> int:
+    """Flush stdout and stderr; the exit code, made an error where the output could not be written
+    (a full disk), as Python's own exit would (a reader that left, `| head`, is not an error)."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):  # the reader left, or the stream was closed
+        pass
+    except OSError as exc:
+        print(f"digitnet: error: the output could not be written: {describe_os_error(exc)}", file=sys.stderr)
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):  # nowhere left to say anything
+        pass
+    return code
