@@ -44,6 +44,21 @@ def test_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, mnist_t1
     assert (tmp_path / "cut" / "summary.md").is_file()
 
 
+def test_resume_takes_a_data_set_in_memory_only_with_the_runs_hashes(tmp_path, mnist_t10k_dir):
+    """resume(dataset=...), what `train --resume` read while torch imported, is checked like a loaded one."""
+    import dataclasses
+
+    from digitnet.data import load_dataset
+    from digitnet.errors import DataError
+
+    train("tutorial", "mnist-10k", data_dir=mnist_t10k_dir, epochs=1, out=tmp_path / "run", progress=False)
+    data = load_dataset("mnist-10k", mnist_t10k_dir, progress=False)
+    forged = dataclasses.replace(data, files={k: {**v, "sha256": "0" * 64} for k, v in data.files.items()})
+    with pytest.raises(DataError, match="does not match the hashes"):
+        resume(tmp_path / "run", dataset=forged, progress=False)
+    assert resume(tmp_path / "run", dataset=data, progress=False).history[-1].epoch == 1
+
+
 def test_divergence_stops_at_once_naming_epoch_and_step_and_keeps_no_bad_checkpoint(tmp_path, mnist_t10k_dir):
     with pytest.raises(TrainingDiverged, match=r"epoch 1 step \d+: the training loss became (nan|inf).*--lr 10000") as info:
         train("tutorial", "mnist-10k", data_dir=mnist_t10k_dir, epochs=3, lr=1e4, out=tmp_path / "run", progress=False)

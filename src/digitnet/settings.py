@@ -31,3 +31,6 @@ DEFAULT_SEED = 0
 PRECISIONS = ("fp32", "tf32", "bf16")
 DEFAULT_PRECISION = "fp32"
 DEFAULT_DEVICE = "auto"
+
+# A run folder's record of itself (runs/folder.py writes it), read by the CLI before torch loads.
+RUN_CONFIG = "config.json"

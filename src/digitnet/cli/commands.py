@@ -11,7 +11,7 @@ import gc
 import sys
 
 from digitnet.recipes import canonical_name, overridable_fields
-from digitnet.settings import DEFAULT_DEVICE, DEFAULT_PRECISION
+from digitnet.settings import DEFAULT_DEVICE, DEFAULT_PRECISION, RUN_CONFIG
 
 
 def _saved_value(option: str, config: dict):
@@ -59,10 +59,26 @@ def imports_for_good():
         gc.enable()
 
 
+def _data_to_read(args) -> tuple[str, str | None] | None:
+    """The data set (name, folder) a train command reads: its options', or with --resume its run's,
+    from config.json read here without torch (None where that fails: resume then says why)."""
+    if not args.resume:
+        return args.dataset, args.data_dir
+    import json
+    from pathlib import Path
+
+    try:
+        config = json.loads((Path(args.resume) / RUN_CONFIG).read_text(encoding="utf-8"))
+        return str(config["data"]["name"]), args.data_dir or config.get("data_dir")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
 def cmd_train(args) -> int:
     from digitnet.data.datasets import BackgroundLoad
 
-    reading = None if args.resume else BackgroundLoad(args.dataset, args.data_dir)  # read while torch imports
+    wanted = _data_to_read(args)
+    reading = BackgroundLoad(*wanted) if wanted else None  # read while torch imports
     with imports_for_good():
         from digitnet.report import TABLE_HEADER, format_epoch
         from digitnet.runs import resume, train
@@ -88,7 +104,7 @@ def cmd_train(args) -> int:
             _refuse_changes_on_resume(args, args.defaults)
             result = resume(args.resume, data_dir=args.data_dir,
                             device=None if args.device == DEFAULT_DEVICE else args.device,
-                            progress=not args.no_progress, on_epoch=on_epoch)
+                            progress=not args.no_progress, on_epoch=on_epoch, dataset=data)
         else:
             if args.threads == "auto":
                 from digitnet.training.threads import available_cores, resolve_threads

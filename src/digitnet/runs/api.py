@@ -12,7 +12,7 @@ from digitnet.errors import ConfigError, DigitnetError, describe_os_error
 from digitnet.model import load_model
 from digitnet.runs.evaluate import evaluate_on_test_split
 from digitnet.runs.folder import MODEL, RunWriter
-from digitnet.runs.reading import check_printed_matches, load_config, load_run_data
+from digitnet.runs.reading import check_data_matches, check_printed_matches, load_config, load_run_data
 from digitnet.settings import (DEFAULT_DATASET, DEFAULT_DEVICE, DEFAULT_HIDDEN, DEFAULT_PRECISION, DEFAULT_RECIPE,
                                DEFAULT_SEED)
 from digitnet.training.stops import StopSignals
@@ -124,11 +124,12 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, dataset: str | Dataset = DEFAUL
         dist.close()
 
 
-def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool = True, on_epoch=None
-           ) -> TrainResult:
+def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool = True, on_epoch=None,
+           dataset: Dataset | None = None) -> TrainResult:
     """Continue a run folder from its last checkpoint with its own config (from scratch if it has none).
 
-    On the same device, the result is bit-identical to the run never interrupted.
+    On the same device, the result is bit-identical to the run never interrupted. dataset: the
+    run's data set already in memory (checked against the run's hashes), else it is loaded.
     """
     saved = load_config(run_dir)
     config = TrainConfig.from_dict(saved)
@@ -138,8 +139,12 @@ def resume(run_dir, *, data_dir=None, device: str | None = None, progress: bool 
     check_precision(config.precision, resolved)
     dist = from_environment(resolved)
     try:
-        with dist.main_first():
-            data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)
+        if dataset is not None and dataset.name == saved["data"]["name"]:
+            check_data_matches(saved, dataset, run_dir)
+            data = dataset
+        else:
+            with dist.main_first():
+                data = load_run_data(saved, run_dir, data_dir, progress=progress and dist.is_main)
         check_printed_matches(saved, run_dir)
         writer = RunWriter(Path(run_dir), saved) if dist.is_main else _RankWriter(run_dir)
         try:

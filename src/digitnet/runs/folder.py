@@ -33,9 +33,10 @@ from digitnet.data import Dataset
 from digitnet.errors import ModelFileError
 from digitnet.fsutil import FolderBusy, FolderLock, write_text_atomic
 from digitnet.model import save_model
+from digitnet.settings import RUN_CONFIG
 from digitnet.training import EpochRecord, TrainConfig, resolve_device
 
-CONFIG, METRICS, MODEL = "config.json", "metrics.csv", "model.safetensors"
+CONFIG, METRICS, MODEL = RUN_CONFIG, "metrics.csv", "model.safetensors"
 SNAPSHOTS = "snapshots"  # with `train --snapshots K`: the weights every K epochs, for `inspect`
 
 
