@@ -200,3 +200,23 @@ def test_the_image_grid_shows_each_image_three_times_larger_under_its_caption():
     assert (sheet[: min(y for y, _ in corners) - 40] < 128).any()  # the title
     wide = image_grid(images, ["a caption far wider than any image"] * 6, "t", columns=4)
     assert wide.width > sheet.shape[1]  # columns widen to their captions rather than overlap
+
+
+def test_the_confusion_image_shades_each_cell_by_its_count_in_place():
+    import numpy as np
+
+    from digitnet.report import DARKEST, LIGHTEST, confusion_image
+
+    counts = np.array([[50, 0, 3], [1, 40, 7], [2, 10, 25]])
+    image = np.asarray(confusion_image(counts, ["zero", "one", "a rather long class name"])).astype(int)
+    centres = {}
+    for (i, j), n in np.ndenumerate(counts):
+        colour = np.rint(LIGHTEST + n / counts.max() * (DARKEST - LIGHTEST)).astype(int)
+        ys, xs = np.nonzero((image == colour).all(axis=2))
+        assert len(ys) > 0.6 * 46 * 46, f"cell ({i}, {j}) not shaded for {n}"
+        box = image[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+        assert (box != colour).any(axis=2).sum() > 20, f"no count written in cell ({i}, {j})"
+        centres[i, j] = ys.mean(), xs.mean()
+    for i in range(3):  # rows are true classes, columns predicted ones, in order
+        assert centres[i, 0][1] < centres[i, 1][1] < centres[i, 2][1]
+        assert centres[0, i][0] < centres[1, i][0] < centres[2, i][0]

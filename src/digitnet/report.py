@@ -64,21 +64,53 @@ def plot_curves(history, path: Path, title: str) -> None:
     save_figure(fig, path, tight=False)
 
 
-def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 6))
-    image = ax.imshow(counts, cmap="Blues")
-    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(len(class_names)), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    threshold = counts.max() / 2
+CELL = 46  # a confusion matrix cell's side in pixels: room for 5 digits
+LIGHTEST, DARKEST = np.array([247, 251, 255]), np.array([8, 48, 107])  # the ends of matplotlib's "Blues"
+
+
+def _vertical_text(text: str, font):
+    """text turned 90 degrees counter-clockwise (reading upwards), black on white, as an "L" image."""
+    from PIL import Image, ImageDraw
+
+    width, height = int(font.getlength(text)) + 2, int(font.size * 1.4)
+    label = Image.new("L", (width, height), 255)
+    ImageDraw.Draw(label).text((0, 0), text, fill=0, font=font)
+    return label.rotate(90, expand=True, fillcolor=255)
+
+
+def confusion_image(counts: np.ndarray, class_names, title: str = "confusion matrix (test split)"):
+    """The confusion matrix as a PIL image: a cell per (true, predicted) pair shaded by its count,
+    white to dark blue, the count written in it. Pillow draws it in about 0.01 s, where matplotlib's
+    hundred texts took 0.19-0.29 s at the end of every run."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font, title_font = ImageFont.load_default(size=12), ImageFont.load_default(size=15)
+    classes = len(class_names)
+    names_w = int(max((font.getlength(str(n)) for n in class_names), default=0)) + 10
+    left, top = names_w + 30, 40
+    sheet = Image.new("RGB", (left + classes * CELL + 20, top + classes * CELL + names_w + 34), "white")
+    draw = ImageDraw.Draw(sheet)
+    draw.text((left + classes * CELL // 2, 12), title, fill="black", font=title_font, anchor="ma")
+    shade = counts / max(1, counts.max())
     for (i, j), n in np.ndenumerate(counts):
-        ax.text(j, i, str(n), ha="center", va="center", fontsize=7, color="white" if n > threshold else "black")
-    fig.colorbar(image, ax=ax)
-    ax.set_title("confusion matrix (test split)")
-    fig.subplots_adjust(left=0.2, right=0.98, bottom=0.2, top=0.94)
-    save_figure(fig, path, tight=False)
+        x, y = left + j * CELL, top + i * CELL
+        color = tuple(int(v) for v in np.rint(LIGHTEST + shade[i, j] * (DARKEST - LIGHTEST)))
+        draw.rectangle((x, y, x + CELL - 1, y + CELL - 1), fill=color)
+        draw.text((x + CELL // 2, y + CELL // 2), str(n), font=font, anchor="mm",
+                  fill="white" if shade[i, j] > 0.5 else "black")
+    for k, name in enumerate(class_names):
+        draw.text((left - 6, top + k * CELL + CELL // 2), str(name), fill="black", font=font, anchor="rm")
+        label = _vertical_text(str(name), font)
+        sheet.paste(label, (left + k * CELL + (CELL - label.width) // 2, top + classes * CELL + 6))
+    draw.text((left + classes * CELL // 2, sheet.height - 6), "predicted", fill="black", font=font, anchor="md")
+    axis = _vertical_text("true", font)
+    sheet.paste(axis, (4, top + (classes * CELL - axis.height) // 2))
+    return sheet
+
+
+def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        confusion_image(counts, class_names).save(tmp, format="PNG")
 
 
 GRID_SCALE = 3  # a 28x28 image is drawn 84x84, each pixel a 3x3 block
