@@ -44,10 +44,10 @@ def test_api_inspect_gives_every_layer_equal_to_a_forward_pass(synthetic_run):
         assert answer["digit"] == int(label) == int(output.argmax())
         assert answer["input"] == image.tolist()
         contributions = answer["contributions"]
-        pushes = hidden[-1] * model[-1].weight[answer["digit"]]
+        pushes = (hidden[-1] * model[-1].weight[answer["digit"]]).detach()
         assert [u["unit"] for u in contributions["up"]] == pushes.argsort(descending=True)[:8].tolist()
         assert contributions["up"][0]["push"] == pytest.approx(float(pushes.max()), abs=1e-5)
-        assert contributions["bias"] + float(pushes.sum()) == pytest.approx(float(output[answer["digit"]]), abs=1e-4)
+        assert contributions["bias"] + float(pushes.sum()) == pytest.approx(float(output[answer["digit"]].detach()), abs=1e-4)
 
 
 def test_api_inspect_takes_images_and_refuses_what_predict_refuses(synthetic_run):
