@@ -72,8 +72,8 @@ def _vertical_text(text: str, font):
     """text turned 90 degrees counter-clockwise (reading upwards), black on white, as an "L" image."""
     from PIL import Image, ImageDraw
 
-    width, height = int(font.getlength(text)) + 2, int(font.size * 1.4)
-    label = Image.new("L", (width, height), 255)
+    _, _, right, bottom = font.getbbox(text)
+    label = Image.new("L", (right + 2, bottom + 2), 255)
     ImageDraw.Draw(label).text((0, 0), text, fill=0, font=font)
     return label.rotate(90, expand=True, fillcolor=255)
 

@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-
 def run(argv: list[str] | None = None) -> NoReturn:
     """The program (console script, `python -m digitnet`): main(), then leave at once.
 
