@@ -44,10 +44,11 @@ def main(argv: list[str] | None = None) -> int:
 def run(argv: list[str] | None = None) -> NoReturn:
     """The program (console script, `python -m digitnet`): main(), then leave at once.
 
-    Python's own shutdown of a process that has imported torch takes 0.4-0.6 s (measured: tearing
-    down thousands of modules and libtorch's static objects), and a finished command needs none
-    of it: its files are closed and fsynced. So the atexit handlers run, the streams are flushed,
-    and the process ends with os._exit. Not while a thread that Python would wait for is alive.
+    Python's own shutdown of a process that has imported torch takes 0.45-0.7 s (tearing down
+    thousands of modules and libtorch's static objects; benchmarks/cli_overheads.py), and a finished
+    command needs none of it: its files are closed and fsynced. So the atexit handlers run, the
+    streams are flushed, and the process ends with os._exit. Not while a thread that Python would
+    wait for is alive.
     """
     code = main(argv)
     run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)

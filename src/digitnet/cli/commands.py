@@ -48,9 +48,9 @@ def _refuse_changes_on_resume(args, parser_defaults: dict) -> None:
 def imports_for_good():
     """Around a command's heavy imports, whose ~170k objects (torch's) live until the process ends:
     no cyclic garbage collection while they load, and none of them walked again by a later one
-    (gc.freeze). Each full collection walked them all: in a 5-epoch `train`, four took 0.27-0.30 s,
-    two during these imports and two while the report was drawn (0.02-0.03 s with this); in a
-    server, each such pause would delay the requests in flight."""
+    (gc.freeze). Each full collection walked them all: in a 5-epoch run three took 0.17 s, none
+    with this (benchmarks/cli_overheads.py); in a server, each such pause would delay the requests
+    in flight."""
     gc.disable()
     try:
         yield
