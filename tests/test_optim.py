@@ -1,0 +1,90 @@
+"""The AdamW update called directly on the CPU (training/optim.py, HostFusedAdamW) against torch's own
+optimizer.step(): bit for bit, through the recipes' steps, fallbacks and a checkpoint."""
+
+import copy
+
+import pytest
+import torch
+
+from digitnet.model import build_model
+from digitnet.recipes import get_recipe
+from digitnet.training.backprop import BackpropStep
+from digitnet.training.optim import AutogradStep, HostFusedAdamW, host_fused_adamw_serves
+
+
+def _batches(count: int, n: int = 64, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen))
+            for _ in range(count)]
+
+
+def _assert_same(a_step, b_step) -> None:
+    for a, b in zip(a_step.model.parameters(), b_step.model.parameters()):
+        assert torch.equal(a, b)
+    a_state, b_state = a_step.state_dict(), b_step.state_dict()
+    assert a_state["schedule"] == b_state["schedule"]
+    for a, b in zip(a_state["optimizer"]["state"].values(), b_state["optimizer"]["state"].values()):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(("step_kind", "recipe_name", "model_options"),
+                         [(BackpropStep, "best", {}), (AutogradStep, "best", {"hidden": (32,)}),
+                          (AutogradStep, "cnn", {"kind": "cnn"})])
+def test_direct_adamw_call_is_torchs_step_bit_for_bit_and_resumes_either_way(step_kind, recipe_name, model_options):
+    recipe = get_recipe(recipe_name)
+    batches = _batches(12, n=16 if recipe_name == "cnn" else 64)
+    direct, torchs = (step_kind(build_model(seed=2, **model_options), recipe, 12) for _ in range(2))
+    assert isinstance(direct.updater, HostFusedAdamW)
+    torchs.updater = torchs.optimizer
+    for x, y in batches[:6]:  # the rate rises (warm-up), then falls
+        assert torch.equal(direct(x, y), torchs(x, y))
+    _assert_same(direct, torchs)
+
+    saved = copy.deepcopy(direct.state_dict())
+    resumed = step_kind(build_model(seed=2, **model_options), recipe, 12)
+    resumed.model.load_state_dict(direct.model.state_dict())
+    resumed.load_state_dict(saved)
+    for x, y in batches[6:]:
+        direct(x, y), torchs(x, y), resumed(x, y)
+    _assert_same(direct, torchs)
+    _assert_same(resumed, torchs)
+
+
+def test_direct_adamw_call_leaves_a_parameter_without_gradient_to_torch():
+    """torch's step skips a parameter whose .grad is None (its state unchanged); so does ours, by handing
+    such a step to torch."""
+    model = build_model(seed=3, hidden=(16,))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01, weight_decay=0.1, fused=True)
+    reference = copy.deepcopy(model)
+    ref_optimizer = torch.optim.AdamW(reference.parameters(), lr=0.01, weight_decay=0.1, fused=True)
+    direct = HostFusedAdamW(optimizer)
+    x, y = _batches(1, n=8)[0]
+    for step_number in range(4):
+        for m, opt in ((model, optimizer), (reference, ref_optimizer)):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(m(x), y).backward()
+            if step_number == 2:
+                m[-1].bias.grad = None
+        direct.step()
+        ref_optimizer.step()
+        for a, b in zip(model.parameters(), reference.parameters()):
+            assert torch.equal(a, b)
+    last_bias = model[-1].bias
+    assert optimizer.state[last_bias]["step"].item() == 3.0  # one step skipped, as torch skips it
+
+
+def test_direct_adamw_call_serves_plain_fused_adamw_on_the_cpu_only():
+    def adamw(lr=0.01, groups=1, **options):
+        params = [torch.zeros(3, requires_grad=True) for _ in range(groups)]
+        return torch.optim.AdamW([{"params": [p]} for p in params], lr=lr, **options)
+
+    assert host_fused_adamw_serves(adamw(fused=True))
+    assert not host_fused_adamw_serves(adamw())  # torch's own for-each AdamW: different arithmetic
+    assert not host_fused_adamw_serves(adamw(fused=True, amsgrad=True))
+    assert not host_fused_adamw_serves(adamw(fused=True, maximize=True))
+    assert not host_fused_adamw_serves(adamw(fused=True, groups=2))
+    assert not host_fused_adamw_serves(adamw(lr=torch.tensor(0.01), fused=True))  # a rate on the device
+    assert not host_fused_adamw_serves(torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1))
+    if torch.cuda.is_available():
+        cuda = torch.optim.AdamW([torch.zeros(3, device="cuda", requires_grad=True)], fused=True)
+        assert not host_fused_adamw_serves(cuda)
