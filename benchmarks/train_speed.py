@@ -9,6 +9,9 @@ all rounds, samples/s, the worker's peak RSS, ratios, and the test accuracy each
     python benchmarks/train_speed.py --data-dir ../shared/data/fashion-mnist
     python benchmarks/train_speed.py --recipe best   # best: batch 128, AdamW, one-cycle, smoothed CE
     python benchmarks/train_speed.py --recipe cnn --epochs 1 --rounds 2   # the convnet (slow: ~20 s/epoch)
+    python benchmarks/train_speed.py --recipe best --only digitnet-best --baseline-src /tmp/before/src
+        # every digitnet row also from another source tree (`git worktree add /tmp/before <commit>`),
+        # in the same rounds, as "ROW (baseline)", with a column of each row against its baseline
 
 Rows that need TensorFlow are skipped when it is not installed (pip install -e ".[reference]").
 """
@@ -67,6 +70,7 @@ CNN_IMPLEMENTATIONS = {
 }
 ROWS = {"tutorial": IMPLEMENTATIONS, "best": BEST_IMPLEMENTATIONS, "cnn": CNN_IMPLEMENTATIONS}
 REFERENCE_ROW = {"tutorial": "digitnet", "best": "digitnet-best", "cnn": "digitnet-cnn"}
+BASELINE = " (baseline)"  # the suffix of a row run from --baseline-src
 FLOOR_ROW = {"tutorial": "gemm-floor-6", "best": "gemm-floor-best-6", "cnn": None}
 BEST_BATCH = 128
 TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
@@ -439,6 +443,7 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated subset of: " + ", ".join(n for rows in ROWS.values() for n in rows))
     parser.add_argument("--device", default="cpu",
                         help="cpu (default) or cuda: where the PyTorch rows run (TensorFlow rows stay on the CPU)")
+    parser.add_argument("--baseline-src", help="a digitnet source tree (its src folder) whose digitnet rows run beside")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -456,11 +461,17 @@ def main() -> int:
     if importlib.util.find_spec("jax") is None or importlib.util.find_spec("optax") is None:
         names = [n for n in names if n not in JAX_ROWS]
         print("jax or optax not installed (pip install -e '.[peers]'): skipping the JAX rows", file=sys.stderr)
+    if args.baseline_src:
+        names += [n + BASELINE for n in names if n.startswith("digitnet")]
     runs: dict[str, list[dict]] = {n: [] for n in names}
     for round_ in range(1, args.rounds + 1):
         for name in names:
-            cmd = [sys.executable, __file__, "--worker", name, "--data-dir", args.data_dir, "--epochs", str(args.epochs)]
+            worker = name.removesuffix(BASELINE)
+            cmd = [sys.executable, __file__, "--worker", worker, "--data-dir", args.data_dir,
+                   "--epochs", str(args.epochs)]
             env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", DIGITNET_BENCH_DEVICE=args.device)
+            if name != worker:  # its digitnet imported from the baseline tree, ahead of the installed one
+                env["PYTHONPATH"] = str(Path(args.baseline_src).resolve())
             if name in JAX_ROWS and args.device == "cpu":
                 env["JAX_PLATFORMS"] = "cpu"
             if name in TF_ROWS or args.device == "cpu":
@@ -493,18 +504,21 @@ def print_table(runs, args) -> None:
           f"PyTorch rows on {args.device}; {args.rounds} rounds x {args.epochs} timed epochs after 1 warm-up; "
           "ratios are medians of per-round ratios")
     print(hardware())
+    baseline = any(name.endswith(BASELINE) for name in runs)
     print(f"\n| implementation | s/epoch | slowest epoch | samples/s | peak RSS (MB) | x digitnet | x floor-6 | "
-          f"test acc after {args.epochs + 1} epochs |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"test acc after {args.epochs + 1} epochs |" + (" x its baseline |" if baseline else ""))
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if baseline else ""))
     for name, results in runs.items():
         sec = statistics.median(s for r in results for s in r["seconds"])
         rss = max(r["peak_rss_mb"] for r in results)
         accuracies = [r["accuracy"] for r in results if r["accuracy"] is not None]
         acc_text = f"{100 * statistics.median(accuracies):.2f}%" if accuracies else "-"
-        described = next(rows[name] for rows in ROWS.values() if name in rows)
+        worker = name.removesuffix(BASELINE)
+        described = next(rows[worker] for rows in ROWS.values() if worker in rows) + name[len(worker):]
         slowest = max(s for r in results for s in r["seconds"])  # a one-off cost (a CUDA graph's capture) shows here
+        against_baseline = f" {_paired_ratio(results, runs.get(name + BASELINE))} |" if baseline else ""
         print(f"| {described} | {sec:.4g} | {slowest:.4g} | {60000 / sec:,.0f} | {rss:.0f} | "
-              f"{_paired_ratio(results, ours)} | {_paired_ratio(results, floor)} | {acc_text} |")
+              f"{_paired_ratio(results, ours)} | {_paired_ratio(results, floor)} | {acc_text} |{against_baseline}")
 
 
 if __name__ == "__main__":
