@@ -8,6 +8,9 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
   step         digitnet's whole step (the above, the recipe's optimiser and schedule)
   step-torch   the same step with torch.optim's own optimizer.step() as the update (for AdamW on the
                CPU, digitnet calls the same fused kernel directly: training/optim.py, HostFusedAdamW)
+  wgrad-mm     the first layer's weight gradient (256 x 784, from the batch of 128) by torch.mm(out=):
+               MKL's GEMM overwriting its result (beta 0)
+  wgrad-addmm  the same gradient zeroed, then added to by addmm_ (beta 1), as BackpropStep computes it
   idiomatic    an idiomatic PyTorch step (nn.Sequential, autograd, the recipe's loss, torch.optim's
                optimiser, fused where it can be, and LambdaLR), the peer of train_speed.py's
                torch-idiomatic rows, on the same batch
@@ -59,8 +62,11 @@ def main() -> None:
         g1 = g2 @ w2
         g1.t() @ x
 
+    g1, w1_grad = torch.randn(recipe.batch_size, 256, dtype=dtype), torch.empty(256, 784, dtype=dtype)
     parts = {"floor": floor, "fwd+bwd": lambda: no_update(x, y), "step": lambda: step(x, y),
-             "step-torch": lambda: torch_update(x, y), "idiomatic": _idiomatic_step(recipe, x.float(), y)}
+             "step-torch": lambda: torch_update(x, y), "wgrad-mm": lambda: torch.mm(g1.t(), x, out=w1_grad),
+             "wgrad-addmm": lambda: w1_grad.zero_().addmm_(g1.t(), x),
+             "idiomatic": _idiomatic_step(recipe, x.float(), y)}
     for part in parts.values():  # warm-up: first-call costs, allocator
         for _ in range(20):
             part()
@@ -74,7 +80,9 @@ def main() -> None:
     print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
           f"{torch.get_num_threads()} threads; seconds per {STEPS} steps, round by round")
     for name, values in seconds.items():
-        print(f"{name:10s} " + " ".join(f"{v:.3f}" for v in values))
+        print(f"{name:11s} " + " ".join(f"{v:.3f}" for v in values))
+    ratios = " ".join(f"{m / a:.2f}" for m, a in zip(seconds["wgrad-mm"], seconds["wgrad-addmm"]))
+    print(f"wgrad-mm / wgrad-addmm: {ratios}")
     for name in ("step", "step-torch", "floor"):
         ratios = [i / s for i, s in zip(seconds["idiomatic"], seconds[name])]
         rounds = " ".join(f"{r:.2f}" for r in ratios)

@@ -48,8 +48,9 @@ class BackpropStep(AutogradStep):
             return
         if self.mlp.mixed:
             layer.weight.grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
-        else:
-            torch.mm(grad.t(), below_input, out=layer.weight.grad)
+        else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.1-1.2x as long for the
+            # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
+            layer.weight.grad.zero_().addmm_(grad.t(), below_input)
         torch.sum(grad, 0, dtype=torch.float32, out=layer.bias.grad)
 
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers) -> tuple[torch.Tensor, torch.Tensor]:
