@@ -40,18 +40,19 @@ class BackpropStep(AutogradStep):
         for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
             layer.weight.grad = torch.zeros_like(layer.weight)
             layer.bias.grad = torch.zeros_like(layer.bias)
+        self.gradients = [(layer.weight.grad, layer.bias.grad) for layer in self.mlp.linears]
 
     def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers) -> None:
-        layer = self.mlp.linears[k]
+        weight_grad, bias_grad = self.gradients[k]
         if self.mlp.gpu_forms:
-            self.mlp.gradients_into(k, grad, below_input, buf, layer.weight.grad, layer.bias.grad, alpha=1.0, beta=0.0)
+            self.mlp.gradients_into(k, grad, below_input, buf, weight_grad, bias_grad, alpha=1.0, beta=0.0)
             return
         if self.mlp.mixed:
-            layer.weight.grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
+            weight_grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
         else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.1-1.2x as long for the
             # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
-            layer.weight.grad.zero_().addmm_(grad.t(), below_input)
-        torch.sum(grad, 0, dtype=torch.float32, out=layer.bias.grad)
+            weight_grad.zero_().addmm_(grad.t(), below_input)
+        torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
 
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's mean loss, and its gradient with respect to the logits (written over out)."""
@@ -68,12 +69,12 @@ class BackpropStep(AutogradStep):
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One step; x must already be in the compute dtype."""
-        buf = self.mlp.buffers(len(x))
+        n = x.shape[0]
+        buf = self.mlp.buffers(n)
         weights = self.mlp.compute_weights()
-        if self.mlp.tail_serves(len(x)):
-            top = self.mlp.linears[-1]
+        if self.mlp.tail_serves(n):
             loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
-                                            (top.weight.grad, top.bias.grad, 1.0, 0.0), self._weight_gradient)
+                                            (*self.gradients[-1], 1.0, 0.0), self._weight_gradient)
             self._update()
             return loss
         inputs = self.mlp.forward(weights, x, buf)

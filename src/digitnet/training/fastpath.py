@@ -78,6 +78,7 @@ class MLPLayers:
         # the top layer and the loss as two Triton kernels (triton_tail.py; None: where it serves)
         self.fused_tail = _fused_tail_serves(self) if fused_tail is None else fused_tail
         self._buffers: dict[int, StepBuffers] = {}
+        self._weights = [(layer.weight, layer.bias) for layer in self.linears]  # updated in place, never replaced
         if self.mixed:
             self.low = [(torch.empty_like(l.weight, dtype=compute_dtype), torch.empty_like(l.bias, dtype=compute_dtype))
                         for l in self.linears]
@@ -90,7 +91,7 @@ class MLPLayers:
 
     def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if not self.mixed:
-            return [(l.weight, l.bias) for l in self.linears]
+            return self._weights
         for (w, b), layer in zip(self.low, self.linears):
             w.copy_(layer.weight)
             b.copy_(layer.bias)
@@ -119,7 +120,8 @@ class MLPLayers:
         the compute dtype), handed with the layer's input to layer_gradient(k, grad, input, buf) once
         the gradient flowing below has been computed, so layer_gradient may update W_k in place."""
         for k in range(len(weights) - 1 if top is None else top, -1, -1):
-            grad = grad.to(self.dtype)
+            if grad.dtype != self.dtype:
+                grad = grad.to(self.dtype)
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
                 below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
