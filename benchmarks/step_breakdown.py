@@ -15,7 +15,9 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
                optimiser, fused where it can be, and LambdaLR), the peer of train_speed.py's
                torch-idiomatic rows, on the same batch
 and prints each round's seconds, so a machine whose speed drifts shows it, and per round the ratios
-idiomatic / step (digitnet's lead) and idiomatic / floor (the most any step made of these GEMMs could lead by).
+idiomatic / step (digitnet's lead) and idiomatic / floor (the most any step made of these GEMMs could lead by);
+then the ratio of each part's fastest round: another tenant's load only ever adds time, so the fastest
+rounds are the closest to what each loop costs on this machine alone.
 """
 
 from __future__ import annotations
@@ -86,7 +88,8 @@ def main() -> None:
     for name in ("step", "step-torch", "floor"):
         ratios = [i / s for i, s in zip(seconds["idiomatic"], seconds[name])]
         rounds = " ".join(f"{r:.2f}" for r in ratios)
-        print(f"idiomatic / {name}: {rounds}  (median {statistics.median(ratios):.2f})")
+        fastest = min(seconds["idiomatic"]) / min(seconds[name])
+        print(f"idiomatic / {name}: {rounds}  (median {statistics.median(ratios):.2f}; fastest rounds {fastest:.2f})")
 
 
 def _idiomatic_step(recipe, x, y):
