@@ -88,3 +88,32 @@ def test_direct_adamw_call_serves_plain_fused_adamw_on_the_cpu_only():
     if torch.cuda.is_available():
         cuda = torch.optim.AdamW([torch.zeros(3, device="cuda", requires_grad=True)], fused=True)
         assert not host_fused_adamw_serves(cuda)
+
+
+@pytest.mark.parametrize("kernel", ["missing", "wrong_arguments", "silently_different"])
+def test_a_torch_whose_private_kernel_changed_keeps_its_own_step(monkeypatch, kernel):
+    """HostFusedAdamW calls a private torch function: where it is gone, takes other arguments or computes
+    something else (simulated by replacing the function HostFusedAdamW calls, not torch's own), the
+    optimiser's own step serves instead, and training still matches torch."""
+    from digitnet.training import optim
+
+    real = torch._fused_adamw_
+    replacements = {
+        "missing": None,
+        "wrong_arguments": lambda *args, **kwargs: real(*args, **{k: v for k, v in kwargs.items() if k != "lr"}),
+        "silently_different": lambda *args, **kwargs: real(*args, **{**kwargs, "weight_decay": 0.0}),
+    }
+    optim._direct_call_matches_torch.cache_clear()
+    monkeypatch.setattr(optim, "_fused_adamw", replacements[kernel])
+    try:
+        step = BackpropStep(build_model(seed=2), get_recipe("best"), 12)
+        assert step.updater is step.optimizer
+        reference = BackpropStep(build_model(seed=2), get_recipe("best"), 12)
+        reference.updater = reference.optimizer
+        for x, y in _batches(3):
+            step(x, y), reference(x, y)
+        _assert_same(step, reference)
+    finally:
+        monkeypatch.undo()
+        optim._direct_call_matches_torch.cache_clear()
+    assert optim._direct_call_matches_torch()  # the real kernel, once the replacement is gone

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -73,6 +74,10 @@ class DeviceSchedule:
         return optimizer, {**self.schedule.state_dict(), "last_epoch": step, "_step_count": step + 1, "_last_lr": rates}
 
 
+# the kernel torch's fused AdamW calls on the CPU and GPUs (private: _direct_call_matches_torch checks it)
+_fused_adamw = getattr(torch, "_fused_adamw_", None)
+
+
 class HostFusedAdamW:
     """step() does what optimizer.step() does for a fused torch.optim.AdamW on the CPU: the same
     kernel with the same arguments, called directly. Around that kernel torch's step spends about
@@ -80,7 +85,9 @@ class HostFusedAdamW:
     takes for best's 235k weights on a 2-core CPU (benchmarks/step_breakdown.py, step against
     step-torch). The optimiser's own state tensors are updated, so its state_dict and checkpoints are
     exactly torch's (tests/test_optim.py). A step where some parameter has no gradient, or whose
-    state torch has not created yet (the first), is left to torch's own step."""
+    state torch has not created yet (the first), is left to torch's own step, and so is every step
+    in a torch whose kernel, called this way, does not give what its own step gives
+    (host_fused_adamw_serves)."""
 
     def __init__(self, optimizer: torch.optim.AdamW):
         self.optimizer = optimizer
@@ -97,21 +104,44 @@ class HostFusedAdamW:
         steps = [s["step"] for s in states]
         torch._foreach_add_(steps, 1)  # as torch's step: the count the kernel's bias corrections read
         beta1, beta2 = group["betas"]
-        torch._fused_adamw_(self.params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+        _fused_adamw(self.params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
                             [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
                             weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
 
 def host_fused_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
-    """A fused, plain AdamW (one group, no amsgrad, not maximising) over CPU parameters, its rate a number."""
-    if not isinstance(optimizer, torch.optim.AdamW) or not hasattr(torch, "_fused_adamw_"):
+    """A fused, plain AdamW (one group, no amsgrad, not maximising) over CPU parameters, its rate a
+    number, in a torch whose kernel, called directly, still does what its own step does."""
+    if not isinstance(optimizer, torch.optim.AdamW):
         return False
     groups = optimizer.param_groups
     group = groups[0]
     flags = ("amsgrad", "maximize", "capturable", "differentiable")
     return (len(groups) == 1 and bool(group["params"]) and bool(group.get("fused"))
             and not any(group.get(flag) for flag in flags) and not torch.is_tensor(group["lr"])
-            and all(p.device.type == "cpu" for p in group["params"]))
+            and all(p.device.type == "cpu" for p in group["params"]) and _direct_call_matches_torch())
+
+
+@functools.cache
+def _direct_call_matches_torch() -> bool:
+    """Whether torch's private fused AdamW kernel, called as HostFusedAdamW calls it, leaves what torch's
+    own step leaves (three steps on 37 values: the vectorised body and the scalar tail). A torch that
+    renamed or changed it keeps its own step; the check costs about a millisecond, once a process."""
+    gen = torch.Generator().manual_seed(0)
+    start, grads = torch.randn(37, generator=gen), [torch.randn(37, generator=gen) for _ in range(3)]
+    results = []
+    try:
+        for direct in (False, True):
+            param = start.clone().requires_grad_()
+            optimizer = torch.optim.AdamW([param], lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, fused=True)
+            update = HostFusedAdamW(optimizer) if direct else optimizer
+            for grad in grads:
+                param.grad = grad.clone()
+                update.step()
+            results.append((param.detach(), *optimizer.state[param].values()))
+    except (TypeError, RuntimeError):  # None, or other arguments
+        return False
+    return all(torch.equal(a, b) for a, b in zip(*results))
 
 
 def _triton_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
