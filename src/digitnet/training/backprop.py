@@ -49,7 +49,7 @@ class BackpropStep(AutogradStep):
             return
         if self.mlp.mixed:
             weight_grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
-        else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.1-1.2x as long for the
+        else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.04-1.3x as long for the
             # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
             weight_grad.zero_().addmm_(grad.t(), below_input)
         torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)

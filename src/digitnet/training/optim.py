@@ -105,8 +105,8 @@ class HostFusedAdamW:
         torch._foreach_add_(steps, 1)  # as torch's step: the count the kernel's bias corrections read
         beta1, beta2 = group["betas"]
         _fused_adamw(self.params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
-                            [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
-                            weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+                     [], steps, amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2,
+                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
 
 def host_fused_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
@@ -126,7 +126,7 @@ def host_fused_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
 def _direct_call_matches_torch() -> bool:
     """Whether torch's private fused AdamW kernel, called as HostFusedAdamW calls it, leaves what torch's
     own step leaves (three steps on 37 values: the vectorised body and the scalar tail). A torch that
-    renamed or changed it keeps its own step; the check costs about a millisecond, once a process."""
+    renamed or changed it keeps its own step; the check costs about 2 ms, once a process."""
     gen = torch.Generator().manual_seed(0)
     start, grads = torch.randn(37, generator=gen), [torch.randn(37, generator=gen) for _ in range(3)]
     results = []
