@@ -14,8 +14,13 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
   idiomatic    an idiomatic PyTorch step (nn.Sequential, autograd, the recipe's loss, torch.optim's
                optimiser, fused where it can be, and LambdaLR), the peer of train_speed.py's
                torch-idiomatic rows, on the same batch
+  epoch        a whole epoch of digitnet's training loop (training.train_one_epoch: the shuffled
+               batches gathered, the step, the loss kept and checked) over 60,000 random images
+  idiom-epoch  the idiomatic loop's epoch over the same images (randperm, x[index], its step), as
+               train_speed.py's torch-idiomatic rows run it
 and prints each round's seconds, so a machine whose speed drifts shows it, and per round the ratios
-idiomatic / step (digitnet's lead) and idiomatic / floor (the most any step made of these GEMMs could lead by);
+idiomatic / step (digitnet's lead), idiom-epoch / epoch (the same over whole epochs of fresh batches) and
+idiomatic / floor (the most any step made of these GEMMs could lead by);
 then the ratio of each part's fastest round: another tenant's load only ever adds time, so the fastest
 rounds are the closest to what each loop costs on this machine alone.
 """
@@ -29,8 +34,10 @@ from types import SimpleNamespace
 
 import torch
 
+from digitnet.data.batches import EpochBatches
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
+from digitnet.training.loop import train_one_epoch
 from digitnet.training.steps import make_step
 
 STEPS = 469
@@ -65,18 +72,27 @@ def main() -> None:
         g1.t() @ x
 
     g1, w1_grad = torch.randn(recipe.batch_size, 256, dtype=dtype), torch.empty(256, 784, dtype=dtype)
-    parts = {"floor": floor, "fwd+bwd": lambda: no_update(x, y), "step": lambda: step(x, y),
-             "step-torch": lambda: torch_update(x, y), "wgrad-mm": lambda: torch.mm(g1.t(), x, out=w1_grad),
-             "wgrad-addmm": lambda: w1_grad.zero_().addmm_(g1.t(), x),
-             "idiomatic": _idiomatic_step(recipe, x.float(), y)}
-    for part in parts.values():  # warm-up: first-call costs, allocator
-        for _ in range(20):
+    idiomatic = _idiomatic_step(recipe)
+    images = torch.rand(STEPS * recipe.batch_size, 784, generator=generator) * 2 - 1
+    labels = torch.randint(0, 10, (len(images),), generator=generator)
+    batches = EpochBatches(images.to(dtype), labels, recipe.batch_size, seed=0)
+    epoch_step = make_step(build_model(seed=0), recipe, 10**6, dtype)
+    # name -> (what one call runs, calls a round): STEPS steps a round either way
+    parts = {"floor": (floor, STEPS), "fwd+bwd": (lambda: no_update(x, y), STEPS), "step": (lambda: step(x, y), STEPS),
+             "step-torch": (lambda: torch_update(x, y), STEPS),
+             "wgrad-mm": (lambda: torch.mm(g1.t(), x, out=w1_grad), STEPS),
+             "wgrad-addmm": (lambda: w1_grad.zero_().addmm_(g1.t(), x), STEPS),
+             "idiomatic": (lambda: idiomatic(x.float(), y), STEPS),
+             "epoch": (lambda: train_one_epoch(epoch_step, batches, 1, progress=False), 1),
+             "idiom-epoch": (lambda: _idiomatic_epoch(idiomatic, images, labels, recipe.batch_size), 1)}
+    for part, calls in parts.values():  # warm-up: first-call costs, allocator
+        for _ in range(max(1, calls // 20)):
             part()
     seconds = {name: [] for name in parts}
     for _ in range(args.rounds):
-        for name, part in parts.items():
+        for name, (part, calls) in parts.items():
             started = time.perf_counter()
-            for _ in range(STEPS):
+            for _ in range(calls):
                 part()
             seconds[name].append(time.perf_counter() - started)
     print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
@@ -85,15 +101,16 @@ def main() -> None:
         print(f"{name:11s} " + " ".join(f"{v:.3f}" for v in values))
     ratios = " ".join(f"{m / a:.2f}" for m, a in zip(seconds["wgrad-mm"], seconds["wgrad-addmm"]))
     print(f"wgrad-mm / wgrad-addmm: {ratios}")
-    for name in ("step", "step-torch", "floor"):
-        ratios = [i / s for i, s in zip(seconds["idiomatic"], seconds[name])]
+    for peer, name in (("idiomatic", "step"), ("idiomatic", "step-torch"), ("idiom-epoch", "epoch"),
+                       ("idiomatic", "floor")):
+        ratios = [i / s for i, s in zip(seconds[peer], seconds[name])]
         rounds = " ".join(f"{r:.2f}" for r in ratios)
-        fastest = min(seconds["idiomatic"]) / min(seconds[name])
-        print(f"idiomatic / {name}: {rounds}  (median {statistics.median(ratios):.2f}; fastest rounds {fastest:.2f})")
+        fastest = min(seconds[peer]) / min(seconds[name])
+        print(f"{peer} / {name}: {rounds}  (median {statistics.median(ratios):.2f}; fastest rounds {fastest:.2f})")
 
 
-def _idiomatic_step(recipe, x, y):
-    """One step as an idiomatic PyTorch loop writes it, for the recipe's loss, optimiser and schedule."""
+def _idiomatic_step(recipe):
+    """run(x, y): one step as an idiomatic PyTorch loop writes it, for the recipe's loss, optimiser and schedule."""
     from digitnet.losses import make_loss
     from digitnet.training.optim import lr_factor, make_optimizer
 
@@ -102,13 +119,21 @@ def _idiomatic_step(recipe, x, y):
     optimizer = make_optimizer(model, recipe)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(recipe, 10**6))
 
-    def run():
+    def run(x, y):
         optimizer.zero_grad(set_to_none=True)
         loss_fn(model(x), y).backward()
         optimizer.step()
         schedule.step()
 
     return run
+
+
+def _idiomatic_epoch(run, images, labels, batch_size: int) -> None:
+    """One epoch of run(x, y) as an idiomatic script walks the data: a fresh permutation, x[index]."""
+    order = torch.randperm(len(images))
+    for start in range(0, len(images), batch_size):
+        index = order[start : start + batch_size]
+        run(images[index], labels[index])
 
 
 if __name__ == "__main__":
