@@ -9,6 +9,7 @@ import torch
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
 from digitnet.training.backprop import BackpropStep
+from digitnet.training.devices import fast_layout
 from digitnet.training.optim import AutogradStep, HostFusedAdamW, host_fused_adamw_serves
 
 
@@ -33,7 +34,10 @@ def _assert_same(a_step, b_step) -> None:
 def test_direct_adamw_call_is_torchs_step_bit_for_bit_and_resumes_either_way(step_kind, recipe_name, model_options):
     recipe = get_recipe(recipe_name)
     batches = _batches(12, n=16 if recipe_name == "cnn" else 64)
-    direct, torchs = (step_kind(build_model(seed=2, **model_options), recipe, 12) for _ in range(2))
+    def model():  # as training lays it out (the convnet channels-last)
+        return fast_layout(build_model(seed=2, **model_options), torch.device("cpu"))
+
+    direct, torchs = (step_kind(model(), recipe, 12) for _ in range(2))
     assert isinstance(direct.updater, HostFusedAdamW)
     torchs.updater = torchs.optimizer
     for x, y in batches[:6]:  # the rate rises (warm-up), then falls
@@ -41,7 +45,7 @@ def test_direct_adamw_call_is_torchs_step_bit_for_bit_and_resumes_either_way(ste
     _assert_same(direct, torchs)
 
     saved = copy.deepcopy(direct.state_dict())
-    resumed = step_kind(build_model(seed=2, **model_options), recipe, 12)
+    resumed = step_kind(model(), recipe, 12)
     resumed.model.load_state_dict(direct.model.state_dict())
     resumed.load_state_dict(saved)
     for x, y in batches[6:]:
