@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from digitnet.metrics import confusion_matrix
 from digitnet.fsutil import atomic_path, write_text_atomic
+from digitnet.linechart import BLUE, GREEN, ORANGE, Panel, Series, chart, vertical_text
+from digitnet.metrics import confusion_matrix
 from digitnet.model import describe
 
 TABLE_HEADER = f"{'epoch':>5}  {'train loss':>10}  {'test loss':>10}  {'test acc':>8}  {'seconds':>7}"
@@ -30,52 +31,31 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path, tight: bool = True) -> None:
-    """Write fig as a PNG atomically and close it. tight=False keeps the figure's own margins:
-    the tight bounding box costs a second rendering pass (0.1-0.15 s a figure here), which the
-    report's figures, laid out by hand, avoid at the end of every run."""
+def save_figure(fig, path: Path) -> None:
+    """Write a matplotlib figure (inspect's, compare's) as a PNG atomically, cropped to what it shows, and close it."""
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight" if tight else None)
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     pyplot().close(fig)
 
 
-def plot_curves(history, path: Path, title: str) -> None:
-    plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
+def curve_panels(history) -> list[Panel]:
+    """The run's curves: train and test loss by epoch, and test accuracy (%) by epoch."""
     epochs = [r.epoch for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [r.train_loss for r in history], "o-", label="train loss", markersize=3)
-    ax_loss.plot(epochs, [r.test_loss for r in history], "s-", label="test loss", markersize=3)
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.set_title("loss")
-    ax_loss.legend()
-    ax_loss.grid(alpha=0.3)
-    ax_acc.plot(epochs, [100 * r.test_accuracy for r in history], "o-", color="C2", markersize=3)
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylabel("test accuracy (%)")
-    ax_acc.set_title("test accuracy")
-    ax_acc.grid(alpha=0.3)
-    for ax in (ax_loss, ax_acc):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.suptitle(title)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.85, wspace=0.22)
-    save_figure(fig, path, tight=False)
+    loss = Panel("loss", "epoch", "loss", [
+        Series("train loss", epochs, [r.train_loss for r in history], BLUE, "o"),
+        Series("test loss", epochs, [r.test_loss for r in history], ORANGE, "s")], legend=True)
+    accuracy = Panel("test accuracy", "epoch", "test accuracy (%)", [
+        Series("test accuracy", epochs, [100 * r.test_accuracy for r in history], GREEN, "o")])
+    return [loss, accuracy]
+
+
+def plot_curves(history, path: Path, title: str) -> None:
+    with atomic_path(path) as tmp:
+        chart(curve_panels(history), title).save(tmp, format="PNG")
 
 
 CELL = 46  # a confusion matrix cell's side in pixels: room for 5 digits
 LIGHTEST, DARKEST = np.array([247, 251, 255]), np.array([8, 48, 107])  # the ends of matplotlib's "Blues"
-
-
-def _vertical_text(text: str, font):
-    """text turned 90 degrees counter-clockwise (reading upwards), black on white, as an "L" image."""
-    from PIL import Image, ImageDraw
-
-    _, _, right, bottom = font.getbbox(text)
-    label = Image.new("L", (right + 2, bottom + 2), 255)
-    ImageDraw.Draw(label).text((0, 0), text, fill=0, font=font)
-    return label.rotate(90, expand=True, fillcolor=255)
 
 
 def confusion_image(counts: np.ndarray, class_names, title: str = "confusion matrix (test split)"):
@@ -100,10 +80,10 @@ def confusion_image(counts: np.ndarray, class_names, title: str = "confusion mat
                   fill="white" if shade[i, j] > 0.5 else "black")
     for k, name in enumerate(class_names):
         draw.text((left - 6, top + k * CELL + CELL // 2), str(name), fill="black", font=font, anchor="rm")
-        label = _vertical_text(str(name), font)
+        label = vertical_text(str(name), font)
         sheet.paste(label, (left + k * CELL + (CELL - label.width) // 2, top + classes * CELL + 6))
     draw.text((left + classes * CELL // 2, sheet.height - 6), "predicted", fill="black", font=font, anchor="md")
-    axis = _vertical_text("true", font)
+    axis = vertical_text("true", font)
     sheet.paste(axis, (4, top + (classes * CELL - axis.height) // 2))
     return sheet
 
