@@ -2,8 +2,8 @@
 lines with markers and a legend.
 
 The run folder's curves.png was the last figure `digitnet train` drew with matplotlib: importing it
-and drawing the two panels took 0.45 s at the end of every run, 0.10-0.2 s a figure after that;
-drawn here, 0.07 s and 0.045 s (`benchmarks/cli_overheads.py --figures-only`, AMD EPYC), and
+and drawing the two panels took 0.43-0.45 s at the end of every run, 0.09-0.2 s a figure after
+that; drawn here, 0.07-0.09 s and 0.045 s (`benchmarks/cli_overheads.py`, AMD EPYC), and
 `train` no longer imports matplotlib at all. Charts are drawn SUPERSAMPLE times larger and shrunk,
 which smooths the lines and markers.
 """
