@@ -9,7 +9,7 @@ import digitnet
 
 SRC = Path(digitnet.__file__).parent
 ORDER = ["settings", "errors", "fsutil", "imageprep", "data", "recipes", "tensorfile", "model", "losses", "metrics",
-         "distributed", "training", "checkpoint", "report", "runs", "predict", "inside", "inspection",
+         "distributed", "training", "checkpoint", "linechart", "report", "runs", "predict", "inside", "inspection",
          "comparison", "tensorboard_log", "export", "serve", "cli", "__main__"]
 
 
