@@ -101,13 +101,15 @@ def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_i
 def test_one_kernel_adamw_follows_torchs_adamw_and_checkpoints_either_way():
     """20 steps through the onecycle warm-up and down, a checkpoint, 20 more; resumed by the same kind
     of step bit for bit, by torch's AdamW (host schedule) to rounding."""
+    from digitnet.training.triton_adamw import TritonAdamW
+
     recipe, hidden = get_recipe("best"), (64, 32)
     batches = _batches([128] * 40, seed=3)
     torch_model, triton_model = build_model(hidden, seed=1, device=DEVICE), build_model(hidden, seed=1, device=DEVICE)
     torch_step = BackpropStep(torch_model, recipe, 40)
     triton_step = BackpropStep(triton_model, recipe, 40)
     triton_step.schedule_on_device(40, triton_adamw=True)
-    assert triton_step.triton_adamw is not None
+    assert isinstance(triton_step.updater, TritonAdamW)
     for x, y in batches[:20]:
         torch_step(x, y), triton_step(x, y)
     for (name, a), b in zip(triton_model.state_dict().items(), torch_model.state_dict().values()):

@@ -38,6 +38,12 @@ def save_figure(fig, path: Path) -> None:
     pyplot().close(fig)
 
 
+def save_image(image, path: Path) -> None:
+    """Write a PIL image (the report's own figures) as a PNG atomically."""
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+
+
 def curve_panels(history) -> list[Panel]:
     """The run's curves: train and test loss by epoch, and test accuracy (%) by epoch."""
     epochs = [r.epoch for r in history]
@@ -50,8 +56,7 @@ def curve_panels(history) -> list[Panel]:
 
 
 def plot_curves(history, path: Path, title: str) -> None:
-    with atomic_path(path) as tmp:
-        chart(curve_panels(history), title).save(tmp, format="PNG")
+    save_image(chart(curve_panels(history), title), path)
 
 
 CELL = 46  # a confusion matrix cell's side in pixels: room for 5 digits
@@ -89,8 +94,7 @@ def confusion_image(counts: np.ndarray, class_names, title: str = "confusion mat
 
 
 def plot_confusion(counts: np.ndarray, class_names, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        confusion_image(counts, class_names).save(tmp, format="PNG")
+    save_image(confusion_image(counts, class_names), path)
 
 
 GRID_SCALE = 3  # a 28x28 image is drawn 84x84, each pixel a 3x3 block
@@ -121,8 +125,7 @@ def image_grid(images: np.ndarray, captions: list[str], title: str, columns: int
 
 
 def plot_image_grid(images: np.ndarray, captions: list[str], title: str, path: Path, columns: int = 8) -> None:
-    with atomic_path(path) as tmp:
-        image_grid(images, captions, title, columns).save(tmp, format="PNG")
+    save_image(image_grid(images, captions, title, columns), path)
 
 
 def plot_misclassified(images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, class_names,

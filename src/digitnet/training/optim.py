@@ -162,7 +162,6 @@ class AutogradStep:
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(recipe, total_steps))
         self.device_schedule: DeviceSchedule | None = None
-        self.triton_adamw = None  # triton_adamw.TritonAdamW, where it serves
         # the update, optimizer.step() or a faster equal: HostFusedAdamW on the CPU, TritonAdamW on a GPU
         self.updater = HostFusedAdamW(self.optimizer) if host_fused_adamw_serves(self.optimizer) else self.optimizer
 
@@ -175,8 +174,9 @@ class AutogradStep:
         if triton_adamw:
             from digitnet.training.triton_adamw import TritonAdamW
 
-            self.triton_adamw = TritonAdamW(self.optimizer)
-        self.updater = self.optimizer if self.triton_adamw is None else self.triton_adamw
+            self.updater = TritonAdamW(self.optimizer)
+        else:
+            self.updater = self.optimizer
 
     @property
     def lr(self) -> float:
