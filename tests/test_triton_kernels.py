@@ -100,7 +100,8 @@ def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_i
 
 def test_one_kernel_adamw_follows_torchs_adamw_and_checkpoints_either_way():
     """20 steps through the onecycle warm-up and down, a checkpoint, 20 more; resumed by the same kind
-    of step bit for bit, by torch's AdamW (host schedule) to rounding."""
+    of step bit for bit, by torch's AdamW (host schedule) to rounding. The one launch also advances the
+    step counts and the schedule on the device."""
     from digitnet.training.triton_adamw import TritonAdamW
 
     recipe, hidden = get_recipe("best"), (64, 32)
@@ -120,6 +121,10 @@ def test_one_kernel_adamw_follows_torchs_adamw_and_checkpoints_either_way():
         assert float(ours["step"]) == float(theirs["step"]) == 20
         torch.testing.assert_close(ours["exp_avg"], theirs["exp_avg"], rtol=1e-4, atol=1e-6)
         torch.testing.assert_close(ours["exp_avg_sq"], theirs["exp_avg_sq"], rtol=1e-4, atol=1e-9)
+    # the kernel advanced the device schedule too: counter, rate, and its count of finished blocks reset
+    assert triton_step.state_dict()["schedule"]["last_epoch"] == torch_step.schedule.last_epoch == 20
+    assert triton_step.lr == pytest.approx(torch_step.lr, rel=1e-6)
+    assert int(triton_step.updater.finished) == 0
 
     saved = triton_step.state_dict()
     resumed = resumed_both_ways(triton_model.state_dict(), saved, recipe, 40, dict(triton_adamw=True), hidden=hidden,

@@ -174,7 +174,7 @@ class AutogradStep:
         if triton_adamw:
             from digitnet.training.triton_adamw import TritonAdamW
 
-            self.updater = TritonAdamW(self.optimizer)
+            self.updater = TritonAdamW(self.optimizer, self.device_schedule)
         else:
             self.updater = self.optimizer
 
@@ -196,9 +196,11 @@ class AutogradStep:
             self.device_schedule.attach()
 
     def _update(self) -> None:
-        """The optimiser's step, then the schedule's, on the host or on the device."""
+        """The optimiser's step, then the schedule's, on the host or on the device (the Triton AdamW
+        advances the device schedule itself)."""
         self.updater.step()
-        (self.schedule if self.device_schedule is None else self.device_schedule).step()
+        if not getattr(self.updater, "advances_schedule", False):
+            (self.schedule if self.device_schedule is None else self.device_schedule).step()
 
     def _match_parameter_layouts(self) -> None:
         """Give each loaded moment its parameter's memory layout (a channels-last convnet's weights;

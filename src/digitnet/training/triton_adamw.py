@@ -6,7 +6,11 @@ about 3 us at the card's bandwidth. Here one launch updates every parameter, eac
 one tensor found through a table of addresses, with torch's AdamW arithmetic (decoupled weight
 decay, bias corrections from the step count) on the optimiser's own state tensors: the optimiser's
 state_dict, checkpoints and a later torch step see exactly what torch's own step would have left.
-Step counts are advanced by one foreach kernel first, as torch does.
+The same launch does the bookkeeping that took three more kernels (the step counts' foreach add,
+the schedule's counter and its rate; their cost on a GPU is not yet measured): it
+reads the rate from the device schedule's table at its counter, and the last block to finish (the
+one an atomic count of finished blocks names last, so every block has read counter and step counts
+before they change) advances every parameter's step count, the schedule's counter and its rate.
 """
 
 from __future__ import annotations
@@ -40,9 +44,11 @@ def usable(optimizer: torch.optim.Optimizer) -> bool:
 if triton is not None:
 
     @triton.jit
-    def _adamw_kernel(table_ptr, starts_ptr, sizes_ptr, lr_ptr, beta1, beta2, weight_decay, eps,
-                      T: tl.constexpr, BLOCK: tl.constexpr):
+    def _adamw_kernel(table_ptr, starts_ptr, sizes_ptr, counter_ptr, rates_ptr, rate_ptr, finished_ptr, last_rate,
+                      beta1, beta2, weight_decay, eps, T: tl.constexpr, PARAMS: tl.constexpr, BLOCK: tl.constexpr):
         block = tl.program_id(0)
+        counter = tl.load(counter_ptr)
+        lr = tl.load(rates_ptr + counter)
         slot = tl.sum((tl.load(starts_ptr + tl.arange(0, T)) <= block).to(tl.int32), 0) - 1
         offsets = (block - tl.load(starts_ptr + slot)) * BLOCK + tl.arange(0, BLOCK)
         inside = offsets < tl.load(sizes_ptr + slot)
@@ -50,8 +56,7 @@ if triton is not None:
         grad_ptr = tl.load(table_ptr + T + slot).to(tl.pointer_type(tl.float32))
         exp_avg_ptr = tl.load(table_ptr + 2 * T + slot).to(tl.pointer_type(tl.float32))
         exp_avg_sq_ptr = tl.load(table_ptr + 3 * T + slot).to(tl.pointer_type(tl.float32))
-        step = tl.load(tl.load(table_ptr + 4 * T + slot).to(tl.pointer_type(tl.float32)))
-        lr = tl.load(lr_ptr)
+        step = tl.load(tl.load(table_ptr + 4 * T + slot).to(tl.pointer_type(tl.float32))) + 1
         param = tl.load(param_ptr + offsets, mask=inside, other=0.0)
         grad = tl.load(grad_ptr + offsets, mask=inside, other=0.0)
         exp_avg = tl.load(exp_avg_ptr + offsets, mask=inside, other=0.0)
@@ -66,14 +71,25 @@ if triton is not None:
         tl.store(param_ptr + offsets, param, mask=inside)
         tl.store(exp_avg_ptr + offsets, exp_avg, mask=inside)
         tl.store(exp_avg_sq_ptr + offsets, exp_avg_sq, mask=inside)
+        # Every warp of this block has used what it read (the barrier) before the block is counted, and
+        # the last block counted writes only after that: no block can read a counter or step it wrote.
+        tl.debug_barrier()
+        if tl.atomic_add(finished_ptr, 1, sem="acq_rel") == tl.num_programs(0) - 1:
+            for k in tl.static_range(PARAMS):
+                step_ptr = tl.load(table_ptr + 4 * T + k).to(tl.pointer_type(tl.float32))
+                tl.store(step_ptr, tl.load(step_ptr) + 1)
+            tl.store(counter_ptr, counter + 1)
+            tl.store(rate_ptr, tl.load(rates_ptr + tl.minimum(counter + 1, last_rate)))
+            tl.store(finished_ptr, 0)
 
 
 class TritonAdamW:
-    """step() does what optimizer.step() does for a torch.optim.AdamW whose group's lr is a tensor on
-    the device (optim.DeviceSchedule), in two launches."""
+    """step() does what optimizer.step() then schedule.step() do for a torch.optim.AdamW whose group's
+    lr is the rate tensor of schedule (an optim.DeviceSchedule), in one launch."""
 
-    def __init__(self, optimizer: torch.optim.AdamW):
-        self.optimizer = optimizer
+    advances_schedule = True  # AutogradStep then leaves the schedule's step to it
+    def __init__(self, optimizer: torch.optim.AdamW, schedule):
+        self.optimizer, self.schedule = optimizer, schedule
         self.params = list(optimizer.param_groups[0]["params"])
         self.slots = max(2, triton.next_power_of_2(len(self.params)))
         blocks = [triton.cdiv(p.numel(), BLOCK) for p in self.params]
@@ -83,6 +99,7 @@ class TritonAdamW:
         starts = [0, *itertools.accumulate(blocks)][:-1] + [self.blocks] * padding  # a padded slot owns no block
         self.starts = torch.tensor(starts, dtype=torch.int32, device=device)
         self.sizes = torch.tensor([p.numel() for p in self.params] + [0] * padding, dtype=torch.int32, device=device)
+        self.finished = torch.zeros(1, dtype=torch.int32, device=device)  # blocks done in this launch
         self._table: torch.Tensor | None = None
         self._table_key: tuple | None = None
 
@@ -90,11 +107,12 @@ class TritonAdamW:
     def step(self) -> None:
         group = self.optimizer.param_groups[0]
         states = [self._state(p) for p in self.params]
-        steps = [s["step"] for s in states]
-        torch._foreach_add_(steps, 1)
         beta1, beta2 = group["betas"]
-        _adamw_kernel[(self.blocks,)](self._addresses(states), self.starts, self.sizes, group["lr"], beta1, beta2,
-                                      group["weight_decay"], group["eps"], T=self.slots, BLOCK=BLOCK)
+        rates = self.schedule.table
+        _adamw_kernel[(self.blocks,)](self._addresses(states), self.starts, self.sizes, self.schedule.counter, rates,
+                                      self.schedule.rate, self.finished, len(rates) - 1, beta1, beta2,
+                                      group["weight_decay"], group["eps"], T=self.slots, PARAMS=len(self.params),
+                                      BLOCK=BLOCK)
 
     def _state(self, param: torch.Tensor) -> dict:
         """The parameter's AdamW state, created as torch's fused AdamW creates it on its first step."""
