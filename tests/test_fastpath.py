@@ -94,6 +94,39 @@ def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(r
     assert resumed.lr == reference_step.lr
 
 
+
+def losses_with_and_without_slots(make_step, batches) -> tuple[list, list, list]:
+    """Two fresh steps over the same batches, one asked to write each loss into a slot (as a captured
+    epoch does): both steps' losses, and the slots."""
+    plain, slotted = make_step(), make_step()
+    slots = torch.full((len(batches),), float("nan"), device=batches[0][0].device)
+    without, returned = [], []
+    for i, (x, y) in enumerate(batches):
+        without.append(plain(x, y).clone())
+        returned.append(slotted(x, y, loss_out=slots[i]))
+    return without, returned, list(slots)
+
+
+@pytest.mark.parametrize("recipe", ["tutorial", "best", "best-mse"])
+@pytest.mark.parametrize("gpu_forms", [False, True])
+def test_a_step_writes_its_loss_into_the_slot_it_is_given_bit_for_bit(recipe, gpu_forms):
+    from digitnet.training.backprop import BackpropStep
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in (64, 64, 9)]
+    if recipe == "tutorial":
+        def make():
+            return FusedSGDStep(build_model((32,), seed=1), lr=0.05, gpu_forms=gpu_forms)
+    else:
+        config = get_recipe("best") if recipe == "best" else get_recipe("tutorial", optimizer="adamw", lr=0.01)
+
+        def make():
+            return BackpropStep(build_model((32,), seed=1), config, total_steps=5, gpu_forms=gpu_forms)
+    without, returned, slots = losses_with_and_without_slots(make, batches)
+    for plain, back, slot in zip(without, returned, slots):
+        assert back.data_ptr() == slot.data_ptr()  # written there, not copied
+        assert torch.equal(plain, slot) and plain.item() > 0
+
 def test_each_recipe_gets_its_fastest_step():
     from digitnet.training.backprop import BackpropStep
     from digitnet.training.optim import AutogradStep

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import torch
-from test_fastpath import _autograd_reference, resumed_both_ways
+from test_fastpath import _autograd_reference, losses_with_and_without_slots, resumed_both_ways
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -83,6 +83,22 @@ def test_fused_top_layer_gives_autograds_gradients_to_the_recipes_optimiser(reci
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
 
+
+
+@pytest.mark.parametrize("recipe", ["tutorial", "best"])
+def test_fused_top_layer_writes_the_loss_into_the_slot_it_is_given_bit_for_bit(recipe):
+    batches = _batches([48, 48, 5])
+    if recipe == "tutorial":
+        def make():
+            return FusedSGDStep(build_model((32,), seed=1, device=DEVICE), lr=0.05, gpu_forms=True, fused_tail=True)
+    else:
+        def make():
+            return BackpropStep(build_model((32,), seed=1, device=DEVICE), get_recipe("best"), total_steps=5,
+                                gpu_forms=True, fused_tail=True)
+    without, returned, slots = losses_with_and_without_slots(make, batches)
+    for plain, back, slot in zip(without, returned, slots):
+        assert back.data_ptr() == slot.data_ptr()  # the apply kernel wrote it there
+        assert torch.equal(plain, slot) and plain.item() > 0
 
 def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_it_can_hold(monkeypatch):
     from digitnet.training.triton_tail import MAX_HIDDEN, TRITON_ENV, usable

@@ -54,33 +54,36 @@ class BackpropStep(AutogradStep):
             weight_grad.zero_().addmm_(grad.t(), below_input)
         torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
 
-    def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's mean loss, and its gradient with respect to the logits (written over out)."""
+    def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers,
+                           loss_out: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's mean loss (into loss_out where given), and its gradient with respect to the
+        logits (written over out)."""
         n = len(out)
         target = torch.index_select(self.targets, 0, y, out=buf.target)
         if self.loss == "mse-sum":  # sum((out - onehot)^2) / n
             diff = out.sub_(target)
-            return torch.dot(diff.view(-1), diff.view(-1)) / n, diff.mul_(2.0 / n)
+            return torch.div(torch.dot(diff.view(-1), diff.view(-1)), n, out=loss_out), diff.mul_(2.0 / n)
         # cross-entropy against the smoothed target: gradient (softmax - target) / n
         log_probs = torch.log_softmax(out, 1, out=buf.log_probs)
-        loss = torch.dot(target.view(-1), log_probs.view(-1)).neg_() / n
+        loss = torch.div(torch.dot(target.view(-1), log_probs.view(-1)), -n, out=loss_out)  # -(t . log p) / n
         return loss, torch.exp(log_probs, out=out).sub_(target).div_(n)
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One step; x must already be in the compute dtype."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None = None) -> torch.Tensor:
+        """One step; x must already be in the compute dtype. The batch's mean loss, written into loss_out
+        (0-d, on the device) where given."""
         n = x.shape[0]
         buf = self.mlp.buffers(n)
         weights = self.mlp.compute_weights()
         if self.mlp.tail_serves(n):
             loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
-                                            (*self.gradients[-1], 1.0, 0.0), self._weight_gradient)
+                                            (*self.gradients[-1], 1.0, 0.0), self._weight_gradient, loss_out)
             self._update()
             return loss
         inputs = self.mlp.forward(weights, x, buf)
         out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on
         logits = buf.logits.copy_(out) if self.mlp.mixed else out
-        loss, grad = self._loss_and_gradient(logits, y, buf)
+        loss, grad = self._loss_and_gradient(logits, y, buf, loss_out)
         self.mlp.backward(weights, inputs, grad, buf, self._weight_gradient)
         self._update()
         return loss

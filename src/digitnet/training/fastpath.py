@@ -139,11 +139,12 @@ class MLPLayers:
 
     def fused_tail_pass(self, weights, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, cross_entropy: bool,
                         buf: StepBuffers, top_gradient: tuple[torch.Tensor, torch.Tensor, float, float],
-                        layer_gradient) -> torch.Tensor:
+                        layer_gradient, loss_out: torch.Tensor | None = None) -> torch.Tensor:
         """With fused_tail, a whole forward and backward pass: the layers below the top one as forward()
         and backward() run them, the top layer and the loss in two Triton kernels (triton_tail.py).
         top_gradient = (weight, bias, alpha, beta): weight = beta weight + alpha dL/dW_top, the same
-        for bias. Returns the batch's mean loss (0-d, on the device; valid until the next step)."""
+        for bias. Returns the batch's mean loss (0-d, on the device; valid until the next step), written
+        into loss_out where given."""
         from digitnet.training.triton_tail import TailWorkspace, top_layer_step
 
         top = len(weights) - 1
@@ -151,7 +152,8 @@ class MLPLayers:
         if buf.tail is None:
             buf.tail = TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
         below = buf.masked[-1]
-        loss = top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail, *top_gradient)
+        loss = top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail, *top_gradient,
+                              loss_out=loss_out)
         self.backward(weights, inputs, below, buf, layer_gradient, top=top - 1)
         return loss
 
@@ -198,19 +200,20 @@ class FusedSGDStep:
         pass
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None = None) -> torch.Tensor:
+        """One step; the batch's mean loss, written into loss_out (0-d, on the device) where given."""
         n, mlp = len(x), self.mlp
         buf = mlp.buffers(n)
         weights = mlp.compute_weights()
         if mlp.tail_serves(n):
             top = mlp.linears[-1]
             return mlp.fused_tail_pass(weights, x, y, self.eye, False, buf, (top.weight, top.bias, -self.lr, 1.0),
-                                       self._update)
+                                       self._update, loss_out)
         inputs = mlp.forward(weights, x, buf)
         out = inputs.pop()  # the logits; inputs[k] now feeds layer k
         torch.index_select(self.eye, 0, y, out=buf.target)
         diff = torch.sub(out, buf.target, out=buf.target)  # out - onehot, in fp32 whatever the compute dtype
-        loss = torch.dot(diff.view(-1), diff.view(-1)) / n
+        loss = torch.div(torch.dot(diff.view(-1), diff.view(-1)), n, out=loss_out)
         mlp.backward(weights, inputs, diff.mul_(2.0 / n), buf, self._update)
         return loss
 

@@ -128,11 +128,13 @@ class TailWorkspace:
 
 def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor,
                    targets: torch.Tensor, cross_entropy: bool, below: torch.Tensor, work: TailWorkspace,
-                   grad_weight: torch.Tensor, grad_bias: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
+                   grad_weight: torch.Tensor, grad_bias: torch.Tensor, alpha: float, beta: float,
+                   loss_out: torch.Tensor | None = None) -> torch.Tensor:
     """The top layer's forward pass, the loss, and its backward pass, for a batch whose top-layer input
     is h (n, hidden; a ReLU's output). Writes the gradient at h's pre-activation into below, sets
     grad_weight = beta grad_weight + alpha dL/dW (beta=0 overwrites; the same for the bias) and returns
-    the batch's mean loss (0-d, on the device). targets[c] is the target row of label c."""
+    the batch's mean loss (0-d, on the device; written into loss_out where given). targets[c] is the
+    target row of label c."""
     n, hidden = h.shape
     classes = weight.shape[0]
     padded_classes = max(16, triton.next_power_of_2(classes))
@@ -143,8 +145,9 @@ def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, la
         CROSS_ENTROPY=cross_entropy, PRECISION=precision, BM=work.block_rows, H=max(16, triton.next_power_of_2(hidden)),
         C=padded_classes, num_warps=work.warps)
     size = classes * hidden
+    loss = work.loss if loss_out is None else loss_out
     _apply_kernel[(triton.cdiv(size, APPLY_BLOCK),)](
-        work.dw, work.db, work.losses, grad_weight, grad_bias, work.loss, size, classes, 1.0 / n,
+        work.dw, work.db, work.losses, grad_weight, grad_bias, loss, size, classes, 1.0 / n,
         alpha, beta, ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes, PARTS=work.blocks,
         P=max(2, triton.next_power_of_2(work.blocks)))
-    return work.loss
+    return loss
