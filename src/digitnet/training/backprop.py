@@ -42,17 +42,20 @@ class BackpropStep(AutogradStep):
             layer.bias.grad = torch.zeros_like(layer.bias)
         self.gradients = [(layer.weight.grad, layer.bias.grad) for layer in self.mlp.linears]
 
-    def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers) -> None:
+    def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers,
+                         with_bias: bool = True) -> None:
         weight_grad, bias_grad = self.gradients[k]
         if self.mlp.gpu_forms:
-            self.mlp.gradients_into(k, grad, below_input, buf, weight_grad, bias_grad, alpha=1.0, beta=0.0)
+            self.mlp.gradients_into(k, grad, below_input, buf, weight_grad, bias_grad, alpha=1.0, beta=0.0,
+                                    with_bias=with_bias)
             return
         if self.mlp.mixed:
             weight_grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
         else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.04-1.3x as long for the
             # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
             weight_grad.zero_().addmm_(grad.t(), below_input)
-        torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
+        if with_bias:
+            torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
 
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers,
                            loss_out: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +80,8 @@ class BackpropStep(AutogradStep):
         weights = self.mlp.compute_weights()
         if self.mlp.tail_serves(n):
             loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
-                                            (*self.gradients[-1], 1.0, 0.0), self._weight_gradient, loss_out)
+                                            (*self.gradients[-1], 1.0, 0.0), self.gradients[-2][1],
+                                            self._weight_gradient, loss_out)
             self._update()
             return loss
         inputs = self.mlp.forward(weights, x, buf)

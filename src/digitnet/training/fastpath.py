@@ -98,12 +98,13 @@ class MLPLayers:
         return self.low
 
     def gradients_into(self, k: int, grad: torch.Tensor, below: torch.Tensor, buf: StepBuffers,
-                       weight: torch.Tensor, bias: torch.Tensor, alpha: float, beta: float) -> None:
+                       weight: torch.Tensor, bias: torch.Tensor, alpha: float, beta: float, with_bias: bool = True) -> None:
         """weight = beta weight + alpha grad^T below, bias = beta bias + alpha sum(grad, 0), in the
         forms that are fast for float32 on a GPU (benchmarks/gpu_step_probe.py, H100): the bias sums as
         a matrix-vector product with ones (2.7 us where torch.sum took 8.6), and for a layer of under 16
         outputs (the 10 classes) the weight gradient as outer products summed by one matrix-vector
-        product, where cuBLAS's float32 GEMM took 54 us for a 10 x 128 result. beta=0 overwrites."""
+        product, where cuBLAS's float32 GEMM took 54 us for a 10 x 128 result. beta=0 overwrites.
+        Without with_bias the bias is left alone (the fused top layer has written it)."""
         n = len(grad)
         if self.linears[k].out_features < NARROW_OUTPUTS:
             if k not in buf.outer:
@@ -112,7 +113,8 @@ class MLPLayers:
             weight.view(-1).addmv_(outer.view(n, -1).t(), buf.ones, beta=beta, alpha=alpha)
         else:
             weight.addmm_(grad.t(), below, beta=beta, alpha=alpha)
-        bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
+        if with_bias:
+            bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
 
     def backward(self, weights, inputs: list[torch.Tensor], grad: torch.Tensor, buf: StepBuffers,
                  layer_gradient, top: int | None = None) -> None:
@@ -139,11 +141,13 @@ class MLPLayers:
 
     def fused_tail_pass(self, weights, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor, cross_entropy: bool,
                         buf: StepBuffers, top_gradient: tuple[torch.Tensor, torch.Tensor, float, float],
-                        layer_gradient, loss_out: torch.Tensor | None = None) -> torch.Tensor:
+                        below_bias: torch.Tensor, layer_gradient, loss_out: torch.Tensor | None = None) -> torch.Tensor:
         """With fused_tail, a whole forward and backward pass: the layers below the top one as forward()
-        and backward() run them, the top layer and the loss in two Triton kernels (triton_tail.py).
-        top_gradient = (weight, bias, alpha, beta): weight = beta weight + alpha dL/dW_top, the same
-        for bias. Returns the batch's mean loss (0-d, on the device; valid until the next step), written
+        and backward() run them, the top layer and the loss in two Triton kernels (triton_tail.py),
+        which also give the layer below its bias gradient: layer_gradient is called for that layer with
+        with_bias=False. top_gradient = (weight, bias, alpha, beta): weight = beta weight + alpha
+        dL/dW_top, the same for bias and for below_bias (the layer below's bias, or where its gradient
+        goes). Returns the batch's mean loss (0-d, on the device; valid until the next step), written
         into loss_out where given."""
         from digitnet.training.triton_tail import TailWorkspace, top_layer_step
 
@@ -153,8 +157,12 @@ class MLPLayers:
             buf.tail = TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
         below = buf.masked[-1]
         loss = top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail, *top_gradient,
-                              loss_out=loss_out)
-        self.backward(weights, inputs, below, buf, layer_gradient, top=top - 1)
+                              loss_out=loss_out, grad_bias_below=below_bias)
+
+        def below_top(k, grad, below_input, buf):
+            layer_gradient(k, grad, below_input, buf, with_bias=k != top - 1)
+
+        self.backward(weights, inputs, below, buf, below_top, top=top - 1)
         return loss
 
     def forward(self, weights, x: torch.Tensor, buf: StepBuffers, layers: int | None = None) -> list[torch.Tensor]:
@@ -208,7 +216,7 @@ class FusedSGDStep:
         if mlp.tail_serves(n):
             top = mlp.linears[-1]
             return mlp.fused_tail_pass(weights, x, y, self.eye, False, buf, (top.weight, top.bias, -self.lr, 1.0),
-                                       self._update, loss_out)
+                                       mlp.linears[-2].bias, self._update, loss_out)
         inputs = mlp.forward(weights, x, buf)
         out = inputs.pop()  # the logits; inputs[k] now feeds layer k
         torch.index_select(self.eye, 0, y, out=buf.target)
@@ -217,11 +225,13 @@ class FusedSGDStep:
         mlp.backward(weights, inputs, diff.mul_(2.0 / n), buf, self._update)
         return loss
 
-    def _update(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers) -> None:
-        """W_k -= lr grad^T below_input, b_k -= lr sum(grad, 0)."""
+    def _update(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers,
+                with_bias: bool = True) -> None:
+        """W_k -= lr grad^T below_input, and with_bias b_k -= lr sum(grad, 0)."""
         mlp, layer = self.mlp, self.mlp.linears[k]
         if mlp.gpu_forms:
-            mlp.gradients_into(k, grad, below_input, buf, layer.weight, layer.bias, alpha=-self.lr, beta=1.0)
+            mlp.gradients_into(k, grad, below_input, buf, layer.weight, layer.bias, alpha=-self.lr, beta=1.0,
+                               with_bias=with_bias)
             return
         if mlp.mixed:
             layer.weight.add_(torch.mm(grad.t(), below_input, out=mlp.low_grads[k]), alpha=-self.lr)
@@ -229,5 +239,6 @@ class FusedSGDStep:
         else:
             layer.weight.addmm_(grad.t(), below_input, alpha=-self.lr)
             bias_grad = torch.sum(grad, 0, out=buf.bias_grads[k])
-        layer.bias.sub_(bias_grad, alpha=self.lr)
+        if with_bias:
+            layer.bias.sub_(bias_grad, alpha=self.lr)
 

@@ -8,9 +8,10 @@ docs/performance.md):
 
     partials  per block of rows: logits = h W^T + b, the loss of each row (MSE against the target
               row, or cross-entropy against it), its gradient g, the gradient below (g W) masked by
-              [h > 0], and the block's share of g^T h, sum(g, 0) and the loss
-    apply     the blocks' shares summed in a fixed order: W = beta W + alpha sum, the same for b, and
-              the batch's mean loss
+              [h > 0], and the block's share of g^T h, sum(g, 0), the loss and the column sums of
+              the gradient below (the bias gradient of the layer below)
+    apply     the blocks' shares summed in a fixed order: W = beta W + alpha sum, the same for b and
+              for the layer below's bias, and the batch's mean loss
 
 Both run the same way eagerly and inside a CUDA graph, so replayed epochs stay bit-identical to
 eager ones; the float32 products are IEEE ("ieee") unless the run allowed TF32. Triton comes
@@ -49,7 +50,7 @@ if triton is not None:
 
     @triton.jit
     def _partials_kernel(h_ptr, w_ptr, b_ptr, y_ptr, target_ptr, below_ptr, dw_part_ptr, db_part_ptr, loss_part_ptr,
-                         n, hidden, classes, grad_scale,
+                         db_below_part_ptr, n, hidden, classes, grad_scale,
                          CROSS_ENTROPY: tl.constexpr, PRECISION: tl.constexpr, BM: tl.constexpr, H: tl.constexpr,
                          C: tl.constexpr):
         block = tl.program_id(0)
@@ -78,16 +79,17 @@ if triton is not None:
         tl.store(loss_part_ptr + block, tl.sum(tl.sum(terms, 1), 0))
         below = tl.where(h > 0, tl.dot(grad, w, input_precision=PRECISION), 0.0)
         tl.store(below_ptr + rows[:, None] * hidden + cols[None, :], below, mask=row_ok[:, None] & col_ok[None, :])
+        tl.store(db_below_part_ptr + block * hidden + cols, tl.sum(below, 0), mask=col_ok)  # rows past n hold 0
         dw = tl.dot(tl.trans(grad), h, input_precision=PRECISION)
         tl.store(dw_part_ptr + block * classes * hidden + classes_[:, None] * hidden + cols[None, :], dw,
                  mask=class_ok[:, None] & col_ok[None, :])
         tl.store(db_part_ptr + block * classes + classes_, tl.sum(grad, 0), mask=class_ok)
 
     @triton.jit
-    def _apply_kernel(dw_part_ptr, db_part_ptr, loss_part_ptr, w_ptr, b_ptr, loss_ptr,
-                      size, classes, inv_n, alpha, beta,
+    def _apply_kernel(dw_part_ptr, db_part_ptr, loss_part_ptr, db_below_part_ptr, w_ptr, b_ptr, loss_ptr, b_below_ptr,
+                      size, classes, hidden, inv_n, alpha, beta,
                       ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr, C: tl.constexpr, PARTS: tl.constexpr,
-                      P: tl.constexpr):
+                      P: tl.constexpr, BELOW_BIAS: tl.constexpr, H: tl.constexpr):
         offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         inside = offsets < size
         total = tl.zeros([BLOCK], dtype=tl.float32)
@@ -110,6 +112,17 @@ if triton is not None:
                 bias = alpha * bias
             tl.store(b_ptr + classes_, bias, mask=class_ok)
             tl.store(loss_ptr, tl.sum(tl.load(loss_part_ptr + blocks, mask=block_ok, other=0.0), 0) * inv_n)
+        if BELOW_BIAS and tl.program_id(0) == tl.num_programs(0) - 1:  # the layer below's bias, in block order
+            cols = tl.arange(0, H)
+            col_ok = cols < hidden
+            below_bias = tl.zeros([H], dtype=tl.float32)
+            for part in range(PARTS):
+                below_bias += tl.load(db_below_part_ptr + part * hidden + cols, mask=col_ok, other=0.0)
+            if ACCUMULATE:
+                below_bias = beta * tl.load(b_below_ptr + cols, mask=col_ok, other=0.0) + alpha * below_bias
+            else:
+                below_bias = alpha * below_bias
+            tl.store(b_below_ptr + cols, below_bias, mask=col_ok)
 
 
 class TailWorkspace:
@@ -123,16 +136,18 @@ class TailWorkspace:
         self.dw = torch.empty(self.blocks, classes, hidden, device=device)
         self.db = torch.empty(self.blocks, classes, device=device)
         self.losses = torch.empty(self.blocks, device=device)
+        self.db_below = torch.empty(self.blocks, hidden, device=device)
         self.loss = torch.empty((), device=device)
 
 
 def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, labels: torch.Tensor,
                    targets: torch.Tensor, cross_entropy: bool, below: torch.Tensor, work: TailWorkspace,
                    grad_weight: torch.Tensor, grad_bias: torch.Tensor, alpha: float, beta: float,
-                   loss_out: torch.Tensor | None = None) -> torch.Tensor:
+                   loss_out: torch.Tensor | None = None, grad_bias_below: torch.Tensor | None = None) -> torch.Tensor:
     """The top layer's forward pass, the loss, and its backward pass, for a batch whose top-layer input
     is h (n, hidden; a ReLU's output). Writes the gradient at h's pre-activation into below, sets
-    grad_weight = beta grad_weight + alpha dL/dW (beta=0 overwrites; the same for the bias) and returns
+    grad_weight = beta grad_weight + alpha dL/dW (beta=0 overwrites; the same for the bias, and for
+    grad_bias_below with the bias gradient of the layer below, sum(below, 0), where given) and returns
     the batch's mean loss (0-d, on the device; written into loss_out where given). targets[c] is the
     target row of label c."""
     n, hidden = h.shape
@@ -140,14 +155,16 @@ def top_layer_step(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, la
     padded_classes = max(16, triton.next_power_of_2(classes))
     precision = "ieee" if torch.get_float32_matmul_precision() == "highest" else "tf32"
     grad_scale = 1.0 / n if cross_entropy else 2.0 / n
+    padded_hidden = max(16, triton.next_power_of_2(hidden))
     _partials_kernel[(work.blocks,)](
-        h, weight, bias, labels, targets, below, work.dw, work.db, work.losses, n, hidden, classes, grad_scale,
-        CROSS_ENTROPY=cross_entropy, PRECISION=precision, BM=work.block_rows, H=max(16, triton.next_power_of_2(hidden)),
+        h, weight, bias, labels, targets, below, work.dw, work.db, work.losses, work.db_below, n, hidden, classes,
+        grad_scale, CROSS_ENTROPY=cross_entropy, PRECISION=precision, BM=work.block_rows, H=padded_hidden,
         C=padded_classes, num_warps=work.warps)
     size = classes * hidden
     loss = work.loss if loss_out is None else loss_out
     _apply_kernel[(triton.cdiv(size, APPLY_BLOCK),)](
-        work.dw, work.db, work.losses, grad_weight, grad_bias, loss, size, classes, 1.0 / n,
-        alpha, beta, ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes, PARTS=work.blocks,
-        P=max(2, triton.next_power_of_2(work.blocks)))
+        work.dw, work.db, work.losses, work.db_below, grad_weight, grad_bias, loss,
+        grad_bias if grad_bias_below is None else grad_bias_below, size, classes, hidden, 1.0 / n, alpha, beta,
+        ACCUMULATE=beta != 0, BLOCK=APPLY_BLOCK, C=padded_classes, PARTS=work.blocks,
+        P=max(2, triton.next_power_of_2(work.blocks)), BELOW_BIAS=grad_bias_below is not None, H=padded_hidden)
     return loss
