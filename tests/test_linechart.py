@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from digitnet.linechart import BLUE, GREEN, ORANGE, axis, chart, tick_label
@@ -16,6 +16,7 @@ values = st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([math.nan, mat
 
 @settings(max_examples=300, deadline=None)
 @given(values, st.integers(3, 9), st.booleans())
+@example([18182.0, 381819.0], 3, True)  # a range just past one round step: once no tick at all
 def test_an_axis_covers_the_finite_values_with_round_evenly_spaced_ticks(data, most, integer):
     if integer:
         data = [round(v) if math.isfinite(v) else v for v in data]

@@ -60,8 +60,9 @@ def axis(values, most: int = 6, integer: bool = False) -> tuple[float, float, li
     step = _round_step((high - low) / (most - 1), integer)
     while _count(low, high, step) > most:
         step = _round_step(step * 1.01, integer)
-    while _count(low, high, step) < 2 and not integer:  # one tick alone does not show a scale
-        step = _smaller_round_step(step)
+    # one tick alone does not show a scale; whole numbers may keep one (a range under 2), never none
+    while _count(low, high, step) < (1 if integer else 2) and (smaller := _smaller_round_step(step, integer)):
+        step = smaller
     first, last = math.ceil(low / step), math.floor(high / step)
     return low, high, [k * step for k in range(first, last + 1)]
 
@@ -80,10 +81,12 @@ def _round_step(raw: float, integer: bool) -> float:
     return next(m * power for m in mantissas if m * power >= raw * (1 - 1e-9))
 
 
-def _smaller_round_step(step: float) -> float:
-    """The next round step below step (10 -> 5 -> 2.5 -> 2 -> 1 times a power of ten)."""
+def _smaller_round_step(step: float, integer: bool = False) -> float | None:
+    """The next round step below step (10 -> 5 -> 2.5 -> 2 -> 1 times a power of ten; for whole
+    numbers a whole step, and None below 1)."""
     power = 10.0 ** math.floor(math.log10(step) + 1e-9)
-    return next(m * power for m in (5, 2.5, 2, 1, 0.5) if m * power < step * (1 - 1e-9))
+    smaller = (m * power for m in (5, 2.5, 2, 1, 0.5) if m * power < step * (1 - 1e-9))
+    return next((s for s in smaller if not integer or (s >= 1 and s.is_integer())), None)
 
 
 def tick_label(value: float, step: float) -> str:
