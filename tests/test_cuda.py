@@ -25,6 +25,7 @@ def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fash
         assert torch.equal(a, b), name
     assert [r.test_accuracy for r in graphed.history] == [r.test_accuracy for r in eager.history]
     assert [r.lr for r in graphed.history] == [r.lr for r in eager.history]
+    assert [r.train_loss for r in graphed.history] == [r.train_loss for r in eager.history]  # the loss slots
     assert graphed.history[-1].test_accuracy > 0.5
 
 

@@ -62,7 +62,7 @@ class EpochGraph:
         self.order.copy_(self._order_on_device(batches, epoch))
         self.graph.replay()
         self._stage(batches, epoch + 1)  # on the host, while the GPU runs this epoch
-        return self.losses.clone()
+        return self.losses.clone(memory_format=torch.contiguous_format)
 
     def _order_on_device(self, batches: EpochBatches, epoch: int) -> torch.Tensor:
         return self._next_order if self._next_epoch == epoch else batches.order(epoch)
@@ -83,7 +83,10 @@ class EpochGraph:
     def _capture(self, batches: EpochBatches) -> None:
         size = batches.batch_size
         self.order = torch.empty(len(batches.x), dtype=torch.long, device=batches.x.device)
-        self.losses = torch.empty(len(batches), device=batches.x.device)
+        # one slot every 16 bytes: Triton specialises a kernel on whether each pointer is 16-byte aligned,
+        # so packed slots (4 bytes apart) would compile another variant of the kernel writing the loss,
+        # in the middle of the capture
+        self.losses = torch.empty(len(batches), 4, device=batches.x.device)[:, 0]
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
         with _capturable(getattr(self.step, "optimizer", None)), torch.cuda.graph(self.graph):
