@@ -7,8 +7,8 @@ one tensor found through a table of addresses, with torch's AdamW arithmetic (de
 decay, bias corrections from the step count) on the optimiser's own state tensors: the optimiser's
 state_dict, checkpoints and a later torch step see exactly what torch's own step would have left.
 The same launch does the bookkeeping that took three more kernels (the step counts' foreach add,
-the schedule's counter and its rate; their cost on a GPU is not yet measured): it
-reads the rate from the device schedule's table at its counter, and the last block to finish (the
+the schedule's counter and its rate; with the two changes beside it, best's epoch went from 1.05x
+to 0.99x JAX's time on an H200, docs/performance.md): it reads the rate from the device schedule's table at its counter, and the last block to finish (the
 one an atomic count of finished blocks names last, so every block has read counter and step counts
 before they change) advances every parameter's step count, the schedule's counter and its rate.
 """
