@@ -100,6 +100,17 @@ def test_fused_top_layer_writes_the_loss_into_the_slot_it_is_given_bit_for_bit(r
         assert back.data_ptr() == slot.data_ptr()  # the apply kernel wrote it there
         assert torch.equal(plain, slot) and plain.item() > 0
 
+
+def test_a_captured_epochs_loss_slots_are_all_16_byte_aligned_as_triton_specialises():
+    from digitnet.training.graphs import loss_slots
+
+    slots = loss_slots(469, DEVICE)
+    assert slots.shape == (469,) and slots.dtype == torch.float32
+    assert all(slots[i].data_ptr() % 16 == 0 for i in range(len(slots)))  # one compiled variant for every step
+    slots.fill_(1.5)
+    assert torch.equal(slots.clone(memory_format=torch.contiguous_format), torch.full((469,), 1.5, device=DEVICE))
+
+
 def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_it_can_hold(monkeypatch):
     from digitnet.training.triton_tail import MAX_HIDDEN, TRITON_ENV, usable
 

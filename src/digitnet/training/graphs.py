@@ -83,15 +83,19 @@ class EpochGraph:
     def _capture(self, batches: EpochBatches) -> None:
         size = batches.batch_size
         self.order = torch.empty(len(batches.x), dtype=torch.long, device=batches.x.device)
-        # one slot every 16 bytes: Triton specialises a kernel on whether each pointer is 16-byte aligned,
-        # so packed slots (4 bytes apart) would compile another variant of the kernel writing the loss,
-        # in the middle of the capture
-        self.losses = torch.empty(len(batches), 4, device=batches.x.device)[:, 0]
+        self.losses = loss_slots(len(batches), batches.x.device)
         torch.cuda.synchronize()
         self.graph = torch.cuda.CUDAGraph()
         with _capturable(getattr(self.step, "optimizer", None)), torch.cuda.graph(self.graph):
             for i in range(len(batches)):  # each step writes its loss into its slot: no copy kernel a step
                 self.step(*batches.gather(self.order[i * size : (i + 1) * size]), loss_out=self.losses[i])
+
+
+def loss_slots(count: int, device) -> torch.Tensor:
+    """count float32 loss slots, one every 16 bytes. Triton specialises a kernel on whether each pointer
+    argument is 16-byte aligned, so packed slots (4 bytes apart) would make the kernel writing a step's
+    loss compile a second variant in the middle of the capture."""
+    return torch.empty(count, 4, device=device)[:, 0]
 
 
 @contextmanager
