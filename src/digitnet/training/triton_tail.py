@@ -86,44 +86,42 @@ if triton is not None:
         tl.store(db_part_ptr + block * classes + classes_, tl.sum(grad, 0), mask=class_ok)
 
     @triton.jit
+    def _store_scaled(out_ptr, offsets, inside, total, alpha, beta, ACCUMULATE: tl.constexpr):
+        """out = beta out + alpha total (ACCUMULATE), or alpha total."""
+        if ACCUMULATE:
+            total = beta * tl.load(out_ptr + offsets, mask=inside, other=0.0) + alpha * total
+        else:
+            total = alpha * total
+        tl.store(out_ptr + offsets, total, mask=inside)
+
+    @triton.jit
+    def _sum_parts_into(part_ptr, stride, offsets, inside, out_ptr, alpha, beta, ACCUMULATE: tl.constexpr,
+                        PARTS: tl.constexpr, N: tl.constexpr):
+        """The blocks' shares (PARTS of them, stride apart) summed in block order, into out as _store_scaled."""
+        total = tl.zeros([N], dtype=tl.float32)
+        for part in range(PARTS):  # the number of blocks: a constant of each batch size's compiled kernel
+            total += tl.load(part_ptr + part * stride + offsets, mask=inside, other=0.0)
+        _store_scaled(out_ptr, offsets, inside, total, alpha, beta, ACCUMULATE)
+
+    @triton.jit
     def _apply_kernel(dw_part_ptr, db_part_ptr, loss_part_ptr, db_below_part_ptr, w_ptr, b_ptr, loss_ptr, b_below_ptr,
                       size, classes, hidden, inv_n, alpha, beta,
                       ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr, C: tl.constexpr, PARTS: tl.constexpr,
                       P: tl.constexpr, BELOW_BIAS: tl.constexpr, H: tl.constexpr):
         offsets = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-        inside = offsets < size
-        total = tl.zeros([BLOCK], dtype=tl.float32)
-        for part in range(PARTS):  # the number of blocks: a constant of each batch size's compiled kernel
-            total += tl.load(dw_part_ptr + part * size + offsets, mask=inside, other=0.0)
-        if ACCUMULATE:
-            total = beta * tl.load(w_ptr + offsets, mask=inside, other=0.0) + alpha * total
-        else:
-            total = alpha * total
-        tl.store(w_ptr + offsets, total, mask=inside)
+        _sum_parts_into(dw_part_ptr, size, offsets, offsets < size, w_ptr, alpha, beta, ACCUMULATE, PARTS, BLOCK)
         if tl.program_id(0) == 0:  # the bias and the loss: the blocks' shares summed as one tile each
             blocks = tl.arange(0, P)
             classes_ = tl.arange(0, C)
             block_ok, class_ok = blocks < PARTS, classes_ < classes  # P: PARTS rounded up to a power of two
             bias = tl.sum(tl.load(db_part_ptr + blocks[:, None] * classes + classes_[None, :],
                                   mask=block_ok[:, None] & class_ok[None, :], other=0.0), 0)
-            if ACCUMULATE:
-                bias = beta * tl.load(b_ptr + classes_, mask=class_ok, other=0.0) + alpha * bias
-            else:
-                bias = alpha * bias
-            tl.store(b_ptr + classes_, bias, mask=class_ok)
+            _store_scaled(b_ptr, classes_, class_ok, bias, alpha, beta, ACCUMULATE)
             tl.store(loss_ptr, tl.sum(tl.load(loss_part_ptr + blocks, mask=block_ok, other=0.0), 0) * inv_n)
         if BELOW_BIAS and tl.program_id(0) == tl.num_programs(0) - 1:  # the layer below's bias, in block order
             cols = tl.arange(0, H)
-            col_ok = cols < hidden
-            below_bias = tl.zeros([H], dtype=tl.float32)
-            for part in range(PARTS):
-                below_bias += tl.load(db_below_part_ptr + part * hidden + cols, mask=col_ok, other=0.0)
-            if ACCUMULATE:
-                below_bias = beta * tl.load(b_below_ptr + cols, mask=col_ok, other=0.0) + alpha * below_bias
-            else:
-                below_bias = alpha * below_bias
-            tl.store(b_below_ptr + cols, below_bias, mask=col_ok)
-
+            _sum_parts_into(db_below_part_ptr, hidden, cols, cols < hidden, b_below_ptr, alpha, beta, ACCUMULATE,
+                            PARTS, H)
 
 class TailWorkspace:
     """The blocks' partial sums for one batch size, allocated once, and the launch's shape (fixed, never
