@@ -235,10 +235,9 @@ class FusedSGDStep:
             return
         if mlp.mixed:
             layer.weight.add_(torch.mm(grad.t(), below_input, out=mlp.low_grads[k]), alpha=-self.lr)
-            bias_grad = torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k])
         else:
             layer.weight.addmm_(grad.t(), below_input, alpha=-self.lr)
-            bias_grad = torch.sum(grad, 0, out=buf.bias_grads[k])
-        if with_bias:
-            layer.bias.sub_(bias_grad, alpha=self.lr)
+        if with_bias:  # the bias gradient summed in float32 whatever the compute dtype
+            extra = {"dtype": torch.float32} if mlp.mixed else {}
+            layer.bias.sub_(torch.sum(grad, 0, out=buf.bias_grads[k], **extra), alpha=self.lr)
 
