@@ -8,9 +8,10 @@ decay, bias corrections from the step count) on the optimiser's own state tensor
 state_dict, checkpoints and a later torch step see exactly what torch's own step would have left.
 The same launch does the bookkeeping that took three more kernels (the step counts' foreach add,
 the schedule's counter and its rate; with the two changes beside it, best's epoch went from 1.05x
-to 0.99x JAX's time on an H200, docs/performance.md): it reads the rate from the device schedule's table at its counter, and the last block to finish (the
-one an atomic count of finished blocks names last, so every block has read counter and step counts
-before they change) advances every parameter's step count, the schedule's counter and its rate.
+to 0.99x JAX's time on an H200, docs/performance.md): it reads the rate from the device schedule's
+table at its counter, and the last block to finish (the one an atomic count of finished blocks names
+last, so every block has read counter and step counts before they change) advances every
+parameter's step count, the schedule's counter and its rate.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class TritonAdamW:
     lr is the rate tensor of schedule (an optim.DeviceSchedule), in one launch."""
 
     advances_schedule = True  # AutogradStep then leaves the schedule's step to it
+
     def __init__(self, optimizer: torch.optim.AdamW, schedule):
         self.optimizer, self.schedule = optimizer, schedule
         self.params = list(optimizer.param_groups[0]["params"])
