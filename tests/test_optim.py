@@ -121,3 +121,24 @@ def test_a_torch_whose_private_kernel_changed_keeps_its_own_step(monkeypatch, ke
         monkeypatch.undo()
         optim._direct_call_matches_torch.cache_clear()
     assert optim._direct_call_matches_torch()  # the real kernel, once the replacement is gone
+
+
+def test_direct_adamw_call_follows_a_state_loaded_into_its_own_optimiser():
+    """The step counts are views of one tensor and the moments' lists are made once: a load_state_dict
+    replaces the optimiser's state, and the next direct step must read the loaded state, not the old."""
+    recipe = get_recipe("best")
+    batches = _batches(8)
+    direct, torchs = (BackpropStep(build_model(seed=2), recipe, 8) for _ in range(2))
+    torchs.updater = torchs.optimizer
+    for x, y in batches[:2]:
+        direct(x, y), torchs(x, y)
+    earlier = (copy.deepcopy(direct.model.state_dict()), copy.deepcopy(direct.state_dict()))
+    for x, y in batches[2:5]:
+        direct(x, y)
+    direct.model.load_state_dict(earlier[0])
+    direct.load_state_dict(earlier[1])  # back two steps in, as a resume from that point
+    for x, y in batches[2:]:
+        assert torch.equal(direct(x, y), torchs(x, y))
+    _assert_same(direct, torchs)
+    counts = [state["step"] for state in direct.optimizer.state.values()]
+    assert all(float(c) == 8.0 for c in counts)
