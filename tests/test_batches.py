@@ -49,3 +49,19 @@ def test_no_shuffle_keeps_order_and_shuffle_is_a_seeded_permutation():
 def test_epoch_order_depends_on_seed_and_epoch():
     assert not torch.equal(epoch_order(100, 0, 1, True), epoch_order(100, 1, 1, True))
     assert torch.equal(epoch_order(100, 5, 7, True), epoch_order(100, 5, 7, True))
+
+
+@given(st.integers(1, 700), st.integers(1, 300), st.integers(0, 3))
+def test_shuffled_batches_are_the_orders_rows_in_turn_however_they_are_gathered(n, batch_size, seed):
+    """Batches are gathered several at a time (GATHER_ROWS) and handed out as views: each must be
+    exactly the rows its slice of the epoch's order names, the last partial one included."""
+    x = torch.arange(n, dtype=torch.float32)[:, None] * torch.tensor([1.0, -1.0])
+    y = torch.arange(n) * 10
+    batches = EpochBatches(x, y, batch_size, seed=seed)
+    order = batches.order(1)
+    count = 0
+    for i, (xb, yb) in enumerate(batches.epoch(1)):  # each valid until the next is taken
+        index = order[i * batch_size : (i + 1) * batch_size]
+        assert torch.equal(yb, y[index]) and torch.equal(xb, x[index])
+        count += 1
+    assert count == len(batches)
