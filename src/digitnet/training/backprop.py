@@ -37,6 +37,7 @@ class BackpropStep(AutogradStep):
         self.mlp = MLPLayers(model, compute_dtype, gpu_forms, fused_tail)
         self.loss = recipe.loss
         self.targets = _target_rows(self.mlp.sizes[-1], recipe, self.mlp.device)
+        self._scaled: dict[int, torch.Tensor] = {}
         for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
             layer.weight.grad = torch.zeros_like(layer.weight)
             layer.bias.grad = torch.zeros_like(layer.bias)
@@ -60,16 +61,25 @@ class BackpropStep(AutogradStep):
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers,
                            loss_out: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's mean loss (into loss_out where given), and its gradient with respect to the
-        logits (written over out)."""
+        logits (MSE: written over out)."""
         n = len(out)
-        target = torch.index_select(self.targets, 0, y, out=buf.target)
         if self.loss == "mse-sum":  # sum((out - onehot)^2) / n
-            diff = out.sub_(target)
+            diff = out.sub_(torch.index_select(self.targets, 0, y, out=buf.target))
             return torch.div(torch.dot(diff.view(-1), diff.view(-1)), n, out=loss_out), diff.mul_(2.0 / n)
-        # cross-entropy against the smoothed target: gradient (softmax - target) / n
-        log_probs = torch.log_softmax(out, 1, out=buf.log_probs)
-        loss = torch.div(torch.dot(target.view(-1), log_probs.view(-1)), -n, out=loss_out)  # -(t . log p) / n
-        return loss, torch.exp(log_probs, out=out).sub_(target).div_(n)
+        # cross-entropy against the smoothed target t, class by class (StepBuffers.by_class), in five
+        # operations: with s = -t / n picked by label, the loss is s . log p, its gradient
+        # (softmax - t) / n is s + exp(log p) / n
+        scaled, log_probs, grad = buf.by_class
+        torch.index_select(self._scaled_targets(n), 1, y, out=scaled)
+        torch.log_softmax(out.t(), 0, out=log_probs)
+        loss = torch.dot(scaled.view(-1), log_probs.view(-1), out=loss_out)
+        return loss, torch.add(scaled, torch.exp(log_probs, out=grad), alpha=1.0 / n, out=grad).t()
+
+    def _scaled_targets(self, n: int) -> torch.Tensor:
+        """Column c: -(the target for label c) / n, for a batch of n rows (at most two sizes an epoch)."""
+        if n not in self._scaled:
+            self._scaled[n] = (self.targets / -n).t().contiguous()
+        return self._scaled[n]
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None = None) -> torch.Tensor:

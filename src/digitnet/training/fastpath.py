@@ -40,7 +40,7 @@ def supports(recipe: Recipe) -> bool:
 
 class StepBuffers:
     """Everything a written-out step computes into, for one batch size: activations, gradients
-    and masked gradients in the compute dtype; bias gradients, targets, logits and log-probabilities
+    and masked gradients in the compute dtype; bias gradients, targets, logits and the loss's terms
     in fp32."""
 
     def __init__(self, n: int, sizes: list[int], device, dtype):
@@ -53,7 +53,9 @@ class StepBuffers:
         self.bias_grads = [make(s, dt=torch.float32) for s in sizes[1:]]
         self.target = make(n, sizes[-1], dt=torch.float32)
         self.logits = make(n, sizes[-1], dt=torch.float32)
-        self.log_probs = make(n, sizes[-1], dt=torch.float32)
+        # cross-entropy's targets, log-probabilities and gradient class by class, (classes, n): a
+        # log_softmax down the columns of the logits' transpose took 5 us, along the rows of 10 12 us
+        self.by_class = [make(sizes[-1], n, dt=torch.float32) for _ in range(3)]
         self.ones = torch.ones(n, device=device, dtype=dtype)
         self.outer: dict[int, torch.Tensor] = {}  # layer -> its (n, out, in) outer products, GPU forms only
         self.tail = None  # triton_tail.TailWorkspace, where the fused top layer serves
