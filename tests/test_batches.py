@@ -52,9 +52,9 @@ def test_epoch_order_depends_on_seed_and_epoch():
 
 
 @given(st.integers(1, 700), st.integers(1, 300), st.integers(0, 3))
-def test_shuffled_batches_are_the_orders_rows_in_turn_however_they_are_gathered(n, batch_size, seed):
-    """Batches are gathered several at a time (GATHER_ROWS) and handed out as views: each must be
-    exactly the rows its slice of the epoch's order names, the last partial one included."""
+def test_shuffled_batches_are_the_orders_rows_in_turn(n, batch_size, seed):
+    """Each batch, gathered into reused buffers, is exactly the rows its slice of the epoch's order
+    names, the last partial one included, for any size of split and batch."""
     x = torch.arange(n, dtype=torch.float32)[:, None] * torch.tensor([1.0, -1.0])
     y = torch.arange(n) * 10
     batches = EpochBatches(x, y, batch_size, seed=seed)

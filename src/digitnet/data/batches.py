@@ -10,11 +10,6 @@ import torch
 
 from digitnet.settings import PIXELS
 
-# Shuffled batches are gathered this many rows at a time (whole batches), then handed out as views:
-# batches of 128 random rows of a 60,000-image split took 47-56 us each gathered one by one, 36-46 us
-# gathered four at a time (AMD EPYC, 2 threads, in-process, fastest and median of 15 epochs)
-GATHER_ROWS = 512
-
 
 def scale_pixels(pixels: torch.Tensor) -> torch.Tensor:
     """Pixels 0-255 of shape (N, 28, 28) or (N, 784), any dtype -> a new float32 (N, 784) in [-1, 1].
@@ -44,10 +39,10 @@ def epoch_order(n: int, seed: int, epoch: int, shuffle: bool) -> torch.Tensor:
 class EpochBatches:
     """Batches of (x, y) for one data split, in a fresh seeded order each epoch.
 
-    Shuffled batches are gathered, several at a time (GATHER_ROWS), into two preallocated buffers
-    (no per-step allocation, no second copy of the split); unshuffled batches are plain views of
-    the split. With `rank`/`world_size` (data-parallel training) every rank walks the same global
-    batches and takes every world_size-th example of each.
+    Shuffled batches are gathered into two preallocated buffers (no per-step allocation,
+    no second copy of the split); unshuffled batches are plain views of the split. With
+    `rank`/`world_size` (data-parallel training) every rank walks the same global batches and
+    takes every world_size-th example of each.
     """
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int = 0, shuffle: bool = True,
@@ -57,8 +52,7 @@ class EpochBatches:
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
         self.rank, self.world_size = rank, world_size
-        self._span = max(1, GATHER_ROWS // batch_size) * batch_size  # rows a gather fetches, whole batches
-        rows = min(self._span, len(x))
+        rows = min(batch_size, len(x))
         self._x_buf = torch.empty((rows, *x.shape[1:]), dtype=x.dtype, device=x.device)
         self._y_buf = torch.empty((rows, *y.shape[1:]), dtype=y.dtype, device=y.device)
 
@@ -99,11 +93,5 @@ class EpochBatches:
                 yield self.x[start : start + b], self.y[start : start + b]
             return
         order = self.order(epoch)
-        if self.world_size > 1:  # each rank takes its share of every global batch
-            for start in range(0, len(self.x), b):
-                yield self.gather(order[start : start + b])
-            return
-        for start in range(0, len(self.x), self._span):
-            x, y = self.gather(order[start : start + self._span])
-            for first in range(0, len(x), b):
-                yield x[first : first + b], y[first : first + b]
+        for start in range(0, len(self.x), b):
+            yield self.gather(order[start : start + b])
