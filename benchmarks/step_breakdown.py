@@ -1,6 +1,6 @@
 """Where one training step of an MLP recipe spends its time, on a fixed batch, in one process.
 
-    python benchmarks/step_breakdown.py [--recipe best] [--rounds 5] [--precision fp32]
+    python benchmarks/step_breakdown.py [--recipe best] [--rounds 5] [--precision fp32] [--baseline-src DIR]
 
 Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 128) of:
   floor        the eight GEMMs backprop needs, alone (3 forward, 3 weight-gradient, 2 input-gradient)
@@ -18,6 +18,12 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
                batches gathered, the step, the loss kept and checked) over 60,000 random images
   idiom-epoch  the idiomatic loop's epoch over the same images (randperm, x[index], its step), as
                train_speed.py's torch-idiomatic rows run it
+With --baseline-src DIR (another digitnet tree's src folder, e.g. from `git worktree add`), also
+  step (baseline), epoch (baseline)   the same two from that tree, in the same process and rounds:
+               on a machine whose speed swings between processes, the one comparison of two versions
+               that the swings do not decide (its modules are imported under their own names, then
+               set aside; imports it makes lazily, inside functions, would find this tree's: the CPU
+               rows make none)
 and prints each round's seconds, so a machine whose speed drifts shows it, and per round the ratios
 idiomatic / step (digitnet's lead), idiom-epoch / epoch (the same over whole epochs of fresh batches) and
 idiomatic / floor (the most any step made of these GEMMs could lead by);
@@ -28,7 +34,9 @@ rounds are the closest to what each loop costs on this machine alone.
 from __future__ import annotations
 
 import argparse
+import importlib
 import statistics
+import sys
 import time
 from types import SimpleNamespace
 
@@ -48,6 +56,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="best")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--baseline-src", help="a digitnet tree's src folder whose step and epoch run beside")
     args = parser.parse_args()
     recipe = get_recipe(args.recipe)
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
@@ -85,6 +94,13 @@ def main() -> None:
              "idiomatic": (lambda: idiomatic(x.float(), y), STEPS),
              "epoch": (lambda: train_one_epoch(epoch_step, batches, 1, progress=False), 1),
              "idiom-epoch": (lambda: _idiomatic_epoch(idiomatic, images, labels, recipe.batch_size), 1)}
+    if args.baseline_src:
+        base = _import_baseline(args.baseline_src)
+        base_step = base.make_step(base.build_model(seed=0), base.get_recipe(args.recipe), 10**6, dtype)
+        base_epoch_step = base.make_step(base.build_model(seed=0), base.get_recipe(args.recipe), 10**6, dtype)
+        base_batches = base.EpochBatches(images.to(dtype), labels, recipe.batch_size, seed=0)
+        parts["step (baseline)"] = (lambda: base_step(x, y), STEPS)
+        parts["epoch (baseline)"] = (lambda: base.train_one_epoch(base_epoch_step, base_batches, 1, progress=False), 1)
     for part, calls in parts.values():  # warm-up: first-call costs, allocator
         for _ in range(max(1, calls // 20)):
             part()
@@ -98,15 +114,42 @@ def main() -> None:
     print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
           f"{torch.get_num_threads()} threads; seconds per {STEPS} steps, round by round")
     for name, values in seconds.items():
-        print(f"{name:11s} " + " ".join(f"{v:.3f}" for v in values))
+        print(f"{name:16s} " + " ".join(f"{v:.3f}" for v in values))
     ratios = " ".join(f"{m / a:.2f}" for m, a in zip(seconds["wgrad-mm"], seconds["wgrad-addmm"]))
     print(f"wgrad-mm / wgrad-addmm: {ratios}")
-    for peer, name in (("idiomatic", "step"), ("idiomatic", "step-torch"), ("idiom-epoch", "epoch"),
-                       ("idiomatic", "floor")):
+    pairs = [("idiomatic", "step"), ("idiomatic", "step-torch"), ("idiom-epoch", "epoch"), ("idiomatic", "floor")]
+    if args.baseline_src:
+        pairs += [("step (baseline)", "step"), ("epoch (baseline)", "epoch")]
+    for peer, name in pairs:
         ratios = [i / s for i, s in zip(seconds[peer], seconds[name])]
         rounds = " ".join(f"{r:.2f}" for r in ratios)
         fastest = min(seconds[peer]) / min(seconds[name])
         print(f"{peer} / {name}: {rounds}  (median {statistics.median(ratios):.2f}; fastest rounds {fastest:.2f})")
+
+
+def _import_baseline(src: str) -> SimpleNamespace:
+    """What this benchmark calls of digitnet, imported from another tree's src folder; its modules are
+    then renamed in sys.modules ("baseline:digitnet...") and this tree's put back."""
+    def ours() -> dict:
+        return {name: module for name, module in sys.modules.items() if name.split(".")[0] == "digitnet"}
+
+    current = ours()
+    for name in current:
+        del sys.modules[name]
+    sys.path.insert(0, src)
+    try:
+        def load(module: str, name: str):
+            return getattr(importlib.import_module(f"digitnet.{module}"), name)
+
+        return SimpleNamespace(build_model=load("model", "build_model"), get_recipe=load("recipes", "get_recipe"),
+                               make_step=load("training.steps", "make_step"),
+                               EpochBatches=load("data.batches", "EpochBatches"),
+                               train_one_epoch=load("training.loop", "train_one_epoch"))
+    finally:
+        sys.path.remove(src)
+        for name, module in ours().items():
+            sys.modules[f"baseline:{name}"] = sys.modules.pop(name)
+        sys.modules.update(current)
 
 
 def _idiomatic_step(recipe):
