@@ -85,6 +85,30 @@ def test_fused_top_layer_gives_autograds_gradients_to_the_recipes_optimiser(reci
 
 
 
+
+@pytest.mark.parametrize("recipe", ["tutorial", "best"])
+def test_fused_top_layer_in_a_bf16_run_tracks_pytorchs_bf16_kernels_with_float32_weights(recipe):
+    """bf16: the layer's input and the gradient below in bfloat16, the top layer in float32 from the
+    master weights; against the same step on PyTorch's kernels (the top layer's GEMM in bfloat16)."""
+    batches = [(x.bfloat16(), y) for x, y in _batches([128, 128, 128, 37])]
+    models = [build_model((256, 128), seed=1, device=DEVICE) for _ in range(2)]
+    if recipe == "tutorial":
+        steps = [FusedSGDStep(m, lr=0.05, compute_dtype=torch.bfloat16, fused_tail=t) for m, t in zip(models, (True, False))]
+    else:
+        steps = [BackpropStep(m, get_recipe("best"), total_steps=10, compute_dtype=torch.bfloat16, fused_tail=t)
+                 for m, t in zip(models, (True, False))]
+    assert steps[0].mlp.tail_serves(128) and not steps[1].mlp.tail_serves(128)
+    for x, y in batches:
+        fused, plain = (step(x, y) for step in steps)
+        assert fused.dtype == torch.float32
+        assert fused.item() == pytest.approx(plain.item(), rel=0.02)  # bf16 keeps 8 bits of mantissa
+    assert steps[0].mlp.buffers(128).masked[-1].dtype == torch.bfloat16  # the gradient below, for bf16 GEMMs
+    reference = build_model((256, 128), seed=1, device=DEVICE).state_dict()
+    for (name, a), b in zip(models[0].state_dict().items(), models[1].state_dict().values()):
+        assert a.dtype == torch.float32
+        moved = (b - reference[name]).abs().mean().item()  # AdamW moves every weight by about lr a step
+        assert moved > 0 and (a - b).abs().mean().item() <= 0.1 * moved, name  # alike, within bf16's error (~4%)
+
 @pytest.mark.parametrize("recipe", ["tutorial", "best"])
 def test_fused_top_layer_writes_the_loss_into_the_slot_it_is_given_bit_for_bit(recipe):
     batches = _batches([48, 48, 5])
@@ -115,13 +139,12 @@ def test_fused_top_layer_serves_only_float32_mlps_on_a_gpu_with_a_hidden_layer_i
     from digitnet.training.triton_tail import MAX_HIDDEN, TRITON_ENV, usable
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert usable(cuda, False, [784, 256, 128, 10])
-    assert not usable(cpu, False, [784, 256, 128, 10])
-    assert not usable(cuda, True, [784, 256, 128, 10])  # bf16 keeps its PyTorch kernels
-    assert not usable(cuda, False, [784, 10])  # no ReLU below the top layer
-    assert not usable(cuda, False, [784, MAX_HIDDEN + 1, 10])
+    assert usable(cuda, [784, 256, 128, 10])  # float32 and bfloat16 runs alike
+    assert not usable(cpu, [784, 256, 128, 10])
+    assert not usable(cuda, [784, 10])  # no ReLU below the top layer
+    assert not usable(cuda, [784, MAX_HIDDEN + 1, 10])
     monkeypatch.setenv(TRITON_ENV, "0")
-    assert not usable(cuda, False, [784, 256, 128, 10])
+    assert not usable(cuda, [784, 256, 128, 10])
     assert FusedSGDStep(build_model(seed=1), lr=0.1).mlp.fused_tail is False  # on the CPU: PyTorch's kernels
 
 

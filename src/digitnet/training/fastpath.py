@@ -158,8 +158,9 @@ class MLPLayers:
         if buf.tail is None:
             buf.tail = TailWorkspace(len(x), self.sizes[-1], self.sizes[-2], self.device)
         below = buf.masked[-1]
-        loss = top_layer_step(inputs[top], *weights[top], y, targets, cross_entropy, below, buf.tail, *top_gradient,
-                              loss_out=loss_out, grad_bias_below=below_bias)
+        master = self.linears[top]  # the float32 weights, also where the compute dtype is bfloat16
+        loss = top_layer_step(inputs[top], master.weight, master.bias, y, targets, cross_entropy, below, buf.tail,
+                              *top_gradient, loss_out=loss_out, grad_bias_below=below_bias)
 
         def below_top(k, grad, below_input, buf):
             layer_gradient(k, grad, below_input, buf, with_bias=k != top - 1)
@@ -188,7 +189,7 @@ def _fused_tail_serves(mlp: MLPLayers) -> bool:
         return False
     from digitnet.training.triton_tail import usable
 
-    return usable(mlp.device, mlp.mixed, mlp.sizes)
+    return usable(mlp.device, mlp.sizes)
 
 
 class FusedSGDStep:

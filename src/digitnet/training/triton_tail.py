@@ -14,7 +14,10 @@ docs/performance.md):
               for the layer below's bias, and the batch's mean loss
 
 Both run the same way eagerly and inside a CUDA graph, so replayed epochs stay bit-identical to
-eager ones; the float32 products are IEEE ("ieee") unless the run allowed TF32. Triton comes
+eager ones; the float32 products are IEEE ("ieee") unless the run allowed TF32. With `--precision
+bf16` the layer's input h arrives in bfloat16 and the gradient below leaves in bfloat16 (the hidden
+layers' GEMMs run in it), while the top layer itself (logits, loss, its weight and bias gradients,
+and the layer below's bias gradient) is computed in float32 from the float32 master weights. Triton comes
 with PyTorch's CUDA builds; where it is missing the steps keep their PyTorch kernels.
 With TRITON_INTERPRET=1 set before this module is imported, the kernels run on the CPU
 (tests/test_triton_kernels.py checks them there against autograd).
@@ -39,10 +42,10 @@ MAX_ROWS = 4096  # the apply kernel sums the blocks' bias and loss shares as one
 APPLY_BLOCK = 512
 
 
-def usable(device: torch.device, mixed: bool, sizes: list[int]) -> bool:
-    """Whether the fused top layer serves this MLP: float32 on a GPU with Triton, a hidden layer
-    below the top one (its ReLU masks the gradient), and that layer not too wide."""
-    return (triton is not None and device.type == "cuda" and not mixed and len(sizes) >= 3
+def usable(device: torch.device, sizes: list[int]) -> bool:
+    """Whether the fused top layer serves this MLP: on a GPU with Triton (float32 or bfloat16 compute),
+    a hidden layer below the top one (its ReLU masks the gradient), and that layer not too wide."""
+    return (triton is not None and device.type == "cuda" and len(sizes) >= 3
             and sizes[-2] <= MAX_HIDDEN and os.environ.get(TRITON_ENV, "1") != "0")
 
 
@@ -58,7 +61,8 @@ if triton is not None:
         cols = tl.arange(0, H)
         classes_ = tl.arange(0, C)
         row_ok, col_ok, class_ok = rows < n, cols < hidden, classes_ < classes
-        h = tl.load(h_ptr + rows[:, None] * hidden + cols[None, :], mask=row_ok[:, None] & col_ok[None, :], other=0.0)
+        h = tl.load(h_ptr + rows[:, None] * hidden + cols[None, :], mask=row_ok[:, None] & col_ok[None, :],
+                    other=0.0).to(tl.float32)  # a no-op for float32 runs, bfloat16 -> float32 for bf16 ones
         w = tl.load(w_ptr + classes_[:, None] * hidden + cols[None, :], mask=class_ok[:, None] & col_ok[None, :],
                     other=0.0)
         b = tl.load(b_ptr + classes_, mask=class_ok, other=0.0)
@@ -78,7 +82,8 @@ if triton is not None:
             grad = diff * grad_scale
         tl.store(loss_part_ptr + block, tl.sum(tl.sum(terms, 1), 0))
         below = tl.where(h > 0, tl.dot(grad, w, input_precision=PRECISION), 0.0)
-        tl.store(below_ptr + rows[:, None] * hidden + cols[None, :], below, mask=row_ok[:, None] & col_ok[None, :])
+        tl.store(below_ptr + rows[:, None] * hidden + cols[None, :], below.to(below_ptr.dtype.element_ty),
+                 mask=row_ok[:, None] & col_ok[None, :])
         tl.store(db_below_part_ptr + block * hidden + cols, tl.sum(below, 0), mask=col_ok)  # rows past n hold 0
         dw = tl.dot(tl.trans(grad), h, input_precision=PRECISION)
         tl.store(dw_part_ptr + block * classes * hidden + classes_[:, None] * hidden + cols[None, :], dw,
