@@ -13,11 +13,18 @@ from digitnet.training import TrainConfig, fit
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-@pytest.mark.parametrize("recipe", ["tutorial", "best"])
-@pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
+@pytest.mark.parametrize(("recipe", "precision"), [(r, p) for r in ("tutorial", "best") for p in ("fp32", "tf32", "bf16")]
+                         + [("cnn", "fp32"), ("cnn", "bf16")])
 def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fashion_dir, monkeypatch, recipe, precision):
+    """The convnet trains augmented: its replayed epochs apply draws made before each replay."""
+    from digitnet.model import build_model
+    from digitnet.training.graphs import EpochGraph
+    from digitnet.training.steps import make_step
+
     data = load_dataset("fashion-mnist", fashion_dir, progress=False)
     config = TrainConfig(get_recipe(recipe, epochs=3), "fashion-mnist", device="cuda", precision=precision)
+    kind = get_recipe(recipe).model
+    assert isinstance(make_step(build_model(device="cuda", kind=kind), config.recipe, 10), EpochGraph)
     graphed = fit(config, data, progress=False)
     monkeypatch.setenv("DIGITNET_CUDA_GRAPHS", "0")
     eager = fit(config, data, progress=False)

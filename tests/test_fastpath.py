@@ -127,6 +127,32 @@ def test_a_step_writes_its_loss_into_the_slot_it_is_given_bit_for_bit(recipe, gp
         assert back.data_ptr() == slot.data_ptr()  # written there, not copied
         assert torch.equal(plain, slot) and plain.item() > 0
 
+def test_an_autograd_step_writes_its_loss_into_its_slot_and_keeps_its_gradients_where_asked():
+    """The convnet's step in a CUDA graph (graphs.EpochGraph): its loss goes into the epoch's slot, and
+    its gradients are zeroed in place (their addresses fixed) instead of dropped: the same bits."""
+    from digitnet.training.optim import AutogradStep
+
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in (16, 16, 5)]
+
+    def make(keep: bool):
+        step = AutogradStep(build_model(seed=1, kind="cnn"), get_recipe("cnn"), total_steps=5)
+        step.keep_gradients = keep
+        return step
+
+    without, returned, slots = losses_with_and_without_slots(lambda: make(True), batches)
+    for plain, back, slot in zip(without, returned, slots):
+        assert back.data_ptr() == slot.data_ptr() and torch.equal(plain, slot) and plain.item() > 0
+    dropping, keeping = make(False), make(True)
+    addresses = []
+    for x, y in batches:
+        assert torch.equal(dropping(x, y), keeping(x, y))
+        addresses.append([p.grad.data_ptr() for p in keeping.model.parameters()])
+    assert addresses[0] == addresses[-1]
+    for a, b in zip(dropping.model.parameters(), keeping.model.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_each_recipe_gets_its_fastest_step():
     from digitnet.training.backprop import BackpropStep
     from digitnet.training.optim import AutogradStep

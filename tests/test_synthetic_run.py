@@ -85,6 +85,26 @@ def test_augmentation_is_drawn_from_seed_epoch_and_step_alone(synthetic_data):
     assert torch.equal(Augmenter("none", 0, x.device)(x, y, 2, 5)[0], x)
 
 
+def test_augmentation_drawn_into_buffers_then_applied_is_the_augmentation(synthetic_data):
+    """A replayed (CUDA graph) epoch draws every batch's random numbers into fixed buffers first and
+    applies them inside the graph: that must be exactly what an eager step's augmenter computes, and
+    apply alone must draw nothing (the generator's state then has no effect)."""
+    from digitnet.data.augment import Augmenter, Draws
+    from digitnet.data.batches import scale_images
+
+    x, y = scale_images(synthetic_data.x_train[:37]), torch.as_tensor(synthetic_data.y_train[:37])
+    for kind in ("affine", "affine+thickness", "affine+thickness+print"):
+        augment = Augmenter(kind, 4, x.device)
+        fresh = augment.draw(len(x), epoch=3, step=7)
+        buffers = Draws(*(None if t is None else torch.full_like(t, 5) for t in fresh))
+        augment.draw(len(x), epoch=3, step=7, out=buffers)
+        augment.generator.manual_seed(12345)  # apply must not read it
+        applied = augment.apply(x, y, buffers)
+        expected = Augmenter(kind, 4, x.device)(x, y, epoch=3, step=7)
+        assert torch.equal(applied[0], expected[0]) and torch.equal(applied[1], expected[1]), kind
+        assert (buffers.thickness is None) == ("thickness" not in kind) and (buffers.swap is None) == ("print" not in kind)
+
+
 def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
     layouts = []
 

@@ -9,6 +9,7 @@ reproducible from --seed, a resumed run is bit-identical, and no random state ne
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,16 +24,30 @@ SHIFT_PIXELS = 2.0
 PRINT_SHARE = 0.1  # of each batch, swapped for printed digits: enough to learn print, little lost on handwriting
 
 
-def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
-    return torch.rand(n, generator=generator, device=device) * (high - low) + low
+class Draws(NamedTuple):
+    """One batch's random numbers, drawn in the order the augmentation has always consumed them:
+    uniforms in [0, 1) unless named. Without print, swap and glyph are None; without thickness, so
+    is thickness."""
+
+    swap: torch.Tensor | None  # (n,): below PRINT_SHARE, the image becomes a printed digit
+    glyph: torch.Tensor | None  # (n,) int64: which printed digit
+    angle: torch.Tensor  # (n,)
+    scale: torch.Tensor  # (n,)
+    shear: torch.Tensor  # (n,)
+    shift: torch.Tensor  # (2n,)
+    thickness: torch.Tensor | None  # (n, 1, 1, 1) int64: 0 bolder, 1 thinner, 2 as it is
 
 
-def _affine(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    n, device = len(ink), ink.device
-    angle = _uniform(n, -1, 1, generator, device) * math.radians(ROTATION_DEGREES)
-    scale = _uniform(n, *SCALE, generator, device)
-    shear = _uniform(n, -SHEAR, SHEAR, generator, device)
-    shift = _uniform(2 * n, -1, 1, generator, device).view(n, 2) * (2 * SHIFT_PIXELS / SIDE)
+def _between(uniform: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    return uniform * (high - low) + low
+
+
+def _affine(ink: torch.Tensor, draws: Draws) -> torch.Tensor:
+    n = len(ink)
+    angle = _between(draws.angle, -1, 1) * math.radians(ROTATION_DEGREES)
+    scale = _between(draws.scale, *SCALE)
+    shear = _between(draws.shear, -SHEAR, SHEAR)
+    shift = _between(draws.shift, -1, 1).view(n, 2) * (2 * SHIFT_PIXELS / SIDE)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     # theta maps output to input coordinates: rotation and scale, then a horizontal shear
     theta = torch.stack([torch.stack([cos, -sin + shear * cos, shift[:, 0]], 1),
@@ -41,9 +56,8 @@ def _affine(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def _thickness(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def _thickness(ink: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
     """A third of the digits bolder (3x3 dilation), a third thinner (3x3 erosion), a third as they are."""
-    choice = torch.randint(0, 3, (len(ink), 1, 1, 1), generator=generator, device=ink.device)
     bolder = F.max_pool2d(ink, 3, stride=1, padding=1)
     thinner = -F.max_pool2d(-ink, 3, stride=1, padding=1)
     return torch.where(choice == 0, bolder, torch.where(choice == 1, thinner, ink))
@@ -51,7 +65,9 @@ def _thickness(ink: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 class Augmenter:
     """augment(x, y, epoch, step): scaled flat images (N, 784) in [-1, 1] and their labels -> augmented
-    ones, same dtype; x and y are never changed in place (they may be views of the training split)."""
+    ones, same dtype; x and y are never changed in place (they may be views of the training split).
+    The same in two halves: draw() the batch's random numbers, apply() them (no random numbers, no
+    host work: what a CUDA graph can capture)."""
 
     def __init__(self, kind: str, seed: int, device: torch.device):
         self.kind, self.seed = kind, seed
@@ -64,21 +80,40 @@ class Augmenter:
             self.glyphs = scale_images(bank.pixels, device)
             self.glyph_labels = torch.as_tensor(bank.labels, device=device)
 
-    def _swap_in_print(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n = len(x)
-        swapped = torch.rand(n, generator=self.generator, device=x.device) < PRINT_SHARE
-        choice = torch.randint(0, len(self.glyphs), (n,), generator=self.generator, device=x.device)
-        x = torch.where(swapped[:, None], self.glyphs[choice].to(x.dtype), x)
-        return x, torch.where(swapped, self.glyph_labels[choice], y)
+    def draw(self, n: int, epoch: int, step: int, out: Draws | None = None) -> Draws:
+        """The random numbers of step `step` of `epoch` for a batch of n, from a generator seeded by
+        (seed, epoch, step) alone; into out's tensors where given."""
+        self.generator.manual_seed(((self.seed * 1_000_003 + epoch) * 100_003 + step) % 2**63)
+        device, gen = self.generator.device, self.generator
+
+        def uniform(size, field):
+            return torch.rand(size, generator=gen, device=device, out=None if out is None else getattr(out, field))
+
+        def integers(high, size, field):
+            target = None if out is None else getattr(out, field)
+            return torch.randint(0, high, size, generator=gen, device=device, out=target)
+
+        printed = self.glyphs is not None
+        swap = uniform(n, "swap") if printed else None
+        glyph = integers(len(self.glyphs), (n,), "glyph") if printed else None
+        angle, scale, shear, shift = (uniform(size, field) for size, field in
+                                      ((n, "angle"), (n, "scale"), (n, "shear"), (2 * n, "shift")))
+        thickness = integers(3, (n, 1, 1, 1), "thickness") if "thickness" in self.kind else None
+        return Draws(swap, glyph, angle, scale, shear, shift, thickness)
+
+    def apply(self, x: torch.Tensor, y: torch.Tensor, draws: Draws) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch augmented with the given random numbers."""
+        if draws.swap is not None:
+            swapped = draws.swap < PRINT_SHARE
+            x = torch.where(swapped[:, None], self.glyphs[draws.glyph].to(x.dtype), x)
+            y = torch.where(swapped, self.glyph_labels[draws.glyph], y)
+        ink = (x.float().view(-1, 1, SIDE, SIDE) + 1.0) * 0.5  # 0 = paper, 1 = ink
+        ink = _affine(ink, draws)
+        if draws.thickness is not None:
+            ink = _thickness(ink, draws.thickness)
+        return (ink * 2.0 - 1.0).view(len(x), -1).to(x.dtype), y
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self.kind == "none":
             return x, y
-        self.generator.manual_seed(((self.seed * 1_000_003 + epoch) * 100_003 + step) % 2**63)
-        if self.glyphs is not None:
-            x, y = self._swap_in_print(x, y)
-        ink = (x.float().view(-1, 1, SIDE, SIDE) + 1.0) * 0.5  # 0 = paper, 1 = ink
-        ink = _affine(ink, self.generator)
-        if "thickness" in self.kind:
-            ink = _thickness(ink, self.generator)
-        return (ink * 2.0 - 1.0).view(len(x), -1).to(x.dtype), y
+        return self.apply(x, y, self.draw(len(x), epoch, step))

@@ -1,4 +1,4 @@
-"""Whole epochs replayed from one CUDA graph, for the MLP recipes on a GPU.
+"""Whole epochs replayed from one CUDA graph, for the recipes on a GPU.
 
 At these sizes a GPU step is a few dozen small kernels (batches of 512 for the tutorial's recipe,
 128 for best's), so eager steps are bound by launching them and by the Python around them: on an
@@ -11,6 +11,11 @@ its copy, so the next replay waits for nothing. The first epoch (and the first a
 eagerly, as a real epoch that also sets up cuBLAS, Triton's kernels and the optimiser's state
 outside any capture. Replaying runs the eager steps' kernels on the same addresses, so the weights
 are bit-identical to eager training (tests/test_cuda.py). A stop signal is honoured between epochs.
+
+An augmented recipe (the convnet's) replays too: its random numbers cannot be drawn inside the graph
+(each batch's generator is seeded on the host by (seed, epoch, step)), so before each replay every
+batch's draws are made into fixed buffers, and the graph applies them (data/augment.py, Augmenter's
+draw and apply: the same numbers and kernels as an eager epoch).
 """
 
 from __future__ import annotations
@@ -19,15 +24,19 @@ from contextlib import contextmanager
 
 import torch
 
+from digitnet.data.augment import Augmenter, Draws
 from digitnet.data.batches import EpochBatches
 
 
 class EpochGraph:
-    """A step (FusedSGDStep, or BackpropStep with its schedule on the device) that can also run a
-    whole epoch from one captured graph: eager step(x, y) -> loss until replay() is used."""
+    """A step (FusedSGDStep, or BackpropStep or AutogradStep with the schedule on the device) that can
+    also run a whole epoch from one captured graph: eager step(x, y) -> loss until replay() is used."""
 
     def __init__(self, step):
         self.step = step
+        if hasattr(step, "keep_gradients"):
+            step.keep_gradients = True  # the graph reads the gradients where the eager steps left them
+        self.draws: list[Draws] | None = None  # each batch's augmentation draws, made before each replay
         self.graph: torch.cuda.CUDAGraph | None = None
         self.order: torch.Tensor | None = None  # the epoch's sample order, read by the graph
         self.losses: torch.Tensor | None = None  # written by the graph, a loss per batch
@@ -55,10 +64,13 @@ class EpochGraph:
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.step(x, y)
 
-    def replay(self, batches: EpochBatches, epoch: int) -> torch.Tensor:
-        """Train one epoch from the graph; every step's loss, on the device."""
+    def replay(self, batches: EpochBatches, epoch: int, augment: Augmenter | None = None) -> torch.Tensor:
+        """Train one epoch from the graph (augmented, where given, as the eager epochs are); every
+        step's loss, on the device."""
+        if augment is not None:
+            self._draw(augment, batches, epoch)
         if self.graph is None:
-            self._capture(batches)
+            self._capture(batches, augment)
         self.order.copy_(self._order_on_device(batches, epoch))
         self.graph.replay()
         self._stage(batches, epoch + 1)  # on the host, while the GPU runs this epoch
@@ -80,7 +92,16 @@ class EpochGraph:
         self._copied.record()
         self._next_epoch = epoch
 
-    def _capture(self, batches: EpochBatches) -> None:
+    def _draw(self, augment: Augmenter, batches: EpochBatches, epoch: int) -> None:
+        """Every batch's random numbers for this epoch, into the buffers the graph reads."""
+        sizes = [int(n) for n in batches.sizes()]
+        if self.draws is None:
+            self.draws = [augment.draw(n, epoch, i) for i, n in enumerate(sizes)]
+            return
+        for i, (n, out) in enumerate(zip(sizes, self.draws)):
+            augment.draw(n, epoch, i, out=out)
+
+    def _capture(self, batches: EpochBatches, augment: Augmenter | None) -> None:
         size = batches.batch_size
         self.order = torch.empty(len(batches.x), dtype=torch.long, device=batches.x.device)
         self.losses = loss_slots(len(batches), batches.x.device)
@@ -88,7 +109,10 @@ class EpochGraph:
         self.graph = torch.cuda.CUDAGraph()
         with _capturable(getattr(self.step, "optimizer", None)), torch.cuda.graph(self.graph):
             for i in range(len(batches)):  # each step writes its loss into its slot: no copy kernel a step
-                self.step(*batches.gather(self.order[i * size : (i + 1) * size]), loss_out=self.losses[i])
+                x, y = batches.gather(self.order[i * size : (i + 1) * size])
+                if augment is not None:
+                    x, y = augment.apply(x, y, self.draws[i])
+                self.step(x, y, loss_out=self.losses[i])
 
 
 def loss_slots(count: int, device) -> torch.Tensor:

@@ -44,7 +44,7 @@ def train_one_epoch(step, batches: EpochBatches, epoch: int, progress: bool, sto
     if isinstance(step, EpochGraph) and step.ready(batches):
         if stop is not None and stop.received is not None:
             raise TrainingInterrupted(stop.received, epoch, 0)
-        losses = step.replay(batches, epoch)
+        losses = step.replay(batches, epoch, augment)
     else:
         losses = _step_by_step(step, batches, epoch, progress, stop, dist, augment)
     if dist is not None and dist.active:  # each rank holds its weighted share of every step's loss: average them

@@ -179,6 +179,7 @@ class AutogradStep:
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(recipe, total_steps))
         self.device_schedule: DeviceSchedule | None = None
+        self.keep_gradients = False  # zero the gradients in place instead of dropping them (graphs.EpochGraph)
         # the update, optimizer.step() or a faster equal: HostFusedAdamW on the CPU, TritonAdamW on a GPU
         self.updater = HostFusedAdamW(self.optimizer) if host_fused_adamw_serves(self.optimizer) else self.optimizer
 
@@ -227,8 +228,10 @@ class AutogradStep:
                 if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
                     values[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0) -> torch.Tensor:
-        """One step; in data-parallel training, share weights this rank's loss (see distributed.py)."""
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, share: float = 1.0,
+                 loss_out: torch.Tensor | None = None) -> torch.Tensor:
+        """One step; in data-parallel training, share weights this rank's loss (see distributed.py).
+        The batch's loss, written into loss_out (0-d, on the device) where given."""
         if self.compute_dtype == torch.float32:
             out = self.model(x)
         else:
@@ -237,7 +240,8 @@ class AutogradStep:
         loss = self.loss_fn(out.float(), y)
         if share != 1.0:
             loss = loss * share
-        self.optimizer.zero_grad(set_to_none=True)
+        # gradients zeroed in place keep their addresses from step to step, which a CUDA graph needs
+        self.optimizer.zero_grad(set_to_none=not self.keep_gradients)
         loss.backward()
         self._update()
-        return loss.detach()
+        return loss.detach() if loss_out is None else loss_out.copy_(loss.detach())

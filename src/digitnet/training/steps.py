@@ -19,9 +19,9 @@ CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of whole
 def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
               dist: Distributed | None = None, cuda_graphs: bool | None = None):
     """Hand-fused for plain SGD on MSE, a written-out backward pass and the recipe's optimiser for
-    other MLP recipes, autograd for the CNN. On a GPU, the MLP recipes' epochs are replayed from a
-    CUDA graph where every step can be captured (graphs.py): unaugmented, and with fused AdamW reading its
-    schedule on the device, or the hand-fused SGD.
+    other MLP recipes, autograd for the CNN. On a GPU, epochs are replayed from a CUDA graph where
+    every step can be captured (graphs.py): with AdamW reading its schedule on the device, or the
+    hand-fused SGD; augmented recipes too.
 
     Across processes: autograd through DistributedDataParallel, which all-reduces the gradients.
     """
@@ -34,15 +34,14 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
     on_gpu = next(model.parameters()).is_cuda
     if supports(recipe):
         step = FusedSGDStep(model, recipe.lr, compute_dtype)
-    elif supports_model(model):
-        step = BackpropStep(model, recipe, total_steps, compute_dtype)
+    else:
+        kind = BackpropStep if supports_model(model) else AutogradStep
+        step = kind(model, recipe, total_steps, compute_dtype)
         if on_gpu and recipe.optimizer == "adamw":  # eager or replayed alike, so both compute the same
             step.schedule_on_device(total_steps)
-    else:
-        return AutogradStep(model, recipe, total_steps, compute_dtype)
     if cuda_graphs is None:
         cuda_graphs = os.environ.get(CUDA_GRAPHS_ENV, "1") != "0"
     capturable = isinstance(step, FusedSGDStep) or step.device_schedule is not None
-    if cuda_graphs and on_gpu and capturable and recipe.augment == "none":
+    if cuda_graphs and on_gpu and capturable:
         return EpochGraph(step)
     return step
