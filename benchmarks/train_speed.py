@@ -254,9 +254,9 @@ def _jax_mlp():
     """784-256-128-10 with ReLUs: (params, forward(params, x) -> logits) for _jax_scan."""
     import jax
 
-    keys = jax.random.split(jax.random.PRNGKey(0), 3)
-    params = [(_glorot(k, (a, b), a, b), jax.numpy.zeros(b)) for k, (a, b) in zip(keys, [(784, 256), (256, 128),
-                                                                                         (128, 10)])]
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)  # four, as before: the same weights in any JAX's split
+    shapes = [(784, 256), (256, 128), (128, 10)]
+    params = [(_glorot(k, (a, b), a, b), jax.numpy.zeros(b)) for k, (a, b) in zip(keys, shapes)]
 
     def forward(params, xb):
         for i, (w, b) in enumerate(params):
