@@ -18,8 +18,11 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
                batches gathered, the step, the loss kept and checked) over 60,000 random images
   idiom-epoch  the idiomatic loop's epoch over the same images (randperm, x[index], its step), as
                train_speed.py's torch-idiomatic rows run it
+  tiny step    digitnet's step for the same recipe on a 784-8-8-10 MLP and a batch of 4: what a step
+               costs whatever its GEMMs (Python, the dispatch of its ~30 operations, their fixed costs)
 With --baseline-src DIR (another digitnet tree's src folder, e.g. from `git worktree add`), also
-  step (baseline), epoch (baseline)   the same two from that tree, in the same process and rounds:
+  step (baseline), epoch (baseline), tiny step (baseline)   the same three from that tree, in the
+               same process and rounds:
                on a machine whose speed swings between processes, the one comparison of two versions
                that the swings do not decide (its modules are imported under their own names, then
                set aside; imports it makes lazily, inside functions, would find this tree's: the CPU
@@ -49,6 +52,7 @@ from digitnet.training.loop import train_one_epoch
 from digitnet.training.steps import make_step
 
 STEPS = 469
+TINY_HIDDEN, TINY_BATCH = (8, 8), 4  # the tiny step's MLP and batch
 
 
 def main() -> None:
@@ -86,6 +90,8 @@ def main() -> None:
     labels = torch.randint(0, 10, (len(images),), generator=generator)
     batches = EpochBatches(images.to(dtype), labels, recipe.batch_size, seed=0)
     epoch_step = make_step(build_model(seed=0), recipe, 10**6, dtype)
+    tiny_step = make_step(build_model(TINY_HIDDEN, seed=0), recipe, 10**6, dtype)
+    tiny_x, tiny_y = x[:TINY_BATCH], y[:TINY_BATCH]
     # name -> (what one call runs, calls a round): STEPS steps a round either way
     parts = {"floor": (floor, STEPS), "fwd+bwd": (lambda: no_update(x, y), STEPS), "step": (lambda: step(x, y), STEPS),
              "step-torch": (lambda: torch_update(x, y), STEPS),
@@ -93,7 +99,8 @@ def main() -> None:
              "wgrad-addmm": (lambda: w1_grad.zero_().addmm_(g1.t(), x), STEPS),
              "idiomatic": (lambda: idiomatic(x.float(), y), STEPS),
              "epoch": (lambda: train_one_epoch(epoch_step, batches, 1, progress=False), 1),
-             "idiom-epoch": (lambda: _idiomatic_epoch(idiomatic, images, labels, recipe.batch_size), 1)}
+             "idiom-epoch": (lambda: _idiomatic_epoch(idiomatic, images, labels, recipe.batch_size), 1),
+             "tiny step": (lambda: tiny_step(tiny_x, tiny_y), STEPS)}
     if args.baseline_src:
         base = _import_baseline(args.baseline_src)
         base_step = base.make_step(base.build_model(seed=0), base.get_recipe(args.recipe), 10**6, dtype)
@@ -101,6 +108,8 @@ def main() -> None:
         base_batches = base.EpochBatches(images.to(dtype), labels, recipe.batch_size, seed=0)
         parts["step (baseline)"] = (lambda: base_step(x, y), STEPS)
         parts["epoch (baseline)"] = (lambda: base.train_one_epoch(base_epoch_step, base_batches, 1, progress=False), 1)
+        base_tiny_step = base.make_step(base.build_model(TINY_HIDDEN, seed=0), base.get_recipe(args.recipe), 10**6, dtype)
+        parts["tiny step (baseline)"] = (lambda: base_tiny_step(tiny_x, tiny_y), STEPS)
     for part, calls in parts.values():  # warm-up: first-call costs, allocator
         for _ in range(max(1, calls // 20)):
             part()
@@ -114,12 +123,12 @@ def main() -> None:
     print(f"{args.recipe} recipe, batch {recipe.batch_size}, {args.precision}, {type(step).__name__}, "
           f"{torch.get_num_threads()} threads; seconds per {STEPS} steps, round by round")
     for name, values in seconds.items():
-        print(f"{name:16s} " + " ".join(f"{v:.3f}" for v in values))
+        print(f"{name:20s} " + " ".join(f"{v:.3f}" for v in values))
     ratios = " ".join(f"{m / a:.2f}" for m, a in zip(seconds["wgrad-mm"], seconds["wgrad-addmm"]))
     print(f"wgrad-mm / wgrad-addmm: {ratios}")
     pairs = [("idiomatic", "step"), ("idiomatic", "step-torch"), ("idiom-epoch", "epoch"), ("idiomatic", "floor")]
     if args.baseline_src:
-        pairs += [("step (baseline)", "step"), ("epoch (baseline)", "epoch")]
+        pairs += [("step (baseline)", "step"), ("epoch (baseline)", "epoch"), ("tiny step (baseline)", "tiny step")]
     for peer, name in pairs:
         ratios = [i / s for i, s in zip(seconds[peer], seconds[name])]
         rounds = " ".join(f"{r:.2f}" for r in ratios)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from digitnet.errors import ModelFileError
-from digitnet.model import architecture, build_model, load_model, save_model
+from digitnet.model import MAX_PASS_ROWS, PASS_BYTES, architecture, build_model, load_model, pass_rows, save_model
 from digitnet.tensorfile import tensor_digest
 
 
@@ -162,3 +162,22 @@ def test_cnn_pools_before_its_relu_computing_exactly_what_relu_then_pool_does():
     theirs.square().sum().backward()
     assert torch.equal(ours, theirs)
     assert all(torch.equal(a, p.grad) for a, p in zip(ours_grads, textbook.parameters()))
+
+
+def _widest_output(model) -> int:
+    x, widest = torch.zeros(1, 784), 0
+    for layer in model:
+        x = layer(x)
+        widest = max(widest, x.numel())
+    return widest
+
+
+@pytest.mark.parametrize(("options", "rows"), [({}, 4096), ({"kind": "cnn"}, 128), ({"hidden": (65536,)}, 64),
+                                               ({"hidden": (8, 3000)}, 1024)])
+def test_evaluation_passes_keep_the_widest_layer_output_within_its_budget(options, rows):
+    model = build_model(**options)
+    assert pass_rows(model) == rows
+    widest_bytes = 4 * _widest_output(model)
+    assert rows * widest_bytes <= PASS_BYTES  # within the budget
+    assert rows == MAX_PASS_ROWS or 2 * rows * widest_bytes > PASS_BYTES  # and the largest power of two that is
+

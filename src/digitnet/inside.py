@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from digitnet.data.batches import scale_images
+from digitnet.model import pass_rows
 from digitnet.predict import confidences
 
 CONTRIBUTORS = 8  # units listed as pushing the winning digit up, and as many pushing it down
@@ -65,11 +66,12 @@ def layer_outputs(model: nn.Sequential, x: torch.Tensor) -> list[tuple[str, torc
     return outputs
 
 
-def hidden_and_outputs(model: nn.Sequential, pixels: np.ndarray, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
-    """For (N, 28, 28) uint8 images, in one pass: the last hidden layer's activations (N, units) and
-    the network's outputs (N, 10), float32."""
+def hidden_and_outputs(model: nn.Sequential, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For (N, 28, 28) uint8 images, in one walk through them: the last hidden layer's activations
+    (N, units) and the network's outputs (N, 10), float32."""
     model.eval()
     hidden, outputs = [], []
+    batch = pass_rows(model)
     for start in range(0, len(pixels), batch):
         x = scale_images(np.ascontiguousarray(pixels[start : start + batch]), "cpu")
         layers = layer_outputs(model, x)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from digitnet.model import pass_rows
 from digitnet.settings import CLASSES
-
-EVAL_CHUNK = 4096  # fixed, so the summed loss is the same bits in training and in `evaluate`
 
 
 @dataclass
@@ -27,9 +26,10 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn) 
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     predictions = []
-    for start in range(0, len(x), EVAL_CHUNK):
-        out = model(x[start : start + EVAL_CHUNK])
-        labels = y[start : start + EVAL_CHUNK]
+    rows = pass_rows(model)
+    for start in range(0, len(x), rows):
+        out = model(x[start : start + rows])
+        labels = y[start : start + rows]
         loss_sum += loss_fn(out, labels).double() * len(labels)
         predictions.append(out.argmax(dim=1))
     model.train(was_training)

@@ -128,6 +128,27 @@ def glorot_init_(model: nn.Module, seed: int) -> None:
             layer.bias.zero_()
 
 
+PASS_BYTES = 16 << 20  # the widest layer output of one evaluation pass, at most (pass_rows)
+MAX_PASS_ROWS = 4096
+
+
+@torch.no_grad()
+def pass_rows(model: nn.Sequential) -> int:
+    """How many examples to push through model at once when evaluating many: the most, a power of
+    two up to 4096, whose widest layer output (float32) stays within 16 MiB. The convnet's first
+    layer outputs 100 KB an example: in passes of 4096 each pass allocated (and page-faulted) 400 MB
+    and 10,000 test images took 1.6 s on a 2-core CPU, in passes of 128 0.6 s
+    (benchmarks/eval_passes.py); the MLPs keep 4096. Fixed by the architecture, so that the summed
+    loss has the same bits in training and in `digitnet evaluate`."""
+    x = torch.zeros(1, PIXELS, device=next(model.parameters()).device)
+    widest = 1
+    for layer in model:
+        x = layer(x)
+        widest = max(widest, x.numel())
+    rows = max(1, PASS_BYTES // (4 * widest))
+    return min(MAX_PASS_ROWS, 1 << (rows.bit_length() - 1))
+
+
 def expected_tensors(arch: dict) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     """Name -> (shape, dtype) of every tensor a model of this architecture stores (built on the
     meta device: shapes without memory)."""

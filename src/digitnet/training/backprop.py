@@ -71,7 +71,8 @@ class BackpropStep(AutogradStep):
         # (softmax - t) / n is s + exp(log p) / n
         scaled, log_probs, grad = buf.by_class
         torch.index_select(self._scaled_targets(n), 1, y, out=scaled)
-        torch.log_softmax(out.t(), 0, out=log_probs)
+        # the logits class by class: log_softmax would make this copy itself, into a tensor it allocates
+        torch.log_softmax(grad.copy_(out.t()), 0, out=log_probs)
         loss = torch.dot(scaled.view(-1), log_probs.view(-1), out=loss_out)
         return loss, torch.add(scaled, torch.exp(log_probs, out=grad), alpha=1.0 / n, out=grad).t()
 

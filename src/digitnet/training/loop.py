@@ -18,6 +18,7 @@ from digitnet.metrics import evaluate
 from digitnet.model import build_model
 from digitnet.training.devices import compute_dtype, cuda_numerics, fast_layout, resolve_device
 from digitnet.training.graphs import EpochGraph
+from digitnet.training.memory import retain_freed_memory
 from digitnet.training.records import EpochRecord, EpochState, TrainConfig, TrainResult
 from digitnet.training.steps import make_step
 from digitnet.training.threads import thread_count
@@ -104,9 +105,10 @@ def fit(config: TrainConfig, data: Dataset, on_epoch: Callable[[EpochRecord, Epo
 
     SIGINT and SIGTERM stop training between two steps (TrainingInterrupted); a non-finite
     loss stops it at once (TrainingDiverged). In both cases the last on_epoch is the last
-    finished epoch.
+    finished epoch. From here on the process keeps the memory it frees for reuse (training/memory.py).
     """
     device = resolve_device(config.device)
+    retain_freed_memory()
     with thread_count(config.threads), cuda_numerics(config.precision, device):
         return _fit(config, device, data, on_epoch, progress, checkpoint, dist)
 

@@ -93,37 +93,42 @@ class HostFusedAdamW:
     def __init__(self, optimizer: torch.optim.AdamW):
         self.optimizer = optimizer
         self.params = list(optimizer.param_groups[0]["params"])
-        self._states: list[dict] = []  # the optimiser's per-parameter states the lists below were made from
+        self._bound_state: dict | None = None  # the optimiser's state mapping the lists below were made from
         self._moments: tuple[list, list] = ([], [])
         self._counts = torch.zeros(0)
         self._count_views: list[torch.Tensor] = []
+        self._one = torch.ones(len(self.params))  # added as a tensor: a Python 1 is wrapped and converted every step
 
     @torch.no_grad()
     def step(self) -> None:
         grads = [p.grad for p in self.params]
-        states = [self.optimizer.state.get(p) for p in self.params]
-        if any(g is None for g in grads) or not all(states):
+        if any(g is None for g in grads) or not self._bind():
             self.optimizer.step()
             return
-        self._bind(states)
-        self._counts.add_(1)  # as torch's step: the count the kernel's bias corrections read
+        self._counts.add_(self._one)  # as torch's step: the count the kernel's bias corrections read
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         _fused_adamw(self.params, grads, *self._moments, [], self._count_views, amsgrad=False, lr=group["lr"],
                      beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
-    def _bind(self, states: list[dict]) -> None:
-        """Make the kernel's lists from the optimiser's states, again whenever those were replaced
-        (a load_state_dict): the moments, and the step counts as views of one tensor."""
-        if (len(states) == len(self._states) and all(a is b for a, b in zip(states, self._states))
-                and all(s["step"] is v for s, v in zip(states, self._count_views))):
-            return
+    def _bind(self) -> bool:
+        """Make the kernel's lists from the optimiser's states (the moments, and the step counts as views
+        of one tensor) once every parameter has one, and again whenever the state was replaced: a
+        load_state_dict puts a new mapping in its place. False while some state is missing (before
+        torch's first step)."""
+        state = self.optimizer.state
+        if state is self._bound_state:
+            return True
+        states = [state.get(p) for p in self.params]
+        if not all(states):
+            return False
         self._moments = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states])
         self._counts = torch.stack([s["step"] for s in states])
         self._count_views = list(self._counts.unbind())
-        for state, view in zip(states, self._count_views):
-            state["step"] = view
-        self._states = states
+        for s, view in zip(states, self._count_views):
+            s["step"] = view
+        self._bound_state = state
+        return True
 
 
 def host_fused_adamw_serves(optimizer: torch.optim.Optimizer) -> bool:
