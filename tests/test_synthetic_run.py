@@ -15,6 +15,7 @@ from digitnet.checkpoint import load_checkpoint
 from digitnet.predict import Predictor
 from digitnet.errors import DataError
 from digitnet.runs import check_data_matches, load_config, load_run, read_metrics, resume, train
+from digitnet.runs.evaluate import evaluate_on_test_split
 from digitnet.serve.app import create_app
 
 
@@ -121,3 +122,39 @@ def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
     assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness+print"
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     assert result.history[-1].test_accuracy > 0.5  # chance is 10%
+
+
+@pytest.mark.parametrize("recipe", ["tutorial", "best", "cnn"])
+def test_a_reloaded_run_evaluates_to_the_bits_its_last_epoch_recorded(tmp_path, synthetic_data, recipe):
+    """What `digitnet evaluate` computes from the run folder's model, against metrics.csv's last row."""
+    train(recipe, synthetic_data, out=tmp_path / "run", epochs=1, progress=False)
+    config, model = load_run(tmp_path / "run")
+    evaluation = evaluate_on_test_split(model, synthetic_data, config, torch.device("cpu"))
+    last = read_metrics(tmp_path / "run")[-1]
+    assert (evaluation.loss, evaluation.accuracy) == (last["test_loss"], last["test_accuracy"])
+
+
+def test_a_reloaded_convnet_is_evaluated_with_the_kernels_training_evaluated_it_with(tmp_path, synthetic_data):
+    """The run folder holds the weights in one memory layout; training evaluated the convnet in its own
+    (channels-last on the CPU), whose kernels round differently: `digitnet evaluate` must use training's,
+    or its loss leaves metrics.csv's in the last bits. Compared here on the logits themselves."""
+    from digitnet.model import pass_rows
+    from digitnet.training import prepare_test_tensors
+
+    cpu = torch.device("cpu")
+    x_test, _ = prepare_test_tensors(synthetic_data, cpu)
+    during_training = []
+
+    def logits_after_training(record, state):
+        state.model.eval()
+        with torch.no_grad():  # the first pass of training's evaluation, again
+            during_training.append(state.model(x_test[: pass_rows(state.model)]))
+        state.model.train()
+
+    train("cnn", synthetic_data, out=tmp_path / "run", epochs=1, progress=False, on_epoch=logits_after_training)
+    config, model = load_run(tmp_path / "run")
+    reevaluated = []
+    model[-1].register_forward_hook(lambda module, args, out: reevaluated.append(out))
+    evaluate_on_test_split(model, synthetic_data, config, cpu)
+    first_pass = next(out for out in reevaluated if len(out) > 1)  # (pass_rows probes with one example first)
+    assert torch.equal(first_pass, during_training[0])

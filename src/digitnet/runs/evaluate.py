@@ -7,19 +7,21 @@ from digitnet.metrics import Evaluation, evaluate
 from digitnet.runs.reading import load_run, load_run_data, read_metrics
 from digitnet.settings import DEFAULT_PRECISION
 from digitnet.training import cuda_numerics, prepare_test_tensors, resolve_device
+from digitnet.training.devices import fast_layout
 
 
 def evaluate_on_test_split(model, data, config: dict, device) -> Evaluation:
     """model's loss (the recipe's own) and accuracy on data's test split, with the products in the
-    run's precision where it has one on this device (a tf32 run on a GPU; elsewhere float32), as the
-    evaluation during training computed them."""
+    run's precision where it has one on this device (a tf32 run on a GPU; elsewhere float32) and the
+    model in the memory layout training gave it (a convnet channels-last on the CPU: the other
+    layout's kernels round differently), as the evaluation during training computed them."""
     recipe = config["recipe"]
     precision = config.get("precision", DEFAULT_PRECISION)
     if precision == "tf32" and device.type != "cuda":
         precision = DEFAULT_PRECISION
     x_test, y_test = prepare_test_tensors(data, device)
     with cuda_numerics(precision, device):
-        return evaluate(model, x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
+        return evaluate(fast_layout(model, device), x_test, y_test, make_loss(recipe["loss"], recipe["label_smoothing"]))
 
 
 def evaluate_run(run_dir, data_dir=None, device: str = "auto", progress: bool = True
