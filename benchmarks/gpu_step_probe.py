@@ -8,6 +8,8 @@ CUDA graph and replayed (median of 15 replays, CUDA events), in fp32 and TF32:
     python benchmarks/gpu_step_probe.py --steps-only   # the whole steps alone
     python benchmarks/gpu_step_probe.py --sweep        # + the Triton top layer's block shapes and Triton
                                                        #   GEMMs for the first layer (minutes of compiling)
+    python benchmarks/gpu_step_probe.py --blas         # the GEMMs and whole steps under cuBLAS and under
+                                                       #   cuBLASLt (torch's preferred_blas_library)
 
 A whole step's time over the sum of its pieces shows what fusing could gain; "empty kernel" is the
 floor any kernel pays inside a graph.
@@ -215,8 +217,39 @@ def whole_steps(dev: str = "cuda") -> dict:
     return steps
 
 
+GEMM_PIECES = ("fwd1 addmm", "fwd2 addmm + relu_", "fwd3 addmm", "dX2 mm(g2, W2)", "dW2 addmm_ (grad + update)",
+               "dW1 addmm_ (grad + update), today", "dW1 mm(g.t(), x) only", "bias grad and update in one addmv_ (GPU form)")
+
+
+def under_each_library(selected: dict) -> dict:
+    """Each callable twice: with cuBLAS and with cuBLASLt preferred. cuBLASLt's heuristics may pick
+    other tiles (split-K among them) for these small shapes; the choice holds for a captured graph."""
+    rows = {}
+    for library in ("cublas", "cublaslt"):
+        def under(fn, library=library):
+            def call():
+                before = torch.backends.cuda.preferred_blas_library()
+                torch.backends.cuda.preferred_blas_library(library)
+                try:
+                    return fn()
+                finally:
+                    torch.backends.cuda.preferred_blas_library(before)
+            return call
+        rows.update({f"{name} [{library}]": under(fn) for name, fn in selected.items()})
+    return rows
+
+
+def blas_rows(batch: int) -> dict:
+    chosen = {name: fn for name, fn in pieces(batch).items() if name in GEMM_PIECES}
+    if batch == 512:
+        chosen.update({name: fn for name, fn in whole_steps().items() if "today's default" in name or
+                       name.endswith("Triton top layer)") and "seed" in name})
+    return under_each_library(chosen)
+
+
 def main() -> int:
     steps_only = "--steps-only" in sys.argv[1:]  # the whole steps alone: a quick check after a change
+    blas_only = "--blas" in sys.argv[1:]
     if not torch.cuda.is_available():
         print("needs a CUDA device", file=sys.stderr)
         return 2
@@ -226,7 +259,9 @@ def main() -> int:
     for mode, precision in (("fp32", "highest"), ("tf32", "high")):
         torch.set_float32_matmul_precision(precision)
         for batch in (512, 128):
-            if steps_only:
+            if blas_only:
+                selected = blas_rows(batch)
+            elif steps_only:
                 selected = whole_steps() if batch == 512 else {}
             else:
                 gemms = triton_gemms(batch) if "--sweep" in sys.argv[1:] else {}
