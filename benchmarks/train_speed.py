@@ -487,7 +487,8 @@ def hardware() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "fashion-mnist"))
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per run, after one warm-up (default 3; on a GPU the first "
+                        "timed epoch captures the CUDA graph, so fewer than 3 put it into the median)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all implementations (default 3)")
     parser.add_argument("--recipe", choices=tuple(ROWS), default="tutorial",
                         help="whose rows: tutorial (default; the seed recipe), best or cnn")
