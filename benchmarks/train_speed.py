@@ -62,9 +62,10 @@ BEST_IMPLEMENTATIONS = {
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
 }
 CNN_IMPLEMENTATIONS = {
-    "digitnet-cnn": "digitnet --recipe cnn --augment none (channels-last on the CPU, fused AdamW)",
+    "digitnet-cnn": "digitnet --recipe cnn --augment none (CPU: channels-last, fused AdamW; GPU: epochs replayed)",
     "torch-idiomatic-cnn": "idiomatic PyTorch, the same convnet (NCHW, AdamW(fused=True), LambdaLR)",
     "digitnet-cnn-bf16": "digitnet --recipe cnn --augment none --precision bf16",
+    "digitnet-cnn-tf32": "digitnet --recipe cnn --augment none --precision tf32",
     "torch-idiomatic-cnn-bf16": "the idiomatic convnet under torch.autocast(bfloat16)",
     "digitnet-cnn-augmented": "digitnet --recipe cnn as it trains (affine, thickness and print augmentation)",
     "jax-scan-cnn": "JAX + optax, the same convnet (NHWC) and schedule, one jitted lax.scan per epoch",
@@ -79,6 +80,7 @@ TF_ROWS = {"tf-eager", "tf-function", "keras-fit"}
 JAX_ROWS = {"jax-scan", "jax-scan-tf32", "jax-scan-best", "jax-scan-best-tf32", "jax-scan-cnn", "jax-scan-cnn-tf32"}
 # on a CPU these would repeat another row, or fail (tf32)
 GPU_ONLY_ROWS = {"jax-scan-tf32", "jax-scan-best-tf32", "jax-scan-cnn-tf32", "digitnet-tf32", "digitnet-best-tf32",
+                 "digitnet-cnn-tf32",
                  "digitnet-eager", "digitnet-best-eager", "digitnet-no-triton", "digitnet-tf32-no-triton",
                  "digitnet-best-no-triton"}
 # left out of a CPU run unless named in --only: JAX's convnet took 351 s an epoch on a 2-core AMD EPYC
@@ -452,6 +454,7 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "digitnet-cnn": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none"),
         "torch-idiomatic-cnn": lambda: worker_torch_idiomatic_best(data, epochs, cnn=True),
         "digitnet-cnn-bf16": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none", precision="bf16"),
+        "digitnet-cnn-tf32": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none", precision="tf32"),
         "torch-idiomatic-cnn-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True, cnn=True),
         "digitnet-cnn-augmented": lambda: worker_digitnet(data, epochs, recipe="cnn"),
     }
@@ -507,6 +510,9 @@ def main() -> int:
     names = args.only.split(",") if args.only else list(ROWS[args.recipe])
     if args.device == "cpu" and not args.only:
         names = [n for n in names if n not in GPU_ONLY_ROWS | SLOW_ON_CPU_ROWS]
+    if args.device == "cpu" and set(names) & GPU_ONLY_ROWS:
+        print(f"rows for a GPU only: {', '.join(sorted(set(names) & GPU_ONLY_ROWS))}; add --device cuda", file=sys.stderr)
+        return 2
     if importlib.util.find_spec("tensorflow") is None:
         names = [n for n in names if n not in TF_ROWS]
         print("tensorflow not installed: skipping", ", ".join(sorted(TF_ROWS)), file=sys.stderr)
