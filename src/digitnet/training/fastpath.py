@@ -241,6 +241,5 @@ class FusedSGDStep:
         else:
             layer.weight.addmm_(grad.t(), below_input, alpha=-self.lr)
         if with_bias:  # the bias gradient summed in float32 whatever the compute dtype
-            extra = {"dtype": torch.float32} if mlp.mixed else {}
-            layer.bias.sub_(torch.sum(grad, 0, out=buf.bias_grads[k], **extra), alpha=self.lr)
+            layer.bias.sub_(torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k]), alpha=self.lr)
 

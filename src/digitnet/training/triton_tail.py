@@ -128,6 +128,7 @@ if triton is not None:
             _sum_parts_into(db_below_part_ptr, hidden, cols, cols < hidden, b_below_ptr, alpha, beta, ACCUMULATE,
                             PARTS, H)
 
+
 class TailWorkspace:
     """The blocks' partial sums for one batch size, allocated once, and the launch's shape (fixed, never
     autotuned: the block size sets the order of the sums, which must not change between runs)."""
