@@ -1,6 +1,13 @@
 """Where the convnet's GPU training step spends its time, and what cuDNN's settings and the layout change.
 
     python benchmarks/gpu_cnn_probe.py [--steps 50]     # needs a CUDA device
+    python benchmarks/gpu_cnn_probe.py --replayed        # the steps as digitnet replays them
+
+--replayed: each candidate step (autograd as before 2026-11-27's twelfth session, the written-out
+ConvNetStep with Triton's or PyTorch's pooling, with or without the Triton top layer) captured in a
+CUDA graph as training/graphs.py captures it and replayed, microseconds a step in fp32 and tf32 under
+digitnet's cuDNN policy (and the written-out step under cuDNN's autotuning among its deterministic
+algorithms), then the profiler's costliest kernels of the replayed autograd and written-out steps.
 
 Times the cnn recipe's step (batch 128, AdamW, autograd: training.optim.AutogradStep) on random data,
 eagerly, in each combination of
@@ -21,6 +28,8 @@ import torch
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
+from digitnet.training.convnet import ConvNetStep
+from digitnet.training.graphs import _capturable, loss_slots
 from digitnet.training.optim import AutogradStep
 
 POLICIES = {"deterministic": (True, False), "defaults + benchmark": (False, True)}  # (deterministic, benchmark)
@@ -50,7 +59,7 @@ def ms_per_step(step: AutogradStep, x: torch.Tensor, y: torch.Tensor, steps: int
     return (time.perf_counter() - start) * 1000 / steps
 
 
-def kernel_table(step: AutogradStep, x: torch.Tensor, y: torch.Tensor, rows: int = 14) -> str:
+def kernel_table(step, x: torch.Tensor, y: torch.Tensor, rows: int = 14) -> str:
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -60,9 +69,67 @@ def kernel_table(step: AutogradStep, x: torch.Tensor, y: torch.Tensor, rows: int
     return prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70)
 
 
+CANDIDATES = {  # name -> step factory over a fresh convnet on the GPU
+    "autograd (before)": lambda model: AutogradStep(model, get_recipe("cnn"), 10**6),
+    "written out": lambda model: ConvNetStep(model, get_recipe("cnn"), 10**6),
+    "written out, PyTorch's pooling": lambda model: ConvNetStep(model, get_recipe("cnn"), 10**6, triton_pool=False),
+    "written out, PyTorch's top layer": lambda model: ConvNetStep(model, get_recipe("cnn"), 10**6, fused_tail=False),
+}
+
+
+class ReplayedStep:
+    """A step captured in a CUDA graph as graphs.EpochGraph captures an epoch's steps (schedule and
+    AdamW on the device, gradients kept in place), after a few eager steps."""
+
+    def __init__(self, step, x: torch.Tensor, y: torch.Tensor):
+        step.schedule_on_device(10**6)
+        step.keep_gradients = True
+        for _ in range(3):
+            step(x, y)
+        self.loss = loss_slots(1, x.device)
+        torch.cuda.synchronize()
+        self.graph = torch.cuda.CUDAGraph()
+        with _capturable(step.optimizer), torch.cuda.graph(self.graph):
+            step(x, y, loss_out=self.loss[0])
+
+    def __call__(self, x=None, y=None) -> None:
+        self.graph.replay()
+
+
+def us_per_replay(replayed: ReplayedStep, steps: int) -> float:
+    for _ in range(10):
+        replayed()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(steps):
+        replayed()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) * 1000 / steps
+
+
+def compare_replayed(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    print("| step, replayed from a CUDA graph | cuDNN | fp32 us/step | tf32 us/step |\n| --- | --- | ---: | ---: |")
+    settings = [(name, "deterministic") for name in CANDIDATES] + [("written out", "deterministic + benchmark")]
+    for name, policy in settings:
+        row = []
+        for precision in ("fp32", "tf32"):
+            configure("deterministic", precision)
+            torch.backends.cudnn.benchmark = policy.endswith("benchmark")
+            row.append(us_per_replay(ReplayedStep(CANDIDATES[name](build_model(kind="cnn", seed=0, device="cuda")), x, y),
+                                     steps))
+        print(f"| {name} | {policy} | {row[0]:.1f} | {row[1]:.1f} |", flush=True)
+    configure("deterministic", "fp32")
+    for name in ("autograd (before)", "written out"):
+        replayed = ReplayedStep(CANDIDATES[name](build_model(kind="cnn", seed=0, device="cuda")), x, y)
+        us_per_replay(replayed, 5)
+        print(f"\n{name}, fp32, 10 replays:\n{kernel_table(replayed, x, y, rows=30)}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--replayed", action="store_true", help="compare the candidate steps replayed from graphs")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("needs a CUDA device")
@@ -70,6 +137,11 @@ def main() -> int:
     generator = torch.Generator().manual_seed(0)
     x = (torch.rand(128, 784, generator=generator) * 2 - 1).cuda()
     y = torch.randint(0, 10, (128,), generator=generator).cuda()
+    if args.replayed:
+        print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}; "
+              f"cnn step, batch 128, us per replayed step over {args.steps * 4} replays\n")
+        compare_replayed(x, y, args.steps * 4)
+        return 0
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}; "
           f"cnn step, batch 128, eager, ms per step over {args.steps} steps\n")
     print("| layout | cuDNN | precision | ms/step |\n| --- | --- | --- | ---: |")

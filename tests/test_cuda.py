@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @pytest.mark.parametrize(("recipe", "precision"), [(r, p) for r in ("tutorial", "best") for p in ("fp32", "tf32", "bf16")]
-                         + [("cnn", "fp32"), ("cnn", "bf16")])
+                         + [("cnn", "fp32"), ("cnn", "tf32"), ("cnn", "bf16")])
 def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fashion_dir, monkeypatch, recipe, precision):
     """The convnet trains augmented: its replayed epochs apply draws made before each replay."""
     from digitnet.model import build_model
@@ -34,6 +34,23 @@ def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fash
     assert [r.lr for r in graphed.history] == [r.lr for r in eager.history]
     assert [r.train_loss for r in graphed.history] == [r.train_loss for r in eager.history]  # the loss slots
     assert graphed.history[-1].test_accuracy > 0.5
+
+
+def test_the_convnet_takes_the_written_out_step_in_float32_on_a_gpu(monkeypatch):
+    from digitnet.model import build_model
+    from digitnet.training.convnet import ConvNetStep
+    from digitnet.training.optim import AutogradStep
+    from digitnet.training.steps import make_step
+    from digitnet.training.triton_pool import TorchPool, TritonPool
+
+    recipe = get_recipe("cnn")
+    fp32 = make_step(build_model(device="cuda", kind="cnn"), recipe, 10).step  # inside its EpochGraph
+    bf16 = make_step(build_model(device="cuda", kind="cnn"), recipe, 10, torch.bfloat16).step
+    assert type(fp32) is ConvNetStep and type(bf16) is AutogradStep
+    pytest.importorskip("triton")
+    assert isinstance(fp32.pool, TritonPool)
+    monkeypatch.setenv("DIGITNET_TRITON", "0")
+    assert isinstance(make_step(build_model(device="cuda", kind="cnn"), recipe, 10).step.pool, TorchPool)
 
 
 def test_tf32_is_used_only_when_asked_for_and_only_inside_the_run(fashion_dir):

@@ -86,21 +86,24 @@ class BackpropStep(AutogradStep):
     def __call__(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None = None) -> torch.Tensor:
         """One step; x must already be in the compute dtype. The batch's mean loss, written into loss_out
         (0-d, on the device) where given."""
-        n = x.shape[0]
-        buf = self.mlp.buffers(n)
+        loss = self._mlp_pass(x, y, loss_out)
+        self._update()
+        return loss
+
+    def _mlp_pass(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None) -> torch.Tensor:
+        """The forward and backward passes into the gradients; the loss. The gradient at the first
+        layer's output is left in the batch's buffers (masked[0])."""
+        buf = self.mlp.buffers(x.shape[0])
         weights = self.mlp.compute_weights()
-        if self.mlp.tail_serves(n):
-            loss = self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
+        if self.mlp.tail_serves(x.shape[0]):
+            return self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
                                             (*self.gradients[-1], 1.0, 0.0), self.gradients[-2][1],
                                             self._weight_gradient, loss_out)
-            self._update()
-            return loss
         inputs = self.mlp.forward(weights, x, buf)
         out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on
         logits = buf.logits.copy_(out) if self.mlp.mixed else out
         loss, grad = self._loss_and_gradient(logits, y, buf, loss_out)
         self.mlp.backward(weights, inputs, grad, buf, self._weight_gradient)
-        self._update()
         return loss
 
 

@@ -1,0 +1,143 @@
+"""The convnet's 2x2 max-pool, conv bias and ReLU, forward and backward, as one Triton kernel each.
+
+On an H100 the convnet's step spent 54 us a step in PyTorch's max-pool backward and 71 us in seven
+`sum` kernels, the largest two the conv biases' gradients over the full-size feature maps
+(benchmarks/gpu_cnn_probe.py, docs/performance.md), besides a pool, a bias add and a ReLU forward
+and a ReLU mask backward per block. The bias is per channel, so it can be added after the pooling:
+fl(max(c) + b) = max(fl(c + b)), rounding being monotonic, so the forward values are the module's
+bit for bit, on a quarter of the values. Here, per conv block:
+
+    forward   r = relu(maxpool(a) + b) over a conv's NCHW output a, and which of the four values
+              of each window was the largest (a byte, the first on ties, as PyTorch's pooling)
+    backward  g = the gradient at r where r > 0, written at that position of each window (zero at
+              the other three): the gradient at a; and each block's share of the bias gradient
+              sum(g), summed by channel in a fixed order afterwards
+
+Each program handles one channel of a few whole images, so both directions read and write every
+value once, and the same way eagerly and in a CUDA graph (bit-identical replays). `TorchPool` is the
+same computation in PyTorch's kernels, for a device without Triton and as the tests' reference.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from digitnet.training.triton_tail import TRITON_ENV
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # PyTorch's CPU builds: TorchPool
+    triton = None
+
+BLOCK = 1024  # values of one channel per program: as many whole images as fit
+
+
+def triton_serves(device: torch.device) -> bool:
+    return triton is not None and device.type == "cuda" and os.environ.get(TRITON_ENV, "1") != "0"
+
+
+class TorchPool:
+    """PyTorch's kernels: max_pool2d with indices, the bias and ReLU; backward the ReLU mask, the bias
+    sum and the pooling's scatter."""
+
+    def forward(self, a: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        pooled, indices = torch.ops.aten.max_pool2d_with_indices(a, [2, 2], [2, 2])
+        return torch.relu_(pooled.add_(bias.view(1, -1, 1, 1))), (a, indices)
+
+    def backward(self, grad: torch.Tensor, out: torch.Tensor, saved: tuple, bias_grad: torch.Tensor) -> torch.Tensor:
+        a, indices = saved
+        grad = torch.ops.aten.threshold_backward(grad, out, 0.0)
+        torch.sum(grad, (0, 2, 3), out=bias_grad)
+        return torch.ops.aten.max_pool2d_with_indices_backward(grad, a, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
+
+
+class TritonPool:
+    """The two Triton kernels above; float32, contiguous NCHW maps of even sides."""
+
+    def __init__(self):
+        self._partials: dict[tuple, torch.Tensor] = {}
+
+    @staticmethod
+    def _grid(shape: torch.Size) -> tuple[tuple[int, int], int]:
+        n, channels, height, width = shape
+        samples = max(1, BLOCK // (height * width // 4))  # whole images of one channel per program
+        return (channels, triton.cdiv(n, samples)), samples
+
+    def forward(self, a: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, channels, height, width = a.shape
+        if not a.is_contiguous() or height % 2 or width % 2 or a.dtype != torch.float32:
+            raise ValueError(f"TritonPool needs contiguous float32 NCHW maps of even sides, not {tuple(a.shape)}")
+        out = a.new_empty(n, channels, height // 2, width // 2)
+        code = torch.empty(out.shape, dtype=torch.int8, device=a.device)
+        grid, samples = self._grid(a.shape)
+        _pool_forward_kernel[grid](a, bias, out, code, n, C=channels, HO=height // 2, WO=width // 2, SAMPLES=samples,
+                                   BLOCK=_block(samples, out.shape))
+        return out, code
+
+    def backward(self, grad: torch.Tensor, out: torch.Tensor, code: torch.Tensor,
+                 bias_grad: torch.Tensor) -> torch.Tensor:
+        n, channels, height, width = out.shape
+        grad = grad.contiguous()
+        grad_a = grad.new_empty(n, channels, 2 * height, 2 * width)
+        grid, samples = self._grid(grad_a.shape)
+        key = (grid, grad.device)
+        if key not in self._partials:
+            self._partials[key] = torch.empty(grid[1], channels, device=grad.device)
+        partials = self._partials[key]
+        _pool_backward_kernel[grid](grad, out, code, grad_a, partials, n, C=channels, HO=height, WO=width,
+                                    SAMPLES=samples, BLOCK=_block(samples, out.shape))
+        torch.sum(partials, 0, out=bias_grad)
+        return grad_a
+
+
+def _block(samples: int, pooled_shape: torch.Size) -> int:
+    return triton.next_power_of_2(samples * pooled_shape[2] * pooled_shape[3])
+
+
+if triton is not None:
+
+    @triton.jit
+    def _window(n, C: tl.constexpr, HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
+        """This program's values: each one's offset in the pooled map and in the full one (the window's
+        top left), and which are real."""
+        channel = tl.program_id(0)
+        item = tl.arange(0, BLOCK)
+        sample = tl.program_id(1) * SAMPLES + item // (HO * WO)
+        place = item % (HO * WO)
+        inside = (item < SAMPLES * HO * WO) & (sample < n)
+        plane = sample * C + channel
+        pooled = plane * (HO * WO) + place
+        top_left = plane * (4 * HO * WO) + (place // WO) * (4 * WO) + (place % WO) * 2
+        return pooled, top_left, inside
+
+    @triton.jit
+    def _pool_forward_kernel(a_ptr, bias_ptr, out_ptr, code_ptr, n, C: tl.constexpr, HO: tl.constexpr,
+                             WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
+        pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
+        best = tl.load(a_ptr + top_left, mask=inside, other=0.0)
+        code = tl.zeros([BLOCK], dtype=tl.int32)
+        for k in tl.static_range(1, 4):  # row by row, as PyTorch's pooling: the first of equal values wins
+            value = tl.load(a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), mask=inside, other=0.0)
+            take = (value > best) | (value != value)  # a NaN wins, as there
+            best = tl.where(take, value, best)
+            code = tl.where(take, k, code)
+        value = best + tl.load(bias_ptr + tl.program_id(0))
+        out = tl.where(value > 0, value, 0.0)
+        out = tl.where(value != value, value, out)  # ReLU keeps NaN
+        tl.store(out_ptr + pooled, out, mask=inside)
+        tl.store(code_ptr + pooled, code.to(tl.int8), mask=inside)
+
+    @triton.jit
+    def _pool_backward_kernel(grad_ptr, out_ptr, code_ptr, grad_a_ptr, partials_ptr, n, C: tl.constexpr,
+                              HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
+        pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
+        grad = tl.load(grad_ptr + pooled, mask=inside, other=0.0)
+        out = tl.load(out_ptr + pooled, mask=inside, other=0.0)
+        code = tl.load(code_ptr + pooled, mask=inside, other=0).to(tl.int32)
+        grad = tl.where(out <= 0, 0.0, grad)  # ReLU's backward, as threshold_backward
+        for k in tl.static_range(4):
+            tl.store(grad_a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), tl.where(code == k, grad, 0.0), mask=inside)
+        tl.store(partials_ptr + tl.program_id(1) * C + tl.program_id(0), tl.sum(grad, 0))

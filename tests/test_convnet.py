@@ -1,0 +1,120 @@
+"""The convnet's written-out step (training/convnet.py) against autograd, and its pooling kernels
+(training/triton_pool.py) against PyTorch's. The Triton kernels are compiled on a GPU where there is
+one, else run by Triton's interpreter on the CPU (conftest.py); PyTorch's forms run anywhere."""
+
+import copy
+import importlib.util
+import os
+
+import pytest
+import torch
+
+from digitnet.model import build_model
+from digitnet.recipes import get_recipe
+from digitnet.training.convnet import ConvNetStep, supports_model
+from digitnet.training.optim import AutogradStep
+from digitnet.training.triton_pool import TorchPool
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+TRITON = importlib.util.find_spec("triton") is not None and (DEVICE == "cuda" or os.environ.get("TRITON_INTERPRET") == "1")
+needs_triton = pytest.mark.skipif(not TRITON, reason="Triton is not installed (or not in interpreter mode on a CPU)")
+
+
+def _maps(n, channels, side, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(n, channels, side, side, generator=gen)
+    a[0, 0, :2, :2] = 1.5  # a window of four equal values: the first wins
+    a[-1, -1, 2:4, 0:2] = torch.tensor([[0.5, 2.0], [2.0, 0.5]])  # two equal maxima in one window
+    bias = torch.randn(channels, generator=gen)
+    bias[0] = -1.5  # the tied window's ReLU input is exactly 0
+    return a.to(DEVICE), bias.to(DEVICE), torch.randn(n, channels, side // 2, side // 2, generator=gen).to(DEVICE)
+
+
+# 28x28 maps: 5 images a program, 14x14: 20; batches that leave the last program part-filled, or one image
+@needs_triton
+@pytest.mark.parametrize(("n", "channels", "side"), [(7, 32, 28), (1, 3, 28), (21, 64, 14), (2, 5, 6)])
+def test_triton_pooling_computes_what_pytorchs_kernels_do(n, channels, side):
+    from digitnet.training.triton_pool import TritonPool
+
+    a, bias, grad = _maps(n, channels, side)
+    out, saved = TorchPool().forward(a.clone(), bias)
+    ours, code = TritonPool().forward(a, bias)
+    assert torch.equal(ours, out)
+    assert torch.equal(ours, torch.relu(torch.nn.functional.max_pool2d(a + bias.view(1, -1, 1, 1), 2)))
+    indices = saved[1]
+    assert torch.equal(code.long(), (indices // side % 2) * 2 + indices % 2)  # the window's value PyTorch picked
+    bias_grad, our_bias_grad = torch.empty_like(bias), torch.empty_like(bias)
+    grad_a = TorchPool().backward(grad, out, saved, bias_grad)
+    our_grad_a = TritonPool().backward(grad, ours, code, our_bias_grad)
+    assert torch.equal(our_grad_a, grad_a)
+    torch.testing.assert_close(our_bias_grad, bias_grad, rtol=1e-5, atol=1e-5)
+    assert (grad_a != 0).sum() == ((out > 0).sum())  # one gradient a window, where the ReLU passed it
+
+
+@needs_triton
+def test_triton_pooling_refuses_maps_it_cannot_pool():
+    from digitnet.training.triton_pool import TritonPool
+
+    a, bias, _ = _maps(2, 4, 6)
+    with pytest.raises(ValueError, match="even sides"):
+        TritonPool().forward(a[:, :, :5, :5].contiguous(), bias)
+    with pytest.raises(ValueError, match="contiguous"):
+        TritonPool().forward(a.to(memory_format=torch.channels_last), bias)
+
+
+def _batches(sizes, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [((torch.rand(n, 784, generator=gen) * 2 - 1).to(DEVICE), torch.randint(0, 10, (n,), generator=gen).to(DEVICE))
+            for n in sizes]
+
+
+KERNELS = [pytest.param(False, id="pytorch-kernels"), pytest.param(True, id="triton-kernels", marks=needs_triton)]
+
+
+@pytest.mark.parametrize("triton_kernels", KERNELS)
+def test_written_out_convnet_step_trains_as_autograd(triton_kernels):
+    recipe = get_recipe("cnn", lr=0.01)
+    ours, reference = build_model(kind="cnn", seed=1, device=DEVICE), build_model(kind="cnn", seed=1, device=DEVICE)
+    step = ConvNetStep(ours, recipe, 10, triton_pool=triton_kernels, gpu_forms=triton_kernels, fused_tail=triton_kernels)
+    reference_step = AutogradStep(reference, recipe, 10)
+    for x, y in _batches([32, 32, 17]):  # the last batch smaller, as an epoch's last
+        assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
+        assert step.lr == reference_step.lr
+        for a, b in zip(ours.parameters(), reference.parameters()):  # each step's gradients
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    untrained = build_model(kind="cnn", seed=1, device=DEVICE).state_dict()
+    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
+        # Adam moves a weight by about lr whatever its gradient's size: allow 1% of lr (see test_fastpath.py)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
+        assert not torch.equal(a, untrained[name])  # it did train
+
+
+def test_written_out_convnet_step_resumes_from_autograds_checkpoint():
+    recipe = get_recipe("cnn")
+    batches = _batches([16, 16, 16])
+    reference, ours = build_model(kind="cnn", seed=2, device=DEVICE), build_model(kind="cnn", seed=2, device=DEVICE)
+    reference_step = AutogradStep(reference, recipe, 10)
+    reference_step(*batches[0])
+    ours.load_state_dict(reference.state_dict())
+    step = ConvNetStep(ours, recipe, 10, triton_pool=False, gpu_forms=False, fused_tail=False)
+    # a copy, as from a checkpoint file: torch's load_state_dict would share the moments' tensors
+    step.load_state_dict(copy.deepcopy(reference_step.state_dict()))
+    assert step.lr == reference_step.lr
+    for x, y in batches[1:]:
+        assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr)
+    assert step.state_dict()["schedule"] == reference_step.state_dict()["schedule"]
+
+
+def test_only_digitnets_convnet_takes_the_written_out_step():
+    assert supports_model(build_model(kind="cnn"))
+    assert not supports_model(build_model())  # the MLP
+    model = build_model(kind="cnn")
+    model[2] = torch.nn.MaxPool2d(3)
+    assert not supports_model(model)
+    model = build_model(kind="cnn")
+    model[4].padding = (0, 0)
+    assert not supports_model(model)
+    with pytest.raises(ValueError, match="convnet"):
+        ConvNetStep(model, get_recipe("cnn"), 10)
