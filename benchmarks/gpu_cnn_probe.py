@@ -3,20 +3,12 @@
     python benchmarks/gpu_cnn_probe.py [--steps 50]     # needs a CUDA device
     python benchmarks/gpu_cnn_probe.py --replayed        # the steps as digitnet replays them
 
---replayed: each candidate step (autograd as before 2026-11-27's twelfth session, the written-out
-ConvNetStep with Triton's or PyTorch's pooling, with or without the Triton top layer) captured in a
-CUDA graph as training/graphs.py captures it and replayed, microseconds a step in fp32 and tf32 under
-digitnet's cuDNN policy (and the written-out step under cuDNN's autotuning among its deterministic
-algorithms), then the profiler's costliest kernels of the replayed autograd and written-out steps.
-
-Times the cnn recipe's step (batch 128, AdamW, autograd: training.optim.AutogradStep) on random data,
-eagerly, in each combination of
-  layout      NCHW (what digitnet trains on a GPU) or channels-last
-  cuDNN       digitnet's policy (deterministic algorithms, no autotuning: a run repeats bit for bit)
-              or cuDNN's defaults with autotuning (benchmark=True), as an idiomatic script might
-  precision   fp32 (IEEE) or tf32
-then profiles a few steps of digitnet's setting and of the fastest one and prints each one's
-costliest GPU kernels: is the step bound by launches or by a kernel, and which?
+--replayed: each candidate step (autograd, as the convnet trained on a GPU before the written-out
+ConvNetStep; ConvNetStep with Triton's or PyTorch's pooling, with or without the Triton top layer)
+captured in a CUDA graph as training/graphs.py captures it and replayed, microseconds a step in fp32
+and tf32 under digitnet's cuDNN policy (and ConvNetStep under cuDNN's autotuning among its
+deterministic algorithms); the profiler's costliest kernels of the replayed autograd and written-out
+steps; and the dense layer's weight gradient in each form cuBLAS could be asked for it.
 """
 
 from __future__ import annotations
@@ -96,7 +88,8 @@ class ReplayedStep:
         self.graph.replay()
 
 
-def us_per_replay(replayed: ReplayedStep, steps: int) -> float:
+def us_per_replay(replayed, steps: int) -> float:
+    """Microseconds a call of replayed() (a ReplayedStep, or a graph's replay) over steps calls."""
     for _ in range(10):
         replayed()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -106,6 +99,27 @@ def us_per_replay(replayed: ReplayedStep, steps: int) -> float:
     end.record()
     end.synchronize()
     return start.elapsed_time(end) * 1000 / steps
+
+
+def dense_gradient_forms(steps: int) -> None:
+    """The dense layer's weight gradient (128 x 3136 from a batch of 128), in the forms cuBLAS could be
+    asked for it, each replayed from a graph of 20 calls: us a call."""
+    generator = torch.Generator().manual_seed(0)
+    grad, below = (torch.randn(128, size, generator=generator).cuda() for size in (128, 3136))
+    weight = torch.empty(128, 3136, device="cuda")
+    forms = {"addmm_(g^T, h, beta=0) (BackpropStep's)": lambda: weight.addmm_(grad.t(), below, beta=0.0),
+             "mm(g^T, h, out=w)": lambda: torch.mm(grad.t(), below, out=weight),
+             "mm(contiguous g^T, h, out=w)": lambda: torch.mm(grad.t().contiguous(), below, out=weight),
+             "mm(h^T, g, out=w^T)": lambda: torch.mm(below.t(), grad, out=weight.t())}
+    print("\n| dense weight gradient, fp32 | us a call |\n| --- | ---: |")
+    for name, form in forms.items():
+        form()
+        torch.cuda.synchronize()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            for _ in range(20):
+                form()
+        print(f"| {name} | {us_per_replay(graph.replay, steps) / 20:.1f} |", flush=True)
 
 
 def compare_replayed(x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
@@ -141,6 +155,8 @@ def main() -> int:
         print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}; "
               f"cnn step, batch 128, us per replayed step over {args.steps * 4} replays\n")
         compare_replayed(x, y, args.steps * 4)
+        configure("deterministic", "fp32")
+        dense_gradient_forms(args.steps)
         return 0
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}; "
           f"cnn step, batch 128, eager, ms per step over {args.steps} steps\n")

@@ -52,6 +52,31 @@ def test_triton_pooling_computes_what_pytorchs_kernels_do(n, channels, side):
 
 
 @needs_triton
+@pytest.mark.parametrize("n", [7, 1, 12])
+def test_the_first_blocks_backward_gives_its_convs_weight_gradient(n):
+    """The first block's backward kernel also computes its conv's weight gradient, as cuDNN's backward
+    of the pooling's scattered gradient does, padding included."""
+    from digitnet.training.triton_pool import TritonPool
+
+    gen = torch.Generator().manual_seed(n)
+    image = (torch.rand(n, 1, 28, 28, generator=gen) * 2 - 1).to(DEVICE)
+    image[0, 0, 0, :] = 1.0  # the padding is felt: the top row and the left column seen at full strength
+    image[0, 0, :, 0] = 1.0
+    weight = (torch.randn(8, 1, 3, 3, generator=gen) * 0.3).to(DEVICE)
+    bias, grad = torch.randn(8, generator=gen).to(DEVICE), torch.randn(n, 8, 14, 14, generator=gen).to(DEVICE)
+    a = torch.conv2d(image, weight, None, 1, 1)
+    out, saved = TorchPool().forward(a.clone(), bias)
+    ours, code = TritonPool().forward(a, bias)
+    grads = {}
+    for name, pool, kept in (("torch", TorchPool(), saved), ("triton", TritonPool(), code)):
+        grads[name] = (torch.empty_like(weight), torch.empty_like(bias))
+        pool.first_backward(grad, out, kept, grads[name][1], image, weight, grads[name][0])
+    torch.testing.assert_close(grads["triton"], grads["torch"], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="one-channel"):
+        TritonPool().first_backward(grad, ours, code, bias, image.expand(n, 2, 28, 28), weight, weight)
+
+
+@needs_triton
 def test_triton_pooling_refuses_maps_it_cannot_pool():
     from digitnet.training.triton_pool import TritonPool
 

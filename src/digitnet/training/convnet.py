@@ -7,8 +7,9 @@ for the dense head and its loss. Here a step runs
 
     conv blocks   cuDNN's convolution without its bias, then pool, bias and ReLU in one kernel
                   (triton_pool.py: the module's values bit for bit); backward one kernel for the
-                  ReLU mask, the pooling's scatter and the bias's gradient, then cuDNN's backward
-                  (the data gradient only where a layer below needs it)
+                  ReLU mask, the pooling's scatter and the bias's gradient, then cuDNN's backward;
+                  for the first block, whose gradient goes no further, the same kernel also gives
+                  its conv's weight gradient (cuDNN's deterministic algorithm for it ran FFTs)
     dense head    the MLP's written-out pass (backprop.BackpropStep: ReLU in the GEMM's epilogue,
                   the top layer and the loss in two Triton kernels), then the gradient it hands the
                   conv blocks, one GEMM
@@ -41,7 +42,7 @@ def supports_model(model: nn.Module) -> bool:
                    and m.groups == 1 and m.bias is not None for m in model if isinstance(m, nn.Conv2d))
     pools_ok = all(m.kernel_size == 2 and m.stride == 2 and m.padding == 0 and not m.ceil_mode and m.dilation == 1
                    for m in model if isinstance(m, nn.MaxPool2d))
-    return convs_ok and pools_ok and side % 4 == 0
+    return convs_ok and pools_ok and side % 4 == 0 and model[1].in_channels == 1
 
 
 class ConvNetStep(BackpropStep):
@@ -73,12 +74,14 @@ class ConvNetStep(BackpropStep):
             saved.append(where)
         loss = self._mlp_pass(maps[-1].view(n, -1), y, loss_out)
         grad = self._head_input_gradient(n).view_as(maps[-1])
-        for k in range(len(self.convs) - 1, -1, -1):
+        for k in range(len(self.convs) - 1, 0, -1):
             conv = self.convs[k]
             grad_out = self.pool.backward(grad, maps[k + 1], saved[k], conv.bias.grad)
             grad, weight_grad, _ = torch.ops.aten.convolution_backward(
-                grad_out, maps[k], conv.weight, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [k > 0, True, False])
+                grad_out, maps[k], conv.weight, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
             conv.weight.grad.copy_(weight_grad)
+        first = self.convs[0]
+        self.pool.first_backward(grad, maps[1], saved[0], first.bias.grad, maps[0], first.weight, first.weight.grad)
         self._update()
         return loss
 

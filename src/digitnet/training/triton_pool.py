@@ -53,6 +53,14 @@ class TorchPool:
         torch.sum(grad, (0, 2, 3), out=bias_grad)
         return torch.ops.aten.max_pool2d_with_indices_backward(grad, a, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
 
+    def first_backward(self, grad: torch.Tensor, out: torch.Tensor, saved: tuple, bias_grad: torch.Tensor,
+                       image: torch.Tensor, weight: torch.Tensor, weight_grad: torch.Tensor) -> None:
+        """backward() for the first block, whose gradient stops there: only its conv's weight and bias
+        gradients (a 3x3 'same' convolution of the one-channel image)."""
+        grad_a = self.backward(grad, out, saved, bias_grad)
+        weight_grad.copy_(torch.ops.aten.convolution_backward(grad_a, image, weight, None, [1, 1], [1, 1], [1, 1], False,
+                                                              [0, 0], 1, [False, True, False])[1])
+
 
 class TritonPool:
     """The two Triton kernels above; float32, contiguous NCHW maps of even sides."""
@@ -80,17 +88,38 @@ class TritonPool:
     def backward(self, grad: torch.Tensor, out: torch.Tensor, code: torch.Tensor,
                  bias_grad: torch.Tensor) -> torch.Tensor:
         n, channels, height, width = out.shape
-        grad = grad.contiguous()
         grad_a = grad.new_empty(n, channels, 2 * height, 2 * width)
-        grid, samples = self._grid(grad_a.shape)
-        key = (grid, grad.device)
-        if key not in self._partials:
-            self._partials[key] = torch.empty(grid[1], channels, device=grad.device)
-        partials = self._partials[key]
-        _pool_backward_kernel[grid](grad, out, code, grad_a, partials, n, C=channels, HO=height, WO=width,
-                                    SAMPLES=samples, BLOCK=_block(samples, out.shape))
-        torch.sum(partials, 0, out=bias_grad)
+        self._backward(grad, out, code, bias_grad, grad_a, None, None)
         return grad_a
+
+    def first_backward(self, grad: torch.Tensor, out: torch.Tensor, code: torch.Tensor, bias_grad: torch.Tensor,
+                       image: torch.Tensor, weight: torch.Tensor, weight_grad: torch.Tensor) -> None:
+        """The first block's backward: its gradient goes no further, so instead of writing the gradient
+        at the conv's output, each window's gradient is multiplied by the nine image values its
+        position saw (3x3 'same' convolution of a one-channel image): the conv's weight gradient, in
+        the same kernel. On an H100 cuDNN's deterministic weight gradient for this conv ran FFTs."""
+        if image.shape[1] != 1 or weight.shape[2:] != (3, 3):
+            raise ValueError(f"first_backward needs a one-channel image and 3x3 kernels, not {tuple(weight.shape)}")
+        self._backward(grad, out, code, bias_grad, None, image.contiguous(), weight_grad)
+
+    def _backward(self, grad, out, code, bias_grad, grad_a, image, weight_grad) -> None:
+        n, channels, height, width = out.shape
+        grid, samples = self._grid((n, channels, 2 * height, 2 * width))
+        partials = self._partials_for(grid, channels, grad.device, weights=image is not None)
+        _pool_backward_kernel[grid](grad.contiguous(), out, code, grad_a, image, partials, n, C=channels, HO=height,
+                                    WO=width, SAMPLES=samples, BLOCK=_block(samples, out.shape),
+                                    WEIGHT=image is not None)
+        torch.sum(partials[:, :, 0], 0, out=bias_grad)
+        if image is not None:
+            torch.sum(partials[:, :, 1:10], 0, out=weight_grad.view(channels, 9))
+
+    def _partials_for(self, grid, channels: int, device, weights: bool) -> torch.Tensor:
+        """Each program's shares: of the bias gradient (column 0) and, with weights, of the first conv's
+        nine weights' (columns 1-9); allocated once per launch shape."""
+        key = (grid, device, weights)
+        if key not in self._partials:
+            self._partials[key] = torch.zeros(grid[1], channels, 16 if weights else 1, device=device)
+        return self._partials[key]
 
 
 def _block(samples: int, pooled_shape: torch.Size) -> int:
@@ -131,13 +160,29 @@ if triton is not None:
         tl.store(code_ptr + pooled, code.to(tl.int8), mask=inside)
 
     @triton.jit
-    def _pool_backward_kernel(grad_ptr, out_ptr, code_ptr, grad_a_ptr, partials_ptr, n, C: tl.constexpr,
-                              HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
+    def _pool_backward_kernel(grad_ptr, out_ptr, code_ptr, grad_a_ptr, image_ptr, partials_ptr, n, C: tl.constexpr,
+                              HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr,
+                              WEIGHT: tl.constexpr):
         pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
         grad = tl.load(grad_ptr + pooled, mask=inside, other=0.0)
         out = tl.load(out_ptr + pooled, mask=inside, other=0.0)
         code = tl.load(code_ptr + pooled, mask=inside, other=0).to(tl.int32)
         grad = tl.where(out <= 0, 0.0, grad)  # ReLU's backward, as threshold_backward
-        for k in tl.static_range(4):
-            tl.store(grad_a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), tl.where(code == k, grad, 0.0), mask=inside)
-        tl.store(partials_ptr + tl.program_id(1) * C + tl.program_id(0), tl.sum(grad, 0))
+        shares = partials_ptr + (tl.program_id(1) * C + tl.program_id(0)) * (16 if WEIGHT else 1)
+        tl.store(shares, tl.sum(grad, 0))
+        if WEIGHT:  # dW[kh, kw] = sum of grad x image[row + kh - 1, col + kw - 1], (row, col) the window's winner
+            item = tl.arange(0, BLOCK)
+            sample = tl.program_id(1) * SAMPLES + item // (HO * WO)
+            place = item % (HO * WO)
+            row = (place // WO) * 2 + code // 2
+            col = (place % WO) * 2 + code % 2
+            for k in tl.static_range(9):
+                r = row + (k // 3 - 1)
+                c = col + (k % 3 - 1)
+                seen = inside & (r >= 0) & (r < 2 * HO) & (c >= 0) & (c < 2 * WO)
+                value = tl.load(image_ptr + sample * (4 * HO * WO) + r * (2 * WO) + c, mask=seen, other=0.0)
+                tl.store(shares + 1 + k, tl.sum(grad * value, 0))
+        else:
+            for k in tl.static_range(4):
+                tl.store(grad_a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), tl.where(code == k, grad, 0.0),
+                         mask=inside)
