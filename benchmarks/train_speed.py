@@ -62,7 +62,7 @@ BEST_IMPLEMENTATIONS = {
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
 }
 CNN_IMPLEMENTATIONS = {
-    "digitnet-cnn": "digitnet --recipe cnn --augment none (CPU: channels-last, fused AdamW; GPU: epochs replayed)",
+    "digitnet-cnn": "digitnet --recipe cnn --augment none (CPU: channels-last, fused AdamW; GPU: written-out step, epochs replayed)",
     "torch-idiomatic-cnn": "idiomatic PyTorch, the same convnet (NCHW, AdamW(fused=True), LambdaLR)",
     "digitnet-cnn-bf16": "digitnet --recipe cnn --augment none --precision bf16",
     "digitnet-cnn-tf32": "digitnet --recipe cnn --augment none --precision tf32",
