@@ -103,9 +103,14 @@ def _batches(sizes, seed=0):
 KERNELS = [pytest.param(False, id="pytorch-kernels"), pytest.param(True, id="triton-kernels", marks=needs_triton)]
 
 
+# the cnn recipe (cross-entropy, AdamW), and one the CLI can ask for: the tutorial's MSE and SGD with momentum
+MSE_AND_MOMENTUM = {"loss": "mse-sum", "label_smoothing": 0.0, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 0.0}
+
+
+@pytest.mark.parametrize("overrides", [{}, MSE_AND_MOMENTUM])
 @pytest.mark.parametrize("triton_kernels", KERNELS)
-def test_written_out_convnet_step_trains_as_autograd(triton_kernels):
-    recipe = get_recipe("cnn", lr=0.01)
+def test_written_out_convnet_step_trains_as_autograd(triton_kernels, overrides):
+    recipe = get_recipe("cnn", lr=0.01, **overrides)
     ours, reference = build_model(kind="cnn", seed=1, device=DEVICE), build_model(kind="cnn", seed=1, device=DEVICE)
     step = ConvNetStep(ours, recipe, 10, triton_pool=triton_kernels, gpu_forms=triton_kernels, fused_tail=triton_kernels)
     reference_step = AutogradStep(reference, recipe, 10)

@@ -137,7 +137,7 @@ if triton is not None:
         sample = tl.program_id(1) * SAMPLES + item // (HO * WO)
         place = item % (HO * WO)
         inside = (item < SAMPLES * HO * WO) & (sample < n)
-        plane = sample * C + channel
+        plane = sample.to(tl.int64) * C + channel  # offsets past 2**31 in batches of over 85,000 images
         pooled = plane * (HO * WO) + place
         top_left = plane * (4 * HO * WO) + (place // WO) * (4 * WO) + (place % WO) * 2
         return pooled, top_left, inside
@@ -180,7 +180,8 @@ if triton is not None:
                 r = row + (k // 3 - 1)
                 c = col + (k % 3 - 1)
                 seen = inside & (r >= 0) & (r < 2 * HO) & (c >= 0) & (c < 2 * WO)
-                value = tl.load(image_ptr + sample * (4 * HO * WO) + r * (2 * WO) + c, mask=seen, other=0.0)
+                value = tl.load(image_ptr + sample.to(tl.int64) * (4 * HO * WO) + r * (2 * WO) + c, mask=seen,
+                                other=0.0)
                 tl.store(shares + 1 + k, tl.sum(grad * value, 0))
         else:
             for k in tl.static_range(4):
