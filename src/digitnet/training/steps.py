@@ -37,12 +37,7 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
     if supports(recipe):
         step = FusedSGDStep(model, recipe.lr, compute_dtype)
     else:
-        if supports_model(model):
-            step = BackpropStep(model, recipe, total_steps, compute_dtype)
-        elif on_gpu and compute_dtype == torch.float32 and convnet.supports_model(model):
-            step = convnet.ConvNetStep(model, recipe, total_steps)
-        else:
-            step = AutogradStep(model, recipe, total_steps, compute_dtype)
+        step = _optimiser_step(model, recipe, total_steps, compute_dtype, on_gpu)
         if on_gpu and recipe.optimizer == "adamw":  # eager or replayed alike, so both compute the same
             step.schedule_on_device(total_steps)
     if cuda_graphs is None:
@@ -51,3 +46,12 @@ def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_
     if cuda_graphs and on_gpu and capturable:
         return EpochGraph(step)
     return step
+
+
+def _optimiser_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype, on_gpu: bool):
+    """A step that runs the recipe's own torch.optim optimiser: written out where one serves the model."""
+    if supports_model(model):
+        return BackpropStep(model, recipe, total_steps, compute_dtype)
+    if on_gpu and compute_dtype == torch.float32 and convnet.supports_model(model):
+        return convnet.ConvNetStep(model, recipe, total_steps)
+    return AutogradStep(model, recipe, total_steps, compute_dtype)

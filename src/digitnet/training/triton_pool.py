@@ -11,7 +11,9 @@ bit for bit, on a quarter of the values. Here, per conv block:
               of each window was the largest (a byte, the first on ties, as PyTorch's pooling)
     backward  g = the gradient at r where r > 0, written at that position of each window (zero at
               the other three): the gradient at a; and each block's share of the bias gradient
-              sum(g), summed by channel in a fixed order afterwards
+              sum(g), summed by channel in a fixed order afterwards; for the first block, whose
+              gradient goes no further, the first conv's weight gradient instead of the gradient
+              at a (first_backward: nine products a window of a one-channel image)
 
 Each program handles one channel of a few whole images, so both directions read and write every
 value once, and the same way eagerly and in a CUDA graph (bit-identical replays). `TorchPool` is the
