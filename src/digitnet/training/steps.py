@@ -8,8 +8,8 @@ import torch
 
 from digitnet.distributed import Distributed
 from digitnet.recipes import Recipe
-from digitnet.training import convnet
 from digitnet.training.backprop import BackpropStep, supports_model
+from digitnet.training.convnet import ConvNetStep, supports_model as supports_convnet
 from digitnet.training.fastpath import FusedSGDStep, supports
 from digitnet.training.graphs import EpochGraph
 from digitnet.training.optim import AutogradStep
@@ -52,6 +52,6 @@ def _optimiser_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, co
     """A step that runs the recipe's own torch.optim optimiser: written out where one serves the model."""
     if supports_model(model):
         return BackpropStep(model, recipe, total_steps, compute_dtype)
-    if on_gpu and compute_dtype == torch.float32 and convnet.supports_model(model):
-        return convnet.ConvNetStep(model, recipe, total_steps)
+    if on_gpu and compute_dtype == torch.float32 and supports_convnet(model):
+        return ConvNetStep(model, recipe, total_steps)
     return AutogradStep(model, recipe, total_steps, compute_dtype)
