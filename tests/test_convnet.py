@@ -5,9 +5,12 @@ one, else run by Triton's interpreter on the CPU (conftest.py); PyTorch's forms 
 import copy
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
+from conftest import TIME_FACTOR
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -155,3 +158,13 @@ def test_only_digitnets_convnet_takes_the_written_out_step():
     assert not supports_model(model)
     with pytest.raises(ValueError, match="convnet"):
         ConvNetStep(model, get_recipe("cnn"), 10)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="Triton is not installed")
+def test_triton_is_imported_only_by_the_steps_that_run_its_kernels():
+    """Importing Triton costs a process about 50 MB: the server, which never trains, and the training
+    modules must not import it (tests/test_serve.py's memory bound tripped when steps.py did)."""
+    code = ("import sys, digitnet.serve.app, digitnet.training.steps, digitnet.training.convnet\n"
+            "assert 'triton' not in sys.modules, 'triton imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120 * TIME_FACTOR)
+    assert done.returncode == 0, done.stderr

@@ -26,7 +26,6 @@ from torch import nn
 
 from digitnet.recipes import Recipe
 from digitnet.training.backprop import BackpropStep
-from digitnet.training.triton_pool import TorchPool, TritonPool, triton_serves
 
 _LAYOUT = (nn.Unflatten, nn.Conv2d, nn.MaxPool2d, nn.ReLU, nn.Conv2d, nn.MaxPool2d, nn.ReLU, nn.Flatten, nn.Linear,
            nn.ReLU, nn.Linear)
@@ -55,6 +54,9 @@ class ConvNetStep(BackpropStep):
         super().__init__(model, recipe, total_steps, torch.float32, gpu_forms, fused_tail)
         self.convs = [m for m in model if isinstance(m, nn.Conv2d)]
         self.image_shape = tuple(model[0].unflattened_size)
+        # imported here: Triton's import costs a server, which never trains, about 50 MB of memory
+        from digitnet.training.triton_pool import TorchPool, TritonPool, triton_serves
+
         if triton_pool is None:
             triton_pool = triton_serves(self.mlp.device)
         self.pool = TritonPool() if triton_pool else TorchPool()
