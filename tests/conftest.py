@@ -53,6 +53,13 @@ def isolated_home(tmp_path_factory, monkeypatch):
     return home
 
 
+def random_batches(sizes, seed: int = 0, device="cpu") -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """A batch of random scaled pixels in [-1, 1) and labels for each size, from one seeded generator."""
+    gen = torch.Generator().manual_seed(seed)
+    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
+    return [(x.to(device), y.to(device)) for x, y in batches]
+
+
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
     data = idx_bytes(array)
     path.write_bytes(gzip.compress(data) if compress else data)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TIME_FACTOR
+from conftest import TIME_FACTOR, random_batches
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -97,10 +97,8 @@ def test_triton_pooling_refuses_maps_it_cannot_pool():
         TritonPool().forward(a.to(memory_format=torch.channels_last), bias)
 
 
-def _batches(sizes, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return [((torch.rand(n, 784, generator=gen) * 2 - 1).to(DEVICE), torch.randint(0, 10, (n,), generator=gen).to(DEVICE))
-            for n in sizes]
+def _batches(sizes):
+    return random_batches(sizes, device=DEVICE)
 
 
 KERNELS = [pytest.param(False, id="pytorch-kernels"), pytest.param(True, id="triton-kernels", marks=needs_triton)]

@@ -3,7 +3,7 @@ the written-out backward pass against autograd."""
 
 import pytest
 import torch
-from conftest import Crash, crash_after
+from conftest import Crash, crash_after, random_batches
 
 from digitnet.data import load_dataset
 from digitnet.recipes import get_recipe
@@ -105,9 +105,7 @@ def test_written_out_backward_pass_on_cuda_tracks_autograd():
     from digitnet.training.optim import AutogradStep
 
     recipe = get_recipe("best")
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(128, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (128,), generator=gen))
-               for _ in range(5)]
+    batches = random_batches([128] * 5)
     ours, reference = build_model(seed=1, device="cuda"), build_model(seed=1, device="cuda")
     step, reference_step = BackpropStep(ours, recipe, 10), AutogradStep(reference, recipe, 10)
     for x, y in batches:

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import random_batches
 
 from digitnet.training.fastpath import FusedSGDStep, supports
 from digitnet.losses import mse_sum
@@ -24,8 +25,7 @@ def _autograd_reference(model, batches, lr):
 @pytest.mark.parametrize("gpu_forms", [False, True])
 @pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 512, 96]), ((32,), [7, 3]), ((64, 32, 16), [50])])
 def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
+    batches = random_batches(sizes)
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     # A larger rate than the seed's makes every update visible in float32.
     step = FusedSGDStep(ours, lr=0.05, gpu_forms=gpu_forms)
@@ -45,9 +45,7 @@ def test_fast_path_only_for_plain_sgd_on_mse():
 
 
 def test_bf16_step_tracks_fp32_with_fp32_master_weights():
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(64, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (64,), generator=gen))
-               for _ in range(5)]
+    batches = random_batches([64] * 5)
     fp32, bf16 = build_model(seed=3), build_model(seed=3)
     fp32_step, bf16_step = FusedSGDStep(fp32, lr=0.05), FusedSGDStep(bf16, lr=0.05, compute_dtype=torch.bfloat16)
     for x, y in batches:
@@ -72,8 +70,7 @@ def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(r
     from digitnet.training.optim import AutogradStep
 
     recipe = get_recipe(recipe, **overrides)
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
+    batches = random_batches(sizes)
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=gpu_forms)
     step.mlp.relu_epilogue = gpu_forms
@@ -112,8 +109,7 @@ def losses_with_and_without_slots(make_step, batches) -> tuple[list, list, list]
 def test_a_step_writes_its_loss_into_the_slot_it_is_given_bit_for_bit(recipe, gpu_forms):
     from digitnet.training.backprop import BackpropStep
 
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in (64, 64, 9)]
+    batches = random_batches((64, 64, 9))
     if recipe == "tutorial":
         def make():
             return FusedSGDStep(build_model((32,), seed=1), lr=0.05, gpu_forms=gpu_forms)
@@ -132,8 +128,7 @@ def test_an_autograd_step_writes_its_loss_into_its_slot_and_keeps_its_gradients_
     its gradients are zeroed in place (their addresses fixed) instead of dropped: the same bits."""
     from digitnet.training.optim import AutogradStep
 
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in (16, 16, 5)]
+    batches = random_batches((16, 16, 5))
 
     def make(keep: bool):
         step = AutogradStep(build_model(seed=1, kind="cnn"), get_recipe("cnn"), total_steps=5)
@@ -172,9 +167,7 @@ def test_written_out_bf16_step_is_as_accurate_as_autocast_and_keeps_fp32_weights
     from digitnet.training.optim import AutogradStep
 
     recipe = get_recipe("best")
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(128, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (128,), generator=gen))
-               for _ in range(5)]
+    batches = random_batches([128] * 5)
     fp32, bf16, autocast = build_model(seed=3), build_model(seed=3), build_model(seed=3)
     fp32_step, bf16_step = BackpropStep(fp32, recipe, 10), BackpropStep(bf16, recipe, 10, torch.bfloat16)
     autocast_step = AutogradStep(autocast, recipe, 10, torch.bfloat16)  # PyTorch's own mixed precision
@@ -218,9 +211,7 @@ def test_schedule_read_on_the_device_follows_the_host_schedule_and_checkpoints_e
     from digitnet.training.backprop import BackpropStep
 
     recipe = get_recipe("best")
-    gen = torch.Generator().manual_seed(0)
-    batches = [(torch.rand(128, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (128,), generator=gen))
-               for _ in range(40)]
+    batches = random_batches([128] * 40)
     host_model, device_model = build_model(seed=1), build_model(seed=1)
     host, on_device = BackpropStep(host_model, recipe, 40), BackpropStep(device_model, recipe, 40)
     on_device.schedule_on_device(40)

@@ -5,6 +5,7 @@ import copy
 
 import pytest
 import torch
+from conftest import random_batches
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -14,9 +15,7 @@ from digitnet.training.optim import AutogradStep, HostFusedAdamW, host_fused_ada
 
 
 def _batches(count: int, n: int = 64, seed: int = 0):
-    gen = torch.Generator().manual_seed(seed)
-    return [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen))
-            for _ in range(count)]
+    return random_batches([n] * count, seed)
 
 
 def _assert_same(a_step, b_step) -> None:

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from conftest import random_batches
 from test_fastpath import _autograd_reference, losses_with_and_without_slots, resumed_both_ways
 
 from digitnet.model import build_model
@@ -32,9 +33,7 @@ if DEVICE == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
 
 
 def _batches(sizes, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    batches = [(torch.rand(n, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (n,), generator=gen)) for n in sizes]
-    return [(x.to(DEVICE), y.to(DEVICE)) for x, y in batches]
+    return random_batches(sizes, seed, DEVICE)
 
 
 # batches smaller than a block of rows (7, 3), a partial last block (96, 50), hidden layers wide
