@@ -3,6 +3,7 @@
 import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import random_batches
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -34,8 +35,7 @@ def test_the_sampling_grid_is_torchs_affine_grid(theta):
 
 
 def test_a_batch_is_augmented_the_same_way_every_time_and_differently_at_every_step():
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(32, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (32,), generator=gen)
+    x, y = random_batches([32])[0]
     augment = Augmenter("affine+thickness", seed=4, device=torch.device("cpu"))
     first, again, next_step = augment(x, y, 1, 0)[0], augment(x, y, 1, 0)[0], augment(x, y, 1, 1)[0]
     assert torch.equal(first, again)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import random_batches
 
 from digitnet.losses import make_loss
 from digitnet.metrics import evaluate
@@ -10,8 +11,7 @@ from digitnet.model import build_model
 
 def test_evaluation_walks_a_convnet_in_its_passes_and_scores_every_example():
     model = build_model(kind="cnn", seed=1)
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.rand(300, 784, generator=gen) * 2 - 1, torch.randint(0, 10, (300,), generator=gen)
+    x, y = random_batches([300])[0]
     seen = []
     hook = model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
     evaluation = evaluate(model, x, y, make_loss("cross-entropy", 0.0))
