@@ -115,6 +115,24 @@ def test_written_out_backward_pass_on_cuda_tracks_autograd():
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.parametrize(("recipe", "dtype"), [("tutorial", torch.float32), ("tutorial", torch.bfloat16),
+                                              ("best", torch.float32), ("best", torch.bfloat16)])
+def test_gradients_forked_onto_side_streams_are_those_computed_in_order(recipe, dtype):
+    from digitnet.model import build_model
+    from digitnet.training.steps import make_step
+    from digitnet.training.streams import SideStreams
+
+    steps = [make_step(build_model(seed=1, device="cuda"), get_recipe(recipe), 100, dtype, cuda_graphs=False)
+             for _ in range(2)]
+    assert steps[0].mlp.side._streams  # a GPU step forks
+    steps[1].mlp.side = SideStreams(torch.device("cpu"), 0)  # everything in order on the current stream
+    for x, y in random_batches([512, 512, 512, 96], seed=3, device="cuda"):
+        losses = [step(x.to(dtype), y) for step in steps]
+        assert torch.equal(*losses)
+    for forked, in_order in zip(*(step.mlp.linears for step in steps)):
+        assert torch.equal(forked.weight, in_order.weight) and torch.equal(forked.bias, in_order.bias)
+
+
 @pytest.mark.parametrize(("recipe", "precision"), [("tutorial", "tf32"), ("cnn", "fp32")])
 def test_evaluate_on_cuda_repeats_the_figures_training_wrote(tmp_path, fashion_dir, recipe, precision):
     """Re-evaluation uses the run's own products (TF32 for a tf32 run; IEEE float32 convolutions for

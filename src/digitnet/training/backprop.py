@@ -56,7 +56,8 @@ class BackpropStep(AutogradStep):
             # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
             weight_grad.zero_().addmm_(grad.t(), below_input)
         if with_bias:
-            torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
+            with self.mlp.side.fork(2 * k + 1):
+                torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
 
     def _loss_and_gradient(self, out: torch.Tensor, y: torch.Tensor, buf: StepBuffers,
                            loss_out: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

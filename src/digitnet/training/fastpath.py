@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
+from digitnet.training.streams import SideStreams
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 _addmm_relu_into = torch.ops.aten._addmm_activation.out
@@ -52,6 +53,7 @@ class StepBuffers:
         self.masked = [make(n, s) for s in sizes[1:-1]]
         self.bias_grads = [make(s, dt=torch.float32) for s in sizes[1:]]
         self.target = make(n, sizes[-1], dt=torch.float32)
+        self.top_grad = make(n, sizes[-1])  # the loss's gradient in the compute dtype, where that is not fp32
         self.logits = make(n, sizes[-1], dt=torch.float32)
         # cross-entropy's targets, log-probabilities and gradient class by class, (classes, n): a
         # log_softmax down the columns of the logits' transpose took 5 us, along the rows of 10 12 us
@@ -79,6 +81,8 @@ class MLPLayers:
         self.sizes = [self.linears[0].in_features] + [layer.out_features for layer in self.linears]
         # the top layer and the loss as two Triton kernels (triton_tail.py; None: where it serves)
         self.fused_tail = _fused_tail_serves(self) if fused_tail is None else fused_tail
+        # on a GPU each layer's weight and bias gradients run beside the gradient flowing below (streams.py)
+        self.side = SideStreams(self.device, 2 * len(self.linears))
         self._buffers: dict[int, StepBuffers] = {}
         self._weights = [(layer.weight, layer.bias) for layer in self.linears]  # updated in place, never replaced
         if self.mixed:
@@ -116,22 +120,27 @@ class MLPLayers:
         else:
             weight.addmm_(grad.t(), below, beta=beta, alpha=alpha)
         if with_bias:
-            bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
+            with self.side.fork(2 * k + 1):
+                bias.addmv_(grad.t(), buf.ones, beta=beta, alpha=alpha)
 
     def backward(self, weights, inputs: list[torch.Tensor], grad: torch.Tensor, buf: StepBuffers,
                  layer_gradient, top: int | None = None) -> None:
         """From layer top (the top layer unless named) down: the gradient at each layer's output (in
         the compute dtype), handed with the layer's input to layer_gradient(k, grad, input, buf) once
-        the gradient flowing below has been computed, so layer_gradient may update W_k in place."""
+        the gradient flowing below has been computed, so layer_gradient may update W_k in place. On a
+        GPU layer_gradient runs on a side stream (it may fork its bias onto another, side.fork(2k + 1)),
+        beside the layers below; all are joined before this returns."""
         for k in range(len(weights) - 1 if top is None else top, -1, -1):
             if grad.dtype != self.dtype:
-                grad = grad.to(self.dtype)
+                grad = buf.top_grad.copy_(grad)
             if k > 0:
                 below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
                 below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
-            layer_gradient(k, grad, inputs[k], buf)
+            with self.side.fork(2 * k):
+                layer_gradient(k, grad, inputs[k], buf)
             if k > 0:
                 grad = below
+        self.side.join()
 
     def tail_serves(self, n: int) -> bool:
         """Whether a batch of n rows takes fused_tail_pass (where the fused top layer serves at all)."""
@@ -241,5 +250,6 @@ class FusedSGDStep:
         else:
             layer.weight.addmm_(grad.t(), below_input, alpha=-self.lr)
         if with_bias:  # the bias gradient summed in float32 whatever the compute dtype
-            layer.bias.sub_(torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k]), alpha=self.lr)
+            with mlp.side.fork(2 * k + 1):
+                layer.bias.sub_(torch.sum(grad, 0, dtype=torch.float32, out=buf.bias_grads[k]), alpha=self.lr)
 

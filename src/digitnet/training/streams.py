@@ -1,0 +1,45 @@
+"""Independent GPU work of a step run side by side on CUDA streams.
+
+At the seed recipe's sizes each GEMM fills a few dozen of an H100's multiprocessors, so kernels that
+do not depend on each other (a layer's weight update, its bias update, the gradient flowing to the
+layer below) leave most of the GPU idle when they run one after another. Forked onto side streams
+they overlap; a CUDA graph captures the forks and joins as edges, so replays overlap them too
+(benchmarks/gpu_streams_probe.py: the seed step 70.0 -> 67.6 us in fp32, 46.5 -> 41.1 in tf32 on an
+H100). Every kernel computes what it computed before, so results are bit for bit those of the same
+work run in order. On the CPU everything runs in order.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+
+class SideStreams:
+    """count side streams of a CUDA device (none elsewhere): fork(i) runs a block on stream i after
+    everything queued so far on the current stream; join() makes the current stream wait for all the
+    forked work."""
+
+    def __init__(self, device: torch.device, count: int):
+        self._streams = [torch.cuda.Stream(device) for _ in range(count)] if device.type == "cuda" else []
+        self._forked: list[torch.cuda.Stream] = []
+
+    @contextmanager
+    def fork(self, i: int):
+        """The block must read only tensors that outlive the join (buffers allocated once): the caching
+        allocator could otherwise hand a tensor freed on the current stream to new work meanwhile."""
+        if not self._streams:
+            yield
+            return
+        stream = self._streams[i]
+        stream.wait_stream(torch.cuda.current_stream())
+        self._forked.append(stream)
+        with torch.cuda.stream(stream):
+            yield
+
+    def join(self) -> None:
+        current = torch.cuda.current_stream() if self._forked else None
+        for stream in self._forked:
+            current.wait_stream(stream)
+        self._forked.clear()
