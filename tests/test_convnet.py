@@ -51,6 +51,31 @@ def test_triton_pooling_computes_what_pytorchs_kernels_do(n, channels, side):
     ours, code = TritonPool().forward(a, bias)
     assert torch.equal(ours, out)
     assert torch.equal(ours, torch.relu(torch.nn.functional.max_pool2d(a + bias.view(1, -1, 1, 1), 2)))
+    _check_backward(a, bias, grad, out, saved, ours, code)
+
+
+@needs_triton
+@pytest.mark.parametrize(("n", "channels", "side"), [(7, 32, 28), (21, 64, 14)])
+def test_triton_pooling_in_bfloat16_computes_what_pytorchs_kernels_do(n, channels, side):
+    """--precision bf16's maps: the bias added in float32 and rounded once, the gradients summed in float32."""
+    from digitnet.training.triton_pool import TritonPool
+
+    a, bias, grad = _maps(n, channels, side)
+    a, grad = a.to(torch.bfloat16), grad.to(torch.bfloat16)
+    out, saved = TorchPool().forward(a.clone(), bias)
+    ours, code = TritonPool().forward(a, bias)
+    assert ours.dtype == torch.bfloat16
+    if DEVICE == "cuda":
+        assert torch.equal(ours, out)
+    else:  # Triton's interpreter rounds float32 to bfloat16 by truncation (a GPU to nearest): one unit apart
+        torch.testing.assert_close(ours, out, rtol=2**-7, atol=0)
+    _check_backward(a, bias, grad, out, saved, ours, code)
+
+
+def _check_backward(a, bias, grad, out, saved, ours, code):
+    from digitnet.training.triton_pool import TritonPool
+
+    side = a.shape[-1]
     indices = saved[1]
     assert torch.equal(code.long(), (indices // side % 2) * 2 + indices % 2)  # the window's value PyTorch picked
     bias_grad, our_bias_grad = torch.empty_like(bias), torch.empty_like(bias)
@@ -125,6 +150,31 @@ def test_written_out_convnet_step_trains_as_autograd(triton_kernels, overrides):
         # Adam moves a weight by about lr whatever its gradient's size: allow 1% of lr (see test_fastpath.py)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
         assert not torch.equal(a, untrained[name])  # it did train
+
+
+@pytest.mark.parametrize("triton_kernels", KERNELS)
+def test_written_out_convnet_step_in_bfloat16_trains_as_autograd_under_autocast(triton_kernels):
+    """--precision bf16: the maps and the GEMMs in bfloat16, the gradients handed to AdamW in float32."""
+    recipe = get_recipe("cnn", lr=0.01)
+    ours, reference = build_model(kind="cnn", seed=1, device=DEVICE), build_model(kind="cnn", seed=1, device=DEVICE)
+    step = ConvNetStep(ours, recipe, 10, torch.bfloat16, triton_pool=triton_kernels, fused_tail=triton_kernels)
+    reference_step = AutogradStep(reference, recipe, 10, torch.bfloat16)
+    in_float32 = ConvNetStep(build_model(kind="cnn", seed=1, device=DEVICE), recipe, 10, triton_pool=False,
+                             gpu_forms=False, fused_tail=False)
+    for x, y in _batches([32, 32, 17]):
+        loss = step(x.to(torch.bfloat16), y)
+        assert loss.dtype == torch.float32
+        assert loss.item() == pytest.approx(reference_step(x.to(torch.bfloat16), y).item(), rel=2e-2)
+        assert loss.item() != in_float32(x, y).item()  # its products really ran in bfloat16
+        for a, b in zip(ours.parameters(), reference.parameters()):
+            assert a.grad.dtype == torch.float32
+            # bfloat16 keeps 8 bits: allow a few percent of each gradient's scale
+            torch.testing.assert_close(a.grad, b.grad, rtol=0.1, atol=0.05 * float(b.grad.abs().max()))
+    for a, b in zip(ours.parameters(), reference.parameters()):
+        # Adam moves a weight by about lr whatever its gradient's size, so where bfloat16's rounding flips
+        # a tiny gradient's sign the weights part by up to 2 lr a step: few may, none by more
+        apart = (a - b).detach().abs()
+        assert float(apart.max()) <= 6 * recipe.lr and float((apart > 0.1 * recipe.lr).float().mean()) < 0.02
 
 
 def test_written_out_convnet_step_resumes_from_autograds_checkpoint():

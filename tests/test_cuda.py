@@ -36,17 +36,16 @@ def test_epochs_replayed_from_a_cuda_graph_compute_what_eager_steps_compute(fash
     assert graphed.history[-1].test_accuracy > 0.5
 
 
-def test_the_convnet_takes_the_written_out_step_in_float32_on_a_gpu(monkeypatch):
+def test_the_convnet_takes_the_written_out_step_on_a_gpu(monkeypatch):
     from digitnet.model import build_model
     from digitnet.training.convnet import ConvNetStep
-    from digitnet.training.optim import AutogradStep
     from digitnet.training.steps import make_step
     from digitnet.training.triton_pool import TorchPool, TritonPool
 
     recipe = get_recipe("cnn")
     fp32 = make_step(build_model(device="cuda", kind="cnn"), recipe, 10).step  # inside its EpochGraph
     bf16 = make_step(build_model(device="cuda", kind="cnn"), recipe, 10, torch.bfloat16).step
-    assert type(fp32) is ConvNetStep and type(bf16) is AutogradStep
+    assert type(fp32) is ConvNetStep and type(bf16) is ConvNetStep and bf16.mlp.mixed
     pytest.importorskip("triton")
     assert isinstance(fp32.pool, TritonPool)
     monkeypatch.setenv("DIGITNET_TRITON", "0")

@@ -45,14 +45,21 @@ def supports_model(model: nn.Module) -> bool:
 
 
 class ConvNetStep(BackpropStep):
-    """step(x, y) -> loss (0-d fp32 tensor) for the convnet (supports_model), in float32, any loss and optimiser."""
+    """step(x, y) -> loss (0-d fp32 tensor) for the convnet (supports_model), any loss and optimiser.
 
-    def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, triton_pool: bool | None = None,
-                 gpu_forms: bool | None = None, fused_tail: bool | None = None):
+    With compute dtype bfloat16 the convolutions and the dense head's GEMMs run in bfloat16 on copies of
+    the weights refreshed every step, with float32 accumulation; the feature maps and the gradients
+    between layers are bfloat16; the biases, the pooling's bias gradients, the loss, every gradient
+    handed to the optimiser and the weights stay float32 (as BackpropStep's mixed precision)."""
+
+    def __init__(self, model: nn.Sequential, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
+                 triton_pool: bool | None = None, gpu_forms: bool | None = None, fused_tail: bool | None = None):
         if not supports_model(model):
             raise ValueError("ConvNetStep needs digitnet's convnet (model.py)")
-        super().__init__(model, recipe, total_steps, torch.float32, gpu_forms, fused_tail)
+        super().__init__(model, recipe, total_steps, compute_dtype, gpu_forms, fused_tail)
         self.convs = [m for m in model if isinstance(m, nn.Conv2d)]
+        self._conv_masters = [conv.weight for conv in self.convs]
+        self._conv_low = [torch.empty_like(w, dtype=compute_dtype) for w in self._conv_masters] if self.mlp.mixed else None
         self.image_shape = tuple(model[0].unflattened_size)
         # imported here: Triton's import costs a server, which never trains, about 50 MB of memory
         from digitnet.training.triton_pool import TorchPool, TritonPool, triton_serves
@@ -69,9 +76,10 @@ class ConvNetStep(BackpropStep):
     def __call__(self, x: torch.Tensor, y: torch.Tensor, loss_out: torch.Tensor | None = None) -> torch.Tensor:
         """One step; the batch's mean loss, written into loss_out (0-d, on the device) where given."""
         n = len(x)
+        weights = self._conv_weights()
         maps, saved = [x.view(n, *self.image_shape)], []  # maps[k] feeds conv k, maps[k + 1] is its block's output
-        for conv in self.convs:
-            out, where = self.pool.forward(torch.conv2d(maps[-1], conv.weight, None, 1, 1), conv.bias)
+        for conv, weight in zip(self.convs, weights):
+            out, where = self.pool.forward(torch.conv2d(maps[-1], weight, None, 1, 1), conv.bias)
             maps.append(out)
             saved.append(where)
         loss = self._mlp_pass(maps[-1].view(n, -1), y, loss_out)
@@ -80,16 +88,23 @@ class ConvNetStep(BackpropStep):
             conv = self.convs[k]
             grad_out = self.pool.backward(grad, maps[k + 1], saved[k], conv.bias.grad)
             grad, weight_grad, _ = torch.ops.aten.convolution_backward(
-                grad_out, maps[k], conv.weight, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
+                grad_out, maps[k], weights[k], None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1, [True, True, False])
             conv.weight.grad.copy_(weight_grad)
         first = self.convs[0]
-        self.pool.first_backward(grad, maps[1], saved[0], first.bias.grad, maps[0], first.weight, first.weight.grad)
+        self.pool.first_backward(grad, maps[1], saved[0], first.bias.grad, maps[0], weights[0], first.weight.grad)
         self._update()
         return loss
 
+    def _conv_weights(self) -> list[torch.Tensor]:
+        """The convolutions' weights in the compute dtype (bf16 copies refreshed, in one launch)."""
+        if self._conv_low is None:
+            return self._conv_masters
+        torch._foreach_copy_(self._conv_low, self._conv_masters)
+        return self._conv_low
+
     def _head_input_gradient(self, n: int) -> torch.Tensor:
         """The gradient at the dense head's input: the one at its first layer's output times its weights."""
-        first = self.mlp.linears[0]
+        weight = self.mlp.compute_weights_now()[0][0]
         if n not in self._below:
-            self._below[n] = first.weight.new_empty(n, first.in_features)
-        return torch.mm(self.mlp.buffers(n).masked[0], first.weight, out=self._below[n])
+            self._below[n] = weight.new_empty(n, weight.shape[1])
+        return torch.mm(self.mlp.buffers(n).masked[0], weight, out=self._below[n])

@@ -98,10 +98,15 @@ class MLPLayers:
         return self._buffers[n]
 
     def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The weights in the compute dtype, the bf16 copies refreshed from the masters."""
         if not self.mixed:
             return self._weights
         torch._foreach_copy_(self._low_flat, self._master_flat)  # one launch on a GPU, where six cost six
         return self.low
+
+    def compute_weights_now(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The weights in the compute dtype as last refreshed (this step's, before the update)."""
+        return self.low if self.mixed else self._weights
 
     def gradients_into(self, k: int, grad: torch.Tensor, below: torch.Tensor, buf: StepBuffers,
                        weight: torch.Tensor, bias: torch.Tensor, alpha: float, beta: float, with_bias: bool = True) -> None:

@@ -20,7 +20,7 @@ CUDA_GRAPHS_ENV = "DIGITNET_CUDA_GRAPHS"  # "0" turns CUDA graph replay of whole
 def make_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32,
               dist: Distributed | None = None, cuda_graphs: bool | None = None):
     """Hand-fused for plain SGD on MSE; a written-out backward pass and the recipe's optimiser for
-    other MLP recipes, and for the CNN in float32 on a GPU (convnet.py; on the CPU autograd over
+    other MLP recipes, and for the CNN on a GPU (convnet.py; on the CPU autograd over
     channels-last maps was faster: 30 against 52 ms a step on a 2-core AMD EPYC); else autograd.
     On a GPU, epochs are replayed from a CUDA graph where every step can be captured (graphs.py):
     with AdamW reading its schedule on the device, or the hand-fused SGD; augmented recipes too.
@@ -52,6 +52,6 @@ def _optimiser_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, co
     """A step that runs the recipe's own torch.optim optimiser: written out where one serves the model."""
     if supports_model(model):
         return BackpropStep(model, recipe, total_steps, compute_dtype)
-    if on_gpu and compute_dtype == torch.float32 and supports_convnet(model):
-        return ConvNetStep(model, recipe, total_steps)
+    if on_gpu and compute_dtype in (torch.float32, torch.bfloat16) and supports_convnet(model):
+        return ConvNetStep(model, recipe, total_steps, compute_dtype)
     return AutogradStep(model, recipe, total_steps, compute_dtype)

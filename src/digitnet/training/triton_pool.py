@@ -52,7 +52,7 @@ class TorchPool:
     def backward(self, grad: torch.Tensor, out: torch.Tensor, saved: tuple, bias_grad: torch.Tensor) -> torch.Tensor:
         a, indices = saved
         grad = torch.ops.aten.threshold_backward(grad, out, 0.0)
-        torch.sum(grad, (0, 2, 3), out=bias_grad)
+        torch.sum(grad, (0, 2, 3), dtype=torch.float32, out=bias_grad)
         return torch.ops.aten.max_pool2d_with_indices_backward(grad, a, [2, 2], [2, 2], [0, 0], [1, 1], False, indices)
 
     def first_backward(self, grad: torch.Tensor, out: torch.Tensor, saved: tuple, bias_grad: torch.Tensor,
@@ -65,7 +65,8 @@ class TorchPool:
 
 
 class TritonPool:
-    """The two Triton kernels above; float32, contiguous NCHW maps of even sides."""
+    """The two Triton kernels below; contiguous float32 or bfloat16 NCHW maps of even sides (bfloat16:
+    the bias added, the gradients summed and the weight gradient computed in float32)."""
 
     def __init__(self):
         self._partials: dict[tuple, torch.Tensor] = {}
@@ -78,8 +79,9 @@ class TritonPool:
 
     def forward(self, a: torch.Tensor, bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n, channels, height, width = a.shape
-        if not a.is_contiguous() or height % 2 or width % 2 or a.dtype != torch.float32:
-            raise ValueError(f"TritonPool needs contiguous float32 NCHW maps of even sides, not {tuple(a.shape)}")
+        if not a.is_contiguous() or height % 2 or width % 2 or a.dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"TritonPool needs contiguous float32 or bfloat16 NCHW maps of even sides, not "
+                             f"{tuple(a.shape)} {a.dtype}")
         out = a.new_empty(n, channels, height // 2, width // 2)
         code = torch.empty(out.shape, dtype=torch.int8, device=a.device)
         grid, samples = self._grid(a.shape)
@@ -148,17 +150,18 @@ if triton is not None:
     def _pool_forward_kernel(a_ptr, bias_ptr, out_ptr, code_ptr, n, C: tl.constexpr, HO: tl.constexpr,
                              WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
         pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
-        best = tl.load(a_ptr + top_left, mask=inside, other=0.0)
+        best = tl.load(a_ptr + top_left, mask=inside, other=0.0).to(tl.float32)  # bfloat16 is exact in float32
         code = tl.zeros([BLOCK], dtype=tl.int32)
         for k in tl.static_range(1, 4):  # row by row, as PyTorch's pooling: the first of equal values wins
-            value = tl.load(a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), mask=inside, other=0.0)
+            value = tl.load(a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), mask=inside,
+                            other=0.0).to(tl.float32)
             take = (value > best) | (value != value)  # a NaN wins, as there
             best = tl.where(take, value, best)
             code = tl.where(take, k, code)
         value = best + tl.load(bias_ptr + tl.program_id(0))
         out = tl.where(value > 0, value, 0.0)
         out = tl.where(value != value, value, out)  # ReLU keeps NaN
-        tl.store(out_ptr + pooled, out, mask=inside)
+        tl.store(out_ptr + pooled, out.to(out_ptr.dtype.element_ty), mask=inside)
         tl.store(code_ptr + pooled, code.to(tl.int8), mask=inside)
 
     @triton.jit
@@ -166,8 +169,8 @@ if triton is not None:
                               HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr,
                               WEIGHT: tl.constexpr):
         pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
-        grad = tl.load(grad_ptr + pooled, mask=inside, other=0.0)
-        out = tl.load(out_ptr + pooled, mask=inside, other=0.0)
+        grad = tl.load(grad_ptr + pooled, mask=inside, other=0.0).to(tl.float32)
+        out = tl.load(out_ptr + pooled, mask=inside, other=0.0).to(tl.float32)
         code = tl.load(code_ptr + pooled, mask=inside, other=0).to(tl.int32)
         grad = tl.where(out <= 0, 0.0, grad)  # ReLU's backward, as threshold_backward
         shares = partials_ptr + (tl.program_id(1) * C + tl.program_id(0)) * (16 if WEIGHT else 1)
@@ -183,9 +186,9 @@ if triton is not None:
                 c = col + (k % 3 - 1)
                 seen = inside & (r >= 0) & (r < 2 * HO) & (c >= 0) & (c < 2 * WO)
                 value = tl.load(image_ptr + sample.to(tl.int64) * (4 * HO * WO) + r * (2 * WO) + c, mask=seen,
-                                other=0.0)
+                                other=0.0).to(tl.float32)
                 tl.store(shares + 1 + k, tl.sum(grad * value, 0))
         else:
             for k in tl.static_range(4):
-                tl.store(grad_a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2), tl.where(code == k, grad, 0.0),
-                         mask=inside)
+                tl.store(grad_a_ptr + top_left + (k // 2) * (2 * WO) + (k % 2),
+                         tl.where(code == k, grad, 0.0).to(grad_a_ptr.dtype.element_ty), mask=inside)
