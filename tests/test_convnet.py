@@ -168,8 +168,10 @@ def test_written_out_convnet_step_in_bfloat16_trains_as_autograd_under_autocast(
         assert loss.item() != in_float32(x, y).item()  # its products really ran in bfloat16
         for a, b in zip(ours.parameters(), reference.parameters()):
             assert a.grad.dtype == torch.float32
-            # bfloat16 keeps 8 bits: allow a few percent of each gradient's scale
-            torch.testing.assert_close(a.grad, b.grad, rtol=0.1, atol=0.05 * float(b.grad.abs().max()))
+            # bfloat16 keeps 8 bits, and the two round at different places: a few elements of 400,000 part
+            # by half their size (on an H100), so each gradient is compared as a whole (up to 0.027 apart
+            # under Triton's interpreter, which rounds to bfloat16 by truncation; a wrong term gives ~1)
+            assert float((a.grad - b.grad).norm() / b.grad.norm()) < 0.05
     for a, b in zip(ours.parameters(), reference.parameters()):
         # Adam moves a weight by about lr whatever its gradient's size, so where bfloat16's rounding flips
         # a tiny gradient's sign the weights part by up to 2 lr a step: few may, none by more
