@@ -35,13 +35,14 @@ python3 -m pytest -q --tb=short -p no:cacheprovider tests/test_cuda.py tests/tes
     tests/test_convnet.py 2>&1 | tail -40
 python3 benchmarks/gpu_step_probe.py
 python3 benchmarks/gpu_cnn_probe.py --replayed
+python3 benchmarks/gpu_streams_probe.py
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --rounds "$ROUNDS" \
     --only digitnet,digitnet-tf32,digitnet-bf16,jax-scan,jax-scan-tf32 $BASELINE
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe best --rounds "$ROUNDS" \
     --only digitnet-best,digitnet-best-tf32,jax-scan-best,jax-scan-best-tf32 $BASELINE
 echo "the convnet (written-out step, whole epochs replayed; 3 timed epochs so the median is a replayed one):"
 python3 benchmarks/train_speed.py --data-dir "$DATA" --device cuda --recipe cnn --epochs 3 --rounds 1 \
-    --only digitnet-cnn,digitnet-cnn-augmented,torch-idiomatic-cnn,jax-scan-cnn,jax-scan-cnn-tf32 $BASELINE
+    --only digitnet-cnn,digitnet-cnn-bf16,digitnet-cnn-augmented,torch-idiomatic-cnn,jax-scan-cnn,jax-scan-cnn-tf32 $BASELINE
 echo "30 epochs of best, command to result (CUDA graph capture and evaluation included):"
 time python3 -m digitnet train --recipe best --dataset fashion-mnist --data-dir "$DATA" --epochs 30 \
     --device cuda --no-progress --out "$(mktemp -d)/best30" | tail -2

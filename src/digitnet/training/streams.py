@@ -3,9 +3,10 @@
 At the seed recipe's sizes each GEMM fills a few dozen of an H100's multiprocessors, so kernels that
 do not depend on each other (a layer's weight update, its bias update, the gradient flowing to the
 layer below) leave most of the GPU idle when they run one after another. Forked onto side streams
-they overlap; a CUDA graph captures the forks and joins as edges, so replays overlap them too
-(benchmarks/gpu_streams_probe.py: the seed step 70.0 -> 67.6 us in fp32, 46.5 -> 41.1 in tf32 on an
-H100). Every kernel computes what it computed before, so results are bit for bit those of the same
+they overlap; a CUDA graph captures the forks and joins as edges, so replays overlap them too. On an
+H100 the replayed seed step went 70.2 -> 66.2 us in fp32, 46.6 -> 43.6 in tf32, 58.2 -> 54.0 in bf16
+(benchmarks/gpu_streams_probe.py); whole epochs moved in bf16 only (0.88x; docs/performance.md, GPU
+round 7). Every kernel computes what it computed before, so results are bit for bit those of the same
 work run in order. On the CPU everything runs in order.
 """
 
