@@ -214,7 +214,9 @@ def test_only_digitnets_convnet_takes_the_written_out_step():
 def test_triton_is_imported_only_by_the_steps_that_run_its_kernels():
     """Importing Triton costs a process about 50 MB: the server, which never trains, and the training
     modules must not import it (tests/test_serve.py's memory bound tripped when steps.py did)."""
-    code = ("import sys, digitnet.serve.app, digitnet.training.steps, digitnet.training.convnet\n"
-            "assert 'triton' not in sys.modules, 'triton imported'")
+    modules = ["digitnet.training.steps", "digitnet.training.convnet"]
+    if importlib.util.find_spec("starlette") is not None:  # the lent GPU machine has no web stack
+        modules.append("digitnet.serve.app")
+    code = f"import sys, {', '.join(modules)}\nassert 'triton' not in sys.modules, 'triton imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120 * TIME_FACTOR)
     assert done.returncode == 0, done.stderr
