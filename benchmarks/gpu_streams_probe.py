@@ -5,29 +5,32 @@ H100's 132 multiprocessors: each runs alone, one after another. Inside one step 
 independent of each other (the second layer's weight update, the first layer's bias and weight
 gradients), and the batch's rows can be split into chunks whose forward and backward passes are
 independent until the weight gradients are summed. This probe times, captured in a CUDA graph and
-replayed as training/graphs.py replays epochs, the step as digitnet runs it and prototype steps that
-fork work onto side streams (the graph keeps the fork and join as edges, so replays run the branches
-concurrently), the batch's gather included in each:
+replayed as training/graphs.py replays epochs, digitnet's step with its gradients forked onto side
+streams (training/streams.py) and all in order, and prototype steps that split the batch's rows over
+streams or gather the next batch meanwhile (the graph keeps the forks and joins as edges, so replays
+run the branches concurrently), the batch's gather included in each:
 
-    python benchmarks/gpu_streams_probe.py        # needs a CUDA device; fp32 and tf32
+    python benchmarks/gpu_streams_probe.py   # needs a CUDA device; digitnet's step in fp32, tf32 and
+                                             # bf16, the prototypes in fp32 and tf32
 
 Each prototype is checked against FusedSGDStep (the weights after 3 steps) before it is timed.
 """
 
 from __future__ import annotations
 
-import statistics
 import sys
 from contextlib import contextmanager
 
 import torch
+
+from gpu_step_probe import REPLAYS, REPS, per_call_us  # this folder: run as python benchmarks/gpu_streams_probe.py
 
 from digitnet.model import build_model
 from digitnet.training import triton_tail
 from digitnet.training.fastpath import FusedSGDStep
 from digitnet.training.streams import SideStreams
 
-REPS, REPLAYS, N, LR = 20, 15, 512, 1e-3
+N, LR = 512, 1e-3
 _addmm_relu_into = torch.ops.aten._addmm_activation.out
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
 
@@ -128,29 +131,6 @@ class StreamedStep:
                 update()
         updates[0]()
         join(self.streams[:2])
-
-
-def per_call_us(fn) -> float:
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(side)
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(REPS):
-            fn()
-    times = []
-    for _ in range(REPLAYS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) * 1000 / REPS)
-    return statistics.median(times)
 
 
 VARIANTS = {  # name: (chunks, split_dw1, fork_updates, prefetch); "updates forked" alone is digitnet's step
