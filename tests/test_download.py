@@ -223,3 +223,29 @@ def test_evaluate_needs_only_the_test_files(tmp_path, fashion_dir):
         shutil.copy(next(fashion_dir.glob(name + "*")), test_only)
     evaluation, last, _ = evaluate_run(run, data_dir=test_only, device="cpu", progress=False)
     assert (evaluation.loss, evaluation.accuracy) == (last["test_loss"], last["test_accuracy"])
+
+
+def test_a_corrupt_copy_in_a_system_folder_is_ignored_and_left_alone(tmp_path, fashion_dir, http_server, monkeypatch,
+                                                                     capsys):
+    """A packaged copy (e.g. Debian's /usr/share/...) that fails its checksum is named and passed over for
+    the download, never deleted (it is not ours); local_only raises instead."""
+    import dataclasses
+
+    from digitnet.data import datasets
+
+    system = tmp_path / "system-copy"
+    shutil.copytree(fashion_dir, system)
+    labels = system / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[50] = (raw[50] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    corrupt = labels.read_bytes()
+    patched = dataclasses.replace(datasets.SOURCES["fashion-mnist"], system_dirs=(str(system),))
+    monkeypatch.setitem(datasets.SOURCES, "fashion-mnist", patched)
+    monkeypatch.setenv("DIGITNET_MIRRORS", http_server(fashion_dir))
+    with pytest.raises(DataError, match="SHA-256"):
+        load_dataset("fashion-mnist", progress=False, local_only=True)
+    data = load_dataset("fashion-mnist", progress=False)
+    assert "ignoring" in capsys.readouterr().err and labels.read_bytes() == corrupt
+    assert data.files["t10k-labels-idx1-ubyte"]["path"].startswith(str(cache_dir()))
+    assert data.files["train-images-idx3-ubyte"]["path"].startswith(str(system))  # the good copies still serve

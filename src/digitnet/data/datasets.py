@@ -107,25 +107,28 @@ def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: boo
     idx = source.files[key]
     for system_dir in source.system_dirs:
         path = _find_in(Path(system_dir), idx)
-        if path is not None:
-            try:
-                return path, verify_file(path, idx, source.name)
-            except DataError as exc:
-                if local_only:
-                    raise
-                print(f"digitnet: ignoring {exc}", file=sys.stderr)
+        if path is not None and (data := _verified(path, source, key, local_only, "ignoring {}")) is not None:
+            return path, data
     path = _find_in(folder, idx)
     if path is not None:
-        try:
-            return path, verify_file(path, idx, source.name)
-        except DataError as exc:
-            if local_only:
-                raise
-            print(f"digitnet: {exc}; deleting it and downloading again", file=sys.stderr)
-            path.unlink()
+        if (data := _verified(path, source, key, local_only, "{}; deleting it and downloading again")) is not None:
+            return path, data
+        path.unlink()
     if local_only:
         raise DataError(f"{idx.name} is not in {folder}")
     return download_file(idx, folder, mirrors_for(source.mirrors), progress=progress)
+
+
+def _verified(path: Path, source: DatasetSource, key: str, local_only: bool, note: str) -> bytes | None:
+    """The file's verified contents; None, after saying note (formatted with the error), where it fails
+    verification and a download may replace it (with local_only the error is raised)."""
+    try:
+        return verify_file(path, source.files[key], source.name)
+    except DataError as exc:
+        if local_only:
+            raise
+        print(f"digitnet: {note.format(exc)}", file=sys.stderr)
+        return None
 
 
 def _resolve(source: DatasetSource, keys, data_dir, progress: bool, local_only: bool
