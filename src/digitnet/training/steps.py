@@ -52,6 +52,6 @@ def _optimiser_step(model: torch.nn.Module, recipe: Recipe, total_steps: int, co
     """A step that runs the recipe's own torch.optim optimiser: written out where one serves the model."""
     if supports_model(model):
         return BackpropStep(model, recipe, total_steps, compute_dtype)
-    if on_gpu and compute_dtype in (torch.float32, torch.bfloat16) and supports_convnet(model):
+    if on_gpu and supports_convnet(model):
         return ConvNetStep(model, recipe, total_steps, compute_dtype)
     return AutogradStep(model, recipe, total_steps, compute_dtype)
