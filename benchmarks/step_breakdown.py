@@ -6,8 +6,9 @@ Interleaves, round by round, 469 repetitions (one Fashion-MNIST epoch at batch 1
   floor        the eight GEMMs backprop needs, alone (3 forward, 3 weight-gradient, 2 input-gradient)
   fwd+bwd      digitnet's step with the optimiser's update removed (GEMMs, loss gradient, bias sums, ReLUs)
   step         digitnet's whole step (the above, the recipe's optimiser and schedule)
-  step-torch   the same step with torch.optim's own optimizer.step() as the update (for AdamW on the
-               CPU, digitnet calls the same fused kernel directly: training/optim.py, HostFusedAdamW)
+  step-torch   the same step with torch.optim's own optimizer.step() and LambdaLR.step() as the update
+               (on the CPU digitnet calls the same fused AdamW kernel directly and sets the schedule's
+               fields itself: training/optim.py, HostFusedAdamW and HostSchedule)
   wgrad-mm     the first layer's weight gradient (256 x 784, from the batch of 128) by torch.mm(out=):
                MKL's GEMM overwriting its result (beta 0)
   wgrad-addmm  the same gradient zeroed, then added to by addmm_ (beta 1), as BackpropStep computes it
@@ -71,7 +72,7 @@ def main() -> None:
     no_update = make_step(build_model(seed=0), recipe, 10**6, dtype)
     no_update.updater = SimpleNamespace(step=lambda: None)
     torch_update = make_step(build_model(seed=0), recipe, 10**6, dtype)
-    torch_update.updater = torch_update.optimizer
+    torch_update.updater, torch_update.scheduler = torch_update.optimizer, torch_update.schedule
     w1, w2, w3 = (torch.randn(256, 784, dtype=dtype), torch.randn(128, 256, dtype=dtype), torch.randn(10, 128, dtype=dtype))
 
     def floor():

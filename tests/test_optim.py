@@ -1,5 +1,6 @@
-"""The AdamW update called directly on the CPU (training/optim.py, HostFusedAdamW) against torch's own
-optimizer.step(): bit for bit, through the recipes' steps, fallbacks and a checkpoint."""
+"""The AdamW update called directly on the CPU and the schedule's fields set directly (training/optim.py,
+HostFusedAdamW, HostSchedule) against torch's own optimizer.step() and LambdaLR.step(): bit for bit, through
+the recipes' steps, fallbacks and a checkpoint."""
 
 import copy
 
@@ -11,7 +12,8 @@ from digitnet.model import build_model
 from digitnet.recipes import get_recipe
 from digitnet.training.backprop import BackpropStep
 from digitnet.training.devices import fast_layout
-from digitnet.training.optim import AutogradStep, HostFusedAdamW, host_fused_adamw_serves
+from digitnet.training.optim import (AutogradStep, HostFusedAdamW, HostSchedule, host_fused_adamw_serves,
+                                    host_schedule_serves, lr_factor)
 
 
 def _batches(count: int, n: int = 64, seed: int = 0):
@@ -37,8 +39,8 @@ def test_direct_adamw_call_is_torchs_step_bit_for_bit_and_resumes_either_way(ste
         return fast_layout(build_model(seed=2, **model_options), torch.device("cpu"))
 
     direct, torchs = (step_kind(model(), recipe, 12) for _ in range(2))
-    assert isinstance(direct.updater, HostFusedAdamW)
-    torchs.updater = torchs.optimizer
+    assert isinstance(direct.updater, HostFusedAdamW) and isinstance(direct.scheduler, HostSchedule)
+    torchs.updater, torchs.scheduler = torchs.optimizer, torchs.schedule
     for x, y in batches[:6]:  # the rate rises (warm-up), then falls
         assert torch.equal(direct(x, y), torchs(x, y))
     _assert_same(direct, torchs)
@@ -141,3 +143,52 @@ def test_direct_adamw_call_follows_a_state_loaded_into_its_own_optimiser():
     _assert_same(direct, torchs)
     counts = [state["step"] for state in direct.optimizer.state.values()]
     assert all(float(c) == 8.0 for c in counts)
+
+
+def test_direct_schedule_step_is_lambdalrs_over_a_whole_onecycle():
+    """Warm-up, cosine and the flat end past the last step: the same rate and the same state each step."""
+    recipe = get_recipe("best")
+    optimizers = [torch.optim.AdamW([torch.zeros(2, requires_grad=True)], lr=recipe.lr) for _ in range(2)]
+    schedules = [torch.optim.lr_scheduler.LambdaLR(o, lr_factor(recipe, 40)) for o in optimizers]
+    steppers = (HostSchedule(schedules[0]), schedules[1])
+    for _ in range(45):
+        for optimizer, stepper in zip(optimizers, steppers):
+            optimizer.step()
+            stepper.step()
+        assert optimizers[0].param_groups[0]["lr"] == optimizers[1].param_groups[0]["lr"]
+        assert schedules[0].state_dict() == schedules[1].state_dict()
+        assert schedules[0].get_last_lr() == schedules[1].get_last_lr()
+
+
+def test_direct_schedule_step_serves_one_group_with_a_number_for_its_rate():
+    def schedule(lr=0.01, groups=1, kind=torch.optim.lr_scheduler.LambdaLR):
+        params = [torch.zeros(3, requires_grad=True) for _ in range(groups)]
+        optimizer = torch.optim.SGD([{"params": [p]} for p in params], lr=lr)
+        return kind(optimizer, lambda step: 1.0) if kind is torch.optim.lr_scheduler.LambdaLR else kind(optimizer)
+
+    assert host_schedule_serves(schedule())
+    assert not host_schedule_serves(schedule(groups=2))
+    assert not host_schedule_serves(schedule(lr=torch.tensor(0.01)))
+    assert not host_schedule_serves(schedule(kind=torch.optim.lr_scheduler.ConstantLR))
+
+
+def test_a_torch_whose_lambdalr_keeps_other_state_keeps_its_own_schedule_step(monkeypatch):
+    """HostSchedule sets LambdaLR's private fields: where torch's step would leave others (simulated by a
+    LambdaLR that counts one more field), torch's own step serves."""
+    from digitnet.training import optim
+
+    real_update = torch.optim.lr_scheduler.LambdaLR._update_lr
+
+    def counting_update(self, epoch=None):
+        real_update(self, epoch)
+        self.updates = getattr(self, "updates", 0) + 1
+
+    optim._host_schedule_matches_torch.cache_clear()
+    monkeypatch.setattr(torch.optim.lr_scheduler.LambdaLR, "_update_lr", counting_update)
+    try:
+        step = BackpropStep(build_model(seed=2), get_recipe("best"), 12)
+        assert step.scheduler is step.schedule
+    finally:
+        monkeypatch.undo()
+        optim._host_schedule_matches_torch.cache_clear()
+    assert optim._host_schedule_matches_torch()
