@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
+from digitnet.training.cpu_linear import linear_relu, onednn_serves
 from digitnet.training.streams import SideStreams
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
@@ -61,6 +62,7 @@ class StepBuffers:
         self.ones = torch.ones(n, device=device, dtype=dtype)
         self.outer: dict[int, torch.Tensor] = {}  # layer -> its (n, out, in) outer products, GPU forms only
         self.tail = None  # triton_tail.TailWorkspace, where the fused top layer serves
+        self.onednn: set[int] = set()  # the hidden layers whose forward is one oneDNN primitive (cpu_linear.py)
 
 
 class MLPLayers:
@@ -94,7 +96,8 @@ class MLPLayers:
 
     def buffers(self, n: int) -> StepBuffers:
         if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
-            self._buffers[n] = StepBuffers(n, self.sizes, self.device, self.dtype)
+            buf = self._buffers[n] = StepBuffers(n, self.sizes, self.device, self.dtype)
+            buf.onednn = {k for k, layer in enumerate(self.linears[:-1]) if onednn_serves(layer, self.dtype, n)}
         return self._buffers[n]
 
     def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -188,7 +191,9 @@ class MLPLayers:
         inputs = [x]
         for i, (w, b) in enumerate(weights[:layers]):
             hidden = i < len(weights) - 1
-            if hidden and self.relu_epilogue:
+            if i in buf.onednn:
+                out = linear_relu(inputs[-1], w, b)  # a new tensor each step (oneDNN writes no out=)
+            elif hidden and self.relu_epilogue:
                 out = _addmm_relu_into(b, inputs[-1], w.t(), out=buf.acts[i])
             else:
                 out = torch.addmm(b, inputs[-1], w.t(), out=buf.acts[i])
