@@ -22,6 +22,8 @@ from digitnet.recipes import Recipe
 from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
 
+ACCUMULATE_FROM = 100_000  # weights of a layer whose float32 gradient is zeroed, then added to by the GEMM
+
 
 def supports_model(model: nn.Module) -> bool:
     """True for an MLP: Linear and ReLU layers only."""
@@ -52,9 +54,12 @@ class BackpropStep(AutogradStep):
             return
         if self.mlp.mixed:
             weight_grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
-        else:  # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.04-1.3x as long for the
-            # first layer's 256 x 784 gradient on an AMD EPYC (benchmarks/step_breakdown.py, wgrad rows)
+        elif weight_grad.numel() >= ACCUMULATE_FROM:  # zeroed, then added to: MKL's overwriting GEMM (beta 0)
+            # took 1.04-1.3x as long for the first layer's 256 x 784 gradient on an AMD EPYC
+            # (benchmarks/step_breakdown.py, wgrad rows)
             weight_grad.zero_().addmm_(grad.t(), below_input)
+        else:  # but 0.93x for best's 128 x 256, 1.05x for its 10 x 128 (a throw-away probe, hot)
+            torch.mm(grad.t(), below_input, out=weight_grad)
         if with_bias:
             with self.mlp.side.fork(2 * k + 1):
                 torch.sum(grad, 0, dtype=torch.float32, out=bias_grad)
