@@ -14,27 +14,23 @@ needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reas
 
 
 @needs_onednn
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize(("rows", "inputs", "outputs"), [(128, 784, 256), (3, 5, 7), (1, 64, 1)])
-def test_linear_relu_is_relu_of_the_affine_map(dtype, rows, inputs, outputs):
+def test_linear_relu_is_relu_of_the_affine_map(rows, inputs, outputs):
     gen = torch.Generator().manual_seed(rows + inputs)
-    x, weight, bias = (torch.randn(*shape, generator=gen).to(dtype) for shape in ((rows, inputs), (outputs, inputs), (outputs,)))
+    x, weight, bias = (torch.randn(*shape, generator=gen) for shape in ((rows, inputs), (outputs, inputs), (outputs,)))
     expected = torch.relu(x.double() @ weight.double().t() + bias.double())
     got = cpu_linear.linear_relu(x, weight, bias)
-    assert got.dtype == dtype and got.shape == (rows, outputs)
-    assert (got == 0).sum() >= (expected <= 0).sum() * 0.9  # the ReLU ran
-    tolerance = 1e-4 if dtype == torch.float32 else 0.05
-    torch.testing.assert_close(got.double(), expected, rtol=tolerance, atol=tolerance * inputs ** 0.5)
+    assert got.dtype == torch.float32 and got.shape == (rows, outputs)
+    torch.testing.assert_close(got.double(), expected, rtol=1e-4, atol=1e-4 * inputs ** 0.5)
 
 
 @needs_onednn
-def test_onednn_serves_large_float32_layers_and_every_bfloat16_layer_on_the_cpu():
+def test_onednn_serves_large_float32_layers_on_full_batches_on_the_cpu():
     first, second = nn.Linear(784, 256), nn.Linear(256, 128)
     assert cpu_linear.onednn_serves(first, torch.float32, rows=128)
     assert not cpu_linear.onednn_serves(first, torch.float32, rows=32)  # MKL's GEMM was as fast or faster
     assert not cpu_linear.onednn_serves(second, torch.float32, rows=128)  # 32,768 weights: the same
-    assert cpu_linear.onednn_serves(second, torch.bfloat16, rows=32)
-    assert not cpu_linear.onednn_serves(first, torch.float16, rows=128)
+    assert not cpu_linear.onednn_serves(first, torch.bfloat16, rows=128)  # no clear gain inside a step
     if torch.cuda.is_available():
         assert not cpu_linear.onednn_serves(first.cuda(), torch.float32, rows=128)
 
@@ -43,7 +39,8 @@ def test_onednn_serves_large_float32_layers_and_every_bfloat16_layer_on_the_cpu(
 def test_the_mlp_forward_takes_onednn_for_the_layers_it_serves():
     model = build_model(seed=0)  # 784-256-128-10
     assert MLPLayers(model).buffers(128).onednn == {0} and MLPLayers(model).buffers(32).onednn == set()
-    assert MLPLayers(model, torch.bfloat16).buffers(32).onednn == {0, 1}  # never the top layer: it has no ReLU
+    assert MLPLayers(build_model((512, 256), seed=0)).buffers(64).onednn == {0, 1}  # never the top: no ReLU
+    assert MLPLayers(model, torch.bfloat16).buffers(128).onednn == set()
 
 
 @pytest.mark.parametrize("primitive", ["missing", "silently_different"])
