@@ -2,14 +2,14 @@
 faster than MKL's GEMM followed by a ReLU.
 
 On a 2-core AMD EPYC (Zen 4), oneDNN's linear with its ReLU post-op against addmm then relu_, each hot in
-a loop of its own (benchmarks/cpu_linear.py, two runs): float32 at batch 128 784->256 1.14-1.25x as
-fast, 784->512 1.10-1.26x, 784->1024 1.23-1.46x, 512->256 1.03-1.09x, but 256->128 0.76-0.87x and
-784->64 0.86-0.91x; 784->256 at batch 512 1.10-1.21x, at batch 32 0.93-1.00x. So oneDNN serves float32
-layers of at least MIN_WEIGHTS weights on batches of at least MIN_ROWS rows. Inside a whole step the gain
-is much smaller: best's step, its first layer through oneDNN, ran 1.023x, 1.026x and 0.997x as fast in
+a loop of its own (benchmarks/cpu_linear.py, two runs): float32 at batch 128 784->256 1.25-1.44x as
+fast, 784->512 1.12-1.26x, 784->1024 1.18-1.46x, 512->256 1.09x, but 256->128 0.76-0.86x and 784->64
+0.86-0.90x; 784->256 at batch 512 1.08-1.21x, at batch 32 0.93-0.98x. So oneDNN serves float32 layers
+of at least MIN_WEIGHTS weights on batches of at least MIN_ROWS rows. Inside a whole step the gain is
+much smaller: best's step, its first layer through oneDNN, ran 1.023x, 1.026x and 0.997x as fast in
 three runs of alternating blocks of 20-50 steps (a fourth, on a busy stretch, 1.28x; a throw-away
 probe like benchmarks/paired_steps.py). bfloat16 layers keep MKL: oneDNN measured 1.00-1.39x alone but
-0.98-1.04x inside best's bf16 step over four such runs, no clear gain.
+0.98-1.04x inside best's bf16 step over three such runs (its first layer alone: 0.97x), no clear gain.
 The choice depends only on the shapes and the dtype, never on a timing, so a run still repeats bit for
 bit from its seed.
 
