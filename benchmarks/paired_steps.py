@@ -35,7 +35,7 @@ POOL = 60_000  # images the batches are drawn from, as one Fashion-MNIST epoch
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--recipe", default="best")
+    parser.add_argument("--recipe", default="best", choices=("best", "tutorial"), help="an MLP recipe")
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--block", type=int, default=20)
     parser.add_argument("--baseline-src", help="another digitnet tree's src folder, run as a third contender")
