@@ -135,7 +135,7 @@ if triton is not None:
     @triton.jit
     def _window(n, C: tl.constexpr, HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
         """This program's values: each one's offset in the pooled map and in the full one (the window's
-        top left), and which are real."""
+        top left), which are real, and each one's sample and place in its pooled plane."""
         channel = tl.program_id(0)
         item = tl.arange(0, BLOCK)
         sample = tl.program_id(1) * SAMPLES + item // (HO * WO)
@@ -144,12 +144,12 @@ if triton is not None:
         plane = sample.to(tl.int64) * C + channel  # offsets past 2**31 in batches of over 85,000 images
         pooled = plane * (HO * WO) + place
         top_left = plane * (4 * HO * WO) + (place // WO) * (4 * WO) + (place % WO) * 2
-        return pooled, top_left, inside
+        return pooled, top_left, inside, sample, place
 
     @triton.jit
     def _pool_forward_kernel(a_ptr, bias_ptr, out_ptr, code_ptr, n, C: tl.constexpr, HO: tl.constexpr,
                              WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr):
-        pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
+        pooled, top_left, inside, _, _ = _window(n, C, HO, WO, SAMPLES, BLOCK)
         best = tl.load(a_ptr + top_left, mask=inside, other=0.0).to(tl.float32)  # bfloat16 is exact in float32
         code = tl.zeros([BLOCK], dtype=tl.int32)
         for k in tl.static_range(1, 4):  # row by row, as PyTorch's pooling: the first of equal values wins
@@ -168,7 +168,7 @@ if triton is not None:
     def _pool_backward_kernel(grad_ptr, out_ptr, code_ptr, grad_a_ptr, image_ptr, partials_ptr, n, C: tl.constexpr,
                               HO: tl.constexpr, WO: tl.constexpr, SAMPLES: tl.constexpr, BLOCK: tl.constexpr,
                               WEIGHT: tl.constexpr):
-        pooled, top_left, inside = _window(n, C, HO, WO, SAMPLES, BLOCK)
+        pooled, top_left, inside, sample, place = _window(n, C, HO, WO, SAMPLES, BLOCK)
         grad = tl.load(grad_ptr + pooled, mask=inside, other=0.0).to(tl.float32)
         out = tl.load(out_ptr + pooled, mask=inside, other=0.0).to(tl.float32)
         code = tl.load(code_ptr + pooled, mask=inside, other=0).to(tl.int32)
@@ -176,9 +176,6 @@ if triton is not None:
         shares = partials_ptr + (tl.program_id(1) * C + tl.program_id(0)) * (16 if WEIGHT else 1)
         tl.store(shares, tl.sum(grad, 0))
         if WEIGHT:  # dW[kh, kw] = sum of grad x image[row + kh - 1, col + kw - 1], (row, col) the window's winner
-            item = tl.arange(0, BLOCK)
-            sample = tl.program_id(1) * SAMPLES + item // (HO * WO)
-            place = item % (HO * WO)
             row = (place // WO) * 2 + code // 2
             col = (place % WO) * 2 + code % 2
             for k in tl.static_range(9):
