@@ -107,11 +107,12 @@ def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: boo
     idx = source.files[key]
     for system_dir in source.system_dirs:
         path = _find_in(Path(system_dir), idx)
-        if path is not None and (data := _verified(path, source, key, local_only, "ignoring {}")) is not None:
+        if path is not None and (data := _verified(path, idx, source.name, local_only, "ignoring {}")) is not None:
             return path, data
     path = _find_in(folder, idx)
     if path is not None:
-        if (data := _verified(path, source, key, local_only, "{}; deleting it and downloading again")) is not None:
+        note = "{}; deleting it and downloading again"
+        if (data := _verified(path, idx, source.name, local_only, note)) is not None:
             return path, data
         path.unlink()
     if local_only:
@@ -119,11 +120,11 @@ def _resolve_cached(source: DatasetSource, key: str, folder: Path, progress: boo
     return download_file(idx, folder, mirrors_for(source.mirrors), progress=progress)
 
 
-def _verified(path: Path, source: DatasetSource, key: str, local_only: bool, note: str) -> bytes | None:
-    """The file's verified contents; None, after saying note (formatted with the error), where it fails
-    verification and a download may replace it (with local_only the error is raised)."""
+def _verified(path: Path, idx: IdxFile, dataset: str, local_only: bool, note: str) -> bytes | None:
+    """The file's contents, verified against idx; None, after saying note (formatted with the error),
+    where it fails verification and a download may replace it (with local_only the error is raised)."""
     try:
-        return verify_file(path, source.files[key], source.name)
+        return verify_file(path, idx, dataset)
     except DataError as exc:
         if local_only:
             raise
