@@ -6,7 +6,7 @@ import matplotlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw, ImageFont
@@ -329,3 +329,108 @@ def test_ink_as_dark_as_the_digits_at_the_edge_is_still_read():
     image[np.abs(np.hypot((ys - 60) / 35, (xs - 230) / 22) - 1) < 0.2] = 40  # a 0
     digits = prepare_digits(np.clip(image, 0, 255).astype(np.uint8))
     assert len(digits) == 3 and digits[0].box[0] == 0
+
+
+def _padded(image: Image.Image, margin: int = 60) -> np.ndarray:
+    return np.pad(np.asarray(image), margin, constant_values=255)
+
+
+def _ink_extent(page: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.flatnonzero((page < 128).any(axis=1)), np.flatnonzero((page < 128).any(axis=0))
+
+
+def _same_digits(got, expected, tolerance=6.0):
+    assert len(got) == len(expected)
+    differences = [float(np.abs(a.pixels.astype(int) - b.pixels.astype(int)).mean()) for a, b in zip(got, expected)]
+    assert max(differences) < tolerance, differences
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.text("0123456789", min_size=2, max_size=4), st.integers(4, 30), st.integers(3, 40), st.integers(2, 9),
+       st.integers(0, 40), st.booleans())
+@example("11", 4, 6, 3, 0, False).via("narrow digits close together: the line is shorter than 1.5 digit heights")
+@example("71", 6, 10, 4, 2, True).via("the same, a line over them")
+def test_a_line_under_or_over_a_number_is_not_read(text, gap, distance, thickness, overhang, over):
+    """An underline (or a line above), apart from the digits, as long as the number or longer: the same
+    digits as without it."""
+    plain = _padded(_number(text, gap))
+    rows, cols = _ink_extent(plain)
+    ruled = plain.copy()
+    top = rows[0] - distance - thickness if over else rows[-1] + distance
+    ruled[top : top + thickness, cols[0] - overhang : cols[-1] + 1 + overhang] = 0
+    _same_digits(prepare_digits(ruled), prepare_digits(plain))
+
+
+@pytest.mark.parametrize("text", ["305", "2026"])
+def test_an_underline_touching_the_digits_a_strike_through_or_ruled_paper_is_not_read(text):
+    plain = _padded(_number(text, 20))
+    rows, cols = _ink_extent(plain)
+    underlined, struck = plain.copy(), plain.copy()
+    underlined[rows[-1] + 1 : rows[-1] + 7, cols[0] - 10 : cols[-1] + 10] = 0  # the digits stand on it
+    middle = (rows[0] + rows[-1]) // 2
+    struck[middle : middle + 4, cols[0] - 25 : cols[-1] + 25] = 0  # drawn across, past the number
+    notebook = plain.copy()  # ruled paper: lines across the whole page, one under the digits, one through them
+    for y in (rows[-1] + 1, middle, middle - (rows[-1] - middle + 20)):
+        notebook[y : y + 3, :] = 0
+    expected = prepare_digits(plain)
+    _same_digits(prepare_digits(underlined), expected, tolerance=10.0)  # a round bottom's last row is the line's
+    _same_digits(prepare_digits(struck), expected, tolerance=12.0)  # the strokes it crossed keep the crossing
+    _same_digits(prepare_digits(notebook), expected, tolerance=12.0)
+
+
+def _boxed(digits28: list[np.ndarray], side=110, gap=30, touching=False, comb=False) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST digits drawn black on white in a row, without and with a box (2 px lines) round each one;
+    comb: the boxes share their sides, as a form's row of boxes does."""
+    step = side + (0 if comb else gap)
+    page = np.full((side + 80, 40 + step * len(digits28) + 40), 255, np.uint8)
+    for k, digit in enumerate(digits28):
+        big = np.asarray(Image.fromarray(255 - digit).resize((side, side), Image.Resampling.BICUBIC))
+        top, left = 40, 40 + k * step
+        np.minimum(page[top : top + side, left : left + side], big, out=page[top : top + side, left : left + side])
+    boxed = page.copy()
+    inset = -8 if touching else 4  # touching: the box cuts into the digits' 28x28 field, where their ink is
+    for k in range(len(digits28)):
+        left, right = 40 + k * step - inset, 40 + k * step + side + inset
+        y0, y1 = 40 - inset, 40 + side + inset
+        boxed[y0 : y0 + 2, left:right] = boxed[y1 - 2 : y1, left:right] = 0
+        boxed[y0:y1, left : left + 2] = boxed[y0:y1, right - 2 : right] = 0
+    return page, boxed
+
+
+@pytest.mark.parametrize(("touching", "comb"), [(False, False), (False, True), (True, False)],
+                         ids=["apart", "comb", "touching"])
+def test_digits_written_in_boxes_are_read_without_the_boxes(mnist_test_digits, touching, comb):
+    digits, _ = mnist_test_digits
+    for start in range(0, 12, 3):
+        plain, boxed = _boxed(list(digits[start : start + 3]), touching=touching, comb=comb)
+        _same_digits(prepare_digits(boxed), prepare_digits(plain), tolerance=10.0 if touching else 6.0)
+
+
+@pytest.mark.parametrize("lines", [
+    [[(100, 40), (100, 200)]],  # a 1: a straight vertical stroke
+    [[(50, 40), (160, 40), (90, 200)]],  # a 7 with a ruler-straight bar
+    [[(60, 80), (100, 40), (150, 80), (60, 200), (200, 200)]],  # a 2 with a base wider than it is tall... nearly
+    [[(130, 40), (50, 150), (170, 150)], [(130, 40), (130, 210)]],  # a 4: its bar crosses the stem
+    [[(50, 40), (160, 40), (160, 200), (50, 200), (50, 40)]],  # a square 0: a box with nothing inside
+    [[(50, 40), (160, 40), (160, 200), (50, 200), (50, 40)], [(50, 120), (160, 120)]],  # an LCD-style 8
+])
+def test_straight_strokes_of_a_digit_stay(lines):
+    image = np.asarray(_strokes((220, 250), lines))
+    kept = prepare(image).pixels
+    assert (kept > 0).sum() > 0
+    from digitnet.imageprep import ink_map, without_rulings
+
+    _, mask, _ = ink_map(image.astype(np.float32))
+    np.testing.assert_array_equal(without_rulings(mask), mask)
+
+
+@pytest.mark.parametrize("text", ["222", "777", "444", "5555", "2022"])
+@pytest.mark.parametrize("gap", [0, -8])
+def test_bars_of_touching_printed_digits_are_not_taken_for_a_line(text, gap):
+    """Touching printed digits join their bases or bars into one straight line as long as a ruling;
+    it ends where the digits do, and stays."""
+    from digitnet.imageprep import ink_map, without_rulings
+
+    image = np.pad(np.asarray(_number(text, gap)), 30, constant_values=255).astype(np.float32)
+    _, mask, _ = ink_map(image)
+    np.testing.assert_array_equal(without_rulings(mask), mask)

@@ -12,9 +12,11 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    more from the image's median (grey paper in a photo, a dark background);
 3. background removed: a grey opening wider than a stroke estimates the paper's uneven light and
    shadows on a reduced copy, and is subtracted; light smoothing removes grain and JPEG noise;
-4. ink separated from paper by Otsu's threshold on what remains; specks (components with far
-   less ink than the largest), thick regions at the edge (a table beyond the paper) and faint ones
-   there (light the background estimate left at a photo's edge) dropped;
+4. ink separated from paper by Otsu's threshold on what remains; straight lines that cannot be part
+   of a digit (an underline, the lines of ruled paper, the boxes of a form) taken out, keeping where
+   strokes cross them; specks (components with far less ink than the largest), thick regions at the
+   edge (a table beyond the paper) and faint ones there (light the background estimate left at a
+   photo's edge) dropped;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits);
@@ -48,6 +50,14 @@ FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear
 SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
 FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
+LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
+RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
+MAX_TILT = 0.25  # ... and rises at most this much over its length
+PAST_SHARE = 0.25  # ... and, where it touches digits, reaches past them on both sides by this share of their height,
+UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink above it) and past them by this share
+ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
+FRAME_SPAN = 0.75  # a box's sides run across or down at least this share of it
+MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -274,6 +284,162 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarra
     return on_edge & (thick | faint)
 
 
+def _ink_without_rulings(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """ink_map, with the rulings and frames (without_rulings) and their anti-aliased rims taken out."""
+    intensity, mask, inverted = ink_map(gray)
+    clean = without_rulings(mask)
+    if clean is not mask:
+        rims = ndimage.binary_dilation(mask & ~clean, iterations=2) & ~clean
+        intensity[rims] = 0.0
+    return intensity, clean, inverted
+
+
+def without_rulings(mask: np.ndarray) -> np.ndarray:
+    """The ink mask without the straight lines printed or drawn around the digits: rulings (an
+    underline, the lines of ruled paper, a strike-through) and the boxes a form asks for one digit in.
+    Where a digit's stroke crosses a removed line, the crossing stays, so the stroke stays whole.
+
+    A straight run of ink is a line only where it cannot be part of a digit: a horizontal one longer than
+    RULING_SPAN times the digits' height (no digit is that much wider than tall) or lying apart under or
+    over two digits or more, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
+    has nothing else inside, and stays). Straight strokes of digits (a 1, the bar of a 7 or a 4) are
+    shorter, and stay."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return mask
+    # the ink's extent and a pixel of paper round it (the distances to paper stay those of the whole mask)
+    box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+    ink = mask[box]
+    length = max(MIN_LINE, round(LINE_STROKES * _stroke_width(ink))) | 1  # odd: the filters' windows are centred
+    across = _straight_runs(ink, length, axis=1)
+    if not across.any():
+        return mask
+    lines = _frames(ink, across, _straight_runs(ink, length, axis=0), length) | _long_rows(ink, across)
+    if not lines.any():
+        return mask
+    kept = ink & ~lines
+    thickness = 2 * int(np.ceil(ndimage.distance_transform_edt(lines).max())) + 2
+    crossings = (ndimage.binary_closing(kept, structure=np.ones((thickness, 1), dtype=bool))
+                 | ndimage.binary_closing(kept, structure=np.ones((1, thickness), dtype=bool)))
+    clean = mask.copy()
+    clean[box] = kept | (lines & crossings)
+    return clean
+
+
+def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of mask in runs of at least length (odd) along axis, where a run may step a pixel
+    sideways (a line photographed at a slight tilt): a binary opening by a straight line of the mask
+    widened by a pixel each side, as a running minimum then maximum (whose cost does not grow with the
+    length), then only the mask's own pixels."""
+    wide = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=1 - axis)
+    eroded = ndimage.minimum_filter1d(wide, length, axis=axis, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool) & mask
+
+
+def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
+    """Horizontal straight lines that are not part of a digit: longer than RULING_SPAN times the height
+    of the ink around them (the piece of ink the line belongs to: a digit whose bar it is, or the
+    digits an underline touches; or, if taller, the tallest piece left when the line is taken away),
+    or a line on its own under or over two digits or more, as long as they are tall."""
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    boxes = ndimage.find_objects(pieces)
+    mass = ndimage.sum(mask, pieces, index=np.arange(1, count + 1))
+    digits = [k for k in range(count) if mass[k] >= SPECK_SHARE * mass.max()]  # pieces, specks aside
+    lines, _ = ndimage.label(horizontal, structure=np.ones((3, 3)))
+    rulings = []
+    for i, (rows, cols) in enumerate(ndimage.find_objects(lines)):
+        length = cols.stop - cols.start
+        if rows.stop - rows.start > MAX_TILT * length:
+            continue
+        line = lines == i + 1
+        own = int(pieces[line][0]) - 1
+        own_height = boxes[own][0].stop - boxes[own][0].start
+        alone = mass[own] <= ALONE_SHARE * line.sum()  # the line touches no digit
+        if length >= RULING_SPAN * max(own_height, _tallest(mask & ~line)) and (
+                alone or _outside(line, (pieces == own + 1) & ~horizontal)):
+            rulings.append(i + 1)
+        elif alone:
+            spanned = [boxes[k][0].stop - boxes[k][0].start for k in digits if k != own
+                       and min(boxes[k][1].stop, cols.stop) - max(boxes[k][1].start, cols.start)
+                       >= 0.5 * (boxes[k][1].stop - boxes[k][1].start)]
+            if len(spanned) >= 2 and length >= max(spanned):
+                rulings.append(i + 1)
+    return np.isin(lines, rulings)
+
+
+def _outside(line: np.ndarray, rest: np.ndarray) -> bool:
+    """Whether a line lies outside the rest of the ink it touches (rest: the other ink of its piece, its
+    straight lines aside): under (nearly) all of it and past it on one side at least by UNDER_SHARE of
+    its height (digits standing on an underline), or past it on both sides by PAST_SHARE of its height
+    (a line of ruled paper, a strike-through). Touching printed digits make lines of their own, which
+    end about where the digits do: the bases of 222, the bars of 777 (over the rest, past it on the left
+    only) or of 444 (through it); they stay. The merged base serifs of touching 1111 reach past the last
+    stem as an underline would, and go."""
+    total = rest.sum()
+    if not total:
+        return True
+    rows, cols = np.flatnonzero(line.any(axis=1)), np.flatnonzero(line.any(axis=0))
+    rest_rows, rest_cols = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
+    height = rest_rows[-1] - rest_rows[0] + 1
+    if rest[rows[-1] + 1 :].sum() <= UNDER_SHARE * total:  # an underline
+        margin = UNDER_SHARE * height
+        return cols[0] <= rest_cols[0] - margin or cols[-1] >= rest_cols[-1] + margin
+    margin = PAST_SHARE * height
+    return cols[0] <= rest_cols[0] - margin and cols[-1] >= rest_cols[-1] + margin
+
+
+def _tallest(mask: np.ndarray) -> int:
+    """The height of the tallest component of mask, specks (as _components drops them) aside; 0 if none."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    if not count:
+        return 0
+    mass = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
+    return max(rows.stop - rows.start for (rows, _), m in zip(ndimage.find_objects(labels), mass)
+               if m >= SPECK_SHARE * mass.max())
+
+
+def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, length: int) -> np.ndarray:
+    """The lines of boxes drawn round ink. A piece of straight lines (horizontal and vertical runs of at
+    least length) is a box, or a row of boxes, where it holds a line across most of its width near its
+    top and another near its bottom, a line down most of its height near its left and another near its
+    right, and ink inside that is none of these lines (a square 0 or an LCD-style 8 is nothing but such
+    lines, and stays). Its lines across or down most of it go: the sides, and the dividers of a row of
+    boxes; shorter straight strokes touching them (a 1 written against a side) stay."""
+    labels, _ = ndimage.label(horizontal | vertical, structure=np.ones((3, 3)))
+    frames = np.zeros_like(mask)
+    for i, (rows, cols) in enumerate(ndimage.find_objects(labels)):
+        piece = labels[rows, cols] == i + 1
+        h, w = piece.shape
+        if min(h, w) < length:
+            continue
+        across = _long_parts(horizontal[rows, cols] & piece, FRAME_SPAN * w, axis=1)
+        down = _long_parts(vertical[rows, cols] & piece, FRAME_SPAN * h, axis=0)
+        if not (_near_both_ends(across.any(axis=1)) and _near_both_ends(down.any(axis=0))):
+            continue
+        if (mask[rows, cols] & ~(across | down)).sum() >= length:
+            frames[rows, cols] |= across | down
+    return frames
+
+
+def _long_parts(runs: np.ndarray, extent: float, axis: int) -> np.ndarray:
+    """The connected parts of runs reaching at least extent along axis (1: across, 0: down) and straight:
+    no wider the other way than MAX_BEND of their length (an arc of a small 8 or 0 made of short runs
+    is not a side of a box)."""
+    labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
+    long = []
+    for i, box in enumerate(ndimage.find_objects(labels)):
+        along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
+        if along >= extent and other <= MAX_BEND * along:
+            long.append(i + 1)
+    return np.isin(labels, long)
+
+
+def _near_both_ends(occupied: np.ndarray) -> bool:
+    """Whether occupied (along one axis) has something in its first quarter and in its last."""
+    where = np.flatnonzero(occupied)
+    return len(where) > 0 and where[0] < len(occupied) / 4 and where[-1] >= 3 * len(occupied) / 4
+
+
 def _group(kept: list[int], slices: list[tuple]) -> list[list]:
     """Components -> digits, left to right: [labels, first column, last column + 1, top row,
     bottom row + 1]. Pieces that overlap horizontally by half the narrower one's width are one digit
@@ -407,7 +573,7 @@ def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: floa
 def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right."""
     gray, factor = _grey(image)
-    intensity, mask, inverted = ink_map(gray)
+    intensity, mask, inverted = _ink_without_rulings(gray)
     labels, kept, slices = _components(mask, intensity)
     digits = []
     groups = _group(kept, slices)
@@ -432,7 +598,7 @@ def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
     All the ink counts as one digit (specks dropped); prepare_digits reads several.
     """
     gray, factor = _grey(image)
-    intensity, mask, inverted = ink_map(gray)
+    intensity, mask, inverted = _ink_without_rulings(gray)
     labels, kept, _ = _components(mask, intensity)
     return _digit(intensity, np.isin(labels, kept), inverted, factor)
 
