@@ -1,5 +1,6 @@
 """A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers;
-and print in fonts no recipe trains on: single digits, and numbers (clean or photographed).
+print in fonts no recipe trains on: single digits, and numbers (clean or photographed); numbers
+underlined or on ruled paper, and digits written in a form's boxes.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers")
+CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed")
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -102,6 +103,20 @@ def pen(rng, digit28: np.ndarray) -> Image.Image:
 def number(rng, digits28: list[np.ndarray]) -> Image.Image:
     """Digits side by side, gaps from touching to wide, on clean paper or as a photo."""
     side = int(rng.integers(60, 120))
+    row = np.pad(_number_row(rng, digits28, side), side // 3)
+    return _clean_or_photo(rng, row)
+
+
+def _clean_or_photo(rng, ink: np.ndarray) -> Image.Image:
+    """ink in 0..1 (1 = ink) black on white, or photographed on grey paper: an even chance."""
+    if rng.random() < 0.5:
+        return _ink_on_paper(rng, ink)
+    return Image.fromarray((255 * (1 - ink)).astype(np.uint8))
+
+
+def _number_row(rng, digits28: list[np.ndarray], side: int) -> np.ndarray:
+    """The digits' ink side by side, side pixels tall, gaps from touching to wide, half a side of margin
+    left and right."""
     pieces = []
     for d in digits28:
         ink = _upscaled(d, side)
@@ -115,10 +130,57 @@ def number(rng, digits28: list[np.ndarray]) -> Image.Image:
         x = max(0, x + min(0, int(gap)))
         row[:, x : x + piece.shape[1]] = np.maximum(row[:, x : x + piece.shape[1]], piece)
         x += piece.shape[1] + max(0, int(gap))
-    row = np.pad(row, side // 3)
-    if rng.random() < 0.5:
-        return _ink_on_paper(rng, row)
-    return Image.fromarray((255 * (1 - row)).astype(np.uint8))
+    return row
+
+
+def ruled(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number with straight lines that are not digits: underlined (apart from the digits
+    or touching them), underlined twice, or written on ruled notebook paper whose lines run across the
+    whole image; clean or photographed."""
+    side = int(rng.integers(60, 120))
+    row = _number_row(rng, digits28, side)
+    ink = np.pad(row, side // 2)
+    rows = np.flatnonzero(row.max(axis=1) > 0.1) + side // 2
+    cols = np.flatnonzero(row.max(axis=0) > 0.1) + side // 2
+    thickness = int(rng.integers(1, max(2, side // 25) + 1))
+    kind = rng.choice(["underline", "touching", "double", "notebook"])
+    if kind == "notebook":
+        spacing = int(rows[-1] - rows[0] + rng.integers(side // 8, side // 3))
+        for y in range(int(rows[-1]) + 1 - spacing, ink.shape[0], spacing):
+            if y >= 0:
+                ink[y : y + thickness] = np.maximum(ink[y : y + thickness], rng.uniform(0.5, 1.0))
+        return _clean_or_photo(rng, ink)
+    left, right = cols[0] - int(rng.integers(0, side // 3)), cols[-1] + int(rng.integers(0, side // 3))
+    y = int(rows[-1]) + (1 if kind == "touching" else int(rng.integers(side // 20 + 2, side // 4)))
+    ink[y : y + thickness, left:right] = 1.0
+    if kind == "double":
+        y += thickness + int(rng.integers(3, side // 8 + 4))
+        ink[y : y + thickness, left:right] = 1.0
+    return _clean_or_photo(rng, ink)
+
+
+def boxed(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """Handwritten digits in a form's boxes, one a box: separate boxes or a row of boxes sharing their
+    sides, some of them smaller than the writing, which then crosses their lines; clean or photographed."""
+    side = int(rng.integers(60, 120))
+    cell = int(side * rng.uniform(0.8, 1.4))
+    comb = rng.random() < 0.5
+    gap = 0 if comb else int(rng.integers(side // 10, side // 2))
+    thickness = int(rng.integers(1, max(2, side // 30) + 1))
+    margin = side // 2
+    ink = np.zeros((cell + 2 * margin, 2 * margin + len(digits28) * (cell + gap)), dtype=np.float32)
+    for k, digit in enumerate(digits28):
+        x0, y0 = margin + k * (cell + gap), margin
+        centre = (y0 + cell // 2 - side // 2, x0 + cell // 2 - side // 2)
+        glyph = _upscaled(digit, side)
+        top, left = max(0, centre[0]), max(0, centre[1])
+        crop = glyph[top - centre[0] :, left - centre[1] :][: ink.shape[0] - top, : ink.shape[1] - left]
+        region = ink[top : top + crop.shape[0], left : left + crop.shape[1]]
+        np.maximum(region, crop, out=region)
+        for edge in (ink[y0 : y0 + thickness, x0 : x0 + cell], ink[y0 + cell - thickness : y0 + cell, x0 : x0 + cell],
+                     ink[y0 : y0 + cell, x0 : x0 + thickness], ink[y0 : y0 + cell, x0 + cell - thickness : x0 + cell]):
+            edge[...] = 1.0
+    return _clean_or_photo(rng, ink)
 
 
 def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
@@ -148,6 +210,15 @@ def _write_printed_numbers(folder: Path, rng, count: int) -> None:
         printed_number(rng, font_list[n % len(font_list)], text).convert("L").save(folder / f"{text}_{n}.png")
 
 
+def _write_lined(out: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """The ruled and boxed numbers (1-4 digits), from a stream of their own."""
+    for n in range(count):
+        for category, draw in (("ruled", ruled), ("boxed", boxed)):
+            chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
+            text = "".join(str(labels[j]) for j in chosen)
+            draw(rng, [digits[j] for j in chosen]).convert("L").save(out / category / f"{text}_{n}.png")
+
+
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
     """Write every category into out/<category>/; returns {category: number of images}."""
     rng = np.random.default_rng(seed)
@@ -167,6 +238,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
         number(rng, [digits[j] for j in chosen]).convert("L").save(out / "numbers" / f"{text}_{n}.png")
     _write_unseen_fonts(out / "unseen-fonts", np.random.default_rng([seed, 1]), per_category)
     _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
+    _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
