@@ -55,8 +55,9 @@ RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits ar
 MAX_TILT = 0.25  # ... and rises at most this much over its length
 PAST_SHARE = 0.25  # ... and, where it touches digits, reaches past them on both sides by this share of their height,
 UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink above it) and past them by this share
+FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin printed lines
 ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
-FRAME_SPAN = 0.75  # a box's sides run across or down at least this share of it
+FRAME_END = 0.1  # a box's sides run across or down it to within this share of its size of either end
 MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
@@ -287,14 +288,14 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarra
 def _ink_without_rulings(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """ink_map, with the rulings and frames (without_rulings) and their anti-aliased rims taken out."""
     intensity, mask, inverted = ink_map(gray)
-    clean = without_rulings(mask)
+    clean = without_rulings(mask, intensity)
     if clean is not mask:
         rims = ndimage.binary_dilation(mask & ~clean, iterations=2) & ~clean
         intensity[rims] = 0.0
     return intensity, clean, inverted
 
 
-def without_rulings(mask: np.ndarray) -> np.ndarray:
+def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np.ndarray:
     """The ink mask without the straight lines printed or drawn around the digits: rulings (an
     underline, the lines of ruled paper, a strike-through) and the boxes a form asks for one digit in.
     Where a digit's stroke crosses a removed line, the crossing stays, so the stroke stays whole.
@@ -303,18 +304,24 @@ def without_rulings(mask: np.ndarray) -> np.ndarray:
     RULING_SPAN times the digits' height (no digit is that much wider than tall) or lying apart under or
     over two digits or more, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
     has nothing else inside, and stays). Straight strokes of digits (a 1, the bar of a 7 or a 4) are
-    shorter, and stay."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    shorter, and stay. With intensity (ink_map's), boxes are looked for in fainter ink too (above
+    FAINT_LINE): the thin printed lines of a form, smoothed, fall partly below the ink's threshold, and
+    what is left of them (a row of boxes' dividers, where two sides meet) would read as 1s."""
+    seen = mask if intensity is None else mask | (intensity > FAINT_LINE)
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
     if not len(rows):
         return mask
     # the ink's extent and a pixel of paper round it (the distances to paper stay those of the whole mask)
     box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
-    ink = mask[box]
-    length = max(MIN_LINE, round(LINE_STROKES * _stroke_width(ink))) | 1  # odd: the filters' windows are centred
-    across = _straight_runs(ink, length, axis=1)
-    if not across.any():
+    ink, faint = mask[box], seen[box]
+    if not ink.any():
         return mask
-    lines = _frames(ink, across, _straight_runs(ink, length, axis=0), length) | _long_rows(ink, across)
+    length = max(MIN_LINE, round(LINE_STROKES * _stroke_width(ink))) | 1  # odd: the filters' windows are centred
+    faint_across = _straight_runs(faint, length, axis=1)
+    if not faint_across.any():
+        return mask
+    boxes = _frames(ink, faint_across, _straight_runs(faint, length, axis=0), length)
+    lines = (boxes | _long_rows(ink, _straight_runs(ink, length, axis=1))) & ink
     if not lines.any():
         return mask
     kept = ink & ~lines
@@ -412,24 +419,28 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
         h, w = piece.shape
         if min(h, w) < length:
             continue
-        across = _long_parts(horizontal[rows, cols] & piece, FRAME_SPAN * w, axis=1)
-        down = _long_parts(vertical[rows, cols] & piece, FRAME_SPAN * h, axis=0)
+        across = _long_parts(horizontal[rows, cols] & piece, axis=1)
+        down = _long_parts(vertical[rows, cols] & piece, axis=0)
         if not (_near_both_ends(across.any(axis=1)) and _near_both_ends(down.any(axis=0))):
+            continue
+        if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
             continue
         if (mask[rows, cols] & ~(across | down)).sum() >= length:
             frames[rows, cols] |= across | down
     return frames
 
 
-def _long_parts(runs: np.ndarray, extent: float, axis: int) -> np.ndarray:
-    """The connected parts of runs reaching at least extent along axis (1: across, 0: down) and straight:
-    no wider the other way than MAX_BEND of their length (an arc of a small 8 or 0 made of short runs
-    is not a side of a box)."""
+def _long_parts(runs: np.ndarray, axis: int) -> np.ndarray:
+    """The connected parts of runs that run along axis (1: across, 0: down) from one side of runs to the
+    other (to within FRAME_END of its size: a box's sides meet at its corners; a digit's stem against
+    a box too small for it does not) and are straight: no wider the other way than MAX_BEND of their
+    length (an arc of a small 8 or 0 made of short runs is not a side of a box)."""
+    size = runs.shape[axis]
     labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
     long = []
     for i, box in enumerate(ndimage.find_objects(labels)):
         along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
-        if along >= extent and other <= MAX_BEND * along:
+        if box[axis].start <= FRAME_END * size and box[axis].stop >= (1 - FRAME_END) * size and other <= MAX_BEND * along:
             long.append(i + 1)
     return np.isin(labels, long)
 
