@@ -275,18 +275,23 @@ def test_a_thick_frame_touching_the_edge_is_not_ink_but_a_tightly_cropped_stroke
 def test_photographed_numbers_are_cut_into_the_right_count_of_digits(mnist_test_digits):
     """Numbers of 2-4 held-out MNIST digits, apart or touching, clean or photographed on grey paper
     (benchmarks/real_world_set.py): the right number of digits in nearly every one."""
-    import sys
+    wrong = _wrong_counts("number", mnist_test_digits[0], fewest=2)
+    assert wrong <= 2, f"{wrong} of 40 numbers cut into the wrong count of digits"
 
+
+def _wrong_counts(category: str, digits: np.ndarray, fewest: int) -> int:
+    """How many of 40 numbers of fewest-4 held-out digits, drawn by benchmarks/real_world_set.py's
+    function of that name, prepare_digits cuts into the wrong count of digits."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from real_world_set import number
+    import real_world_set
 
-    digits, _ = mnist_test_digits
+    draw = getattr(real_world_set, category)
     rng = np.random.default_rng(7)
     wrong = 0
     for _ in range(40):
-        chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(2, 5)), replace=False)]
-        wrong += len(prepare_digits(number(rng, chosen))) != len(chosen)
-    assert wrong <= 2, f"{wrong} of 40 numbers cut into the wrong count of digits"
+        chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(fewest, 5)), replace=False)]
+        wrong += len(prepare_digits(draw(rng, chosen))) != len(chosen)
+    return wrong
 
 
 @pytest.mark.parametrize("char", "8014")
@@ -418,16 +423,7 @@ def test_ruled_and_boxed_numbers_are_cut_into_the_right_count_of_digits(mnist_te
     A box's thin lines, smoothed, fall partly below the ink's threshold; what is left of them (a row
     of boxes' dividers, where two sides meet) is found with the fainter ink (9 of 40 boxed numbers
     came out with a wrong count without it)."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    import real_world_set
-
-    draw = getattr(real_world_set, category)
-    digits, _ = mnist_test_digits
-    rng = np.random.default_rng(7)
-    wrong = 0
-    for _ in range(40):
-        chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 5)), replace=False)]
-        wrong += len(prepare_digits(draw(rng, chosen))) != len(chosen)
+    wrong = _wrong_counts(category, mnist_test_digits[0], fewest=1)
     assert wrong <= most_wrong, f"{wrong} of 40 {category} numbers cut into the wrong count of digits"
 
 
