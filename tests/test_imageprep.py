@@ -458,7 +458,8 @@ def test_bars_of_touching_printed_digits_are_not_taken_for_a_line(text, gap):
 
 
 @pytest.mark.parametrize(("face", "size", "char"), [("DejaVuSans.ttf", 24, "8"), ("DejaVuSerif.ttf", 40, "8"),
-                                                    ("DejaVuSans-Oblique.ttf", 30, "0")])
+                                                    ("DejaVuSans-Oblique.ttf", 30, "0"), ("DejaVuSans.ttf", 30, "0"),
+                                                    ("cmr10.ttf", 60, "8"), ("cmtt10.ttf", 70, "8")])
 def test_a_small_printed_8_or_0_is_not_taken_for_a_box(face, size, char):
     """At a few strokes' size, the arcs of a thin 8 or 0 are made of runs of ink nearly as straight as a
     box's sides, with the rest of the glyph inside them: they are not straight enough to be a box."""
@@ -467,8 +468,9 @@ def test_a_small_printed_8_or_0_is_not_taken_for_a_box(face, size, char):
     image = Image.new("L", (size * 2, size * 2), 255)
     font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / face), size)
     ImageDraw.Draw(image).text((size // 3, size // 4), char, fill=0, font=font)
-    _, mask, _ = ink_map(np.asarray(image, dtype=np.float32))
+    intensity, mask, _ = ink_map(np.asarray(image, dtype=np.float32))
     np.testing.assert_array_equal(without_rulings(mask), mask)
+    np.testing.assert_array_equal(without_rulings(mask, intensity), mask)
 
 
 def _on_squared_paper(digits28: list[np.ndarray], side: int, gap: int, offset: int) -> np.ndarray:
