@@ -27,6 +27,7 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
 from __future__ import annotations
 
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,6 +260,8 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     mass = ndimage.sum(intensity, labels, index=index)
     mass[outside] = 0
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
+    if not kept:
+        raise ImageError("no digit found: the image holds only lines, boxes or its surroundings")
     slices = ndimage.find_objects(labels)
     return labels, kept, [slices[i - 1] for i in kept]
 
@@ -347,10 +350,12 @@ def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
     """Horizontal straight lines that are not part of a digit: longer than RULING_SPAN times the height
     of the ink around them (the piece of ink the line belongs to: a digit whose bar it is, or the
     digits an underline touches; or, if taller, the tallest piece left when the line is taken away),
-    or a line on its own under or over two digits or more, as long as they are tall."""
+    or a line on its own under or over two digits or more, as long as they are tall. Each line's work
+    is done within its own piece's box (a page of text holds hundreds of short straight runs)."""
     pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
     boxes = ndimage.find_objects(pieces)
     mass = ndimage.sum(mask, pieces, index=np.arange(1, count + 1))
+    heights = np.array([rows.stop - rows.start for rows, _ in boxes])
     digits = [k for k in range(count) if mass[k] >= SPECK_SHARE * mass.max()]  # pieces, specks aside
     lines, _ = ndimage.label(horizontal, structure=np.ones((3, 3)))
     rulings = []
@@ -358,15 +363,16 @@ def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
         length = cols.stop - cols.start
         if rows.stop - rows.start > MAX_TILT * length:
             continue
-        line = lines == i + 1
-        own = int(pieces[line][0]) - 1
-        own_height = boxes[own][0].stop - boxes[own][0].start
+        own = int(pieces[rows, cols][lines[rows, cols] == i + 1][0]) - 1
+        place = boxes[own]
+        piece, line = pieces[place] == own + 1, lines[place] == i + 1
         alone = mass[own] <= ALONE_SHARE * line.sum()  # the line touches no digit
-        if length >= RULING_SPAN * max(own_height, _tallest(mask & ~line)) and (
-                alone or _outside(line, (pieces == own + 1) & ~horizontal)):
+        if (length >= RULING_SPAN * heights[own]
+                and length >= RULING_SPAN * _tallest_without(piece & ~line, np.delete(heights, own), np.delete(mass, own))
+                and (alone or _outside(line, piece & ~horizontal[place]))):
             rulings.append(i + 1)
         elif alone:
-            spanned = [boxes[k][0].stop - boxes[k][0].start for k in digits if k != own
+            spanned = [heights[k] for k in digits if k != own
                        and min(boxes[k][1].stop, cols.stop) - max(boxes[k][1].start, cols.start)
                        >= 0.5 * (boxes[k][1].stop - boxes[k][1].start)]
             if len(spanned) >= 2 and length >= max(spanned):
@@ -395,14 +401,17 @@ def _outside(line: np.ndarray, rest: np.ndarray) -> bool:
     return cols[0] <= rest_cols[0] - margin and cols[-1] >= rest_cols[-1] + margin
 
 
-def _tallest(mask: np.ndarray) -> int:
-    """The height of the tallest component of mask, specks (as _components drops them) aside; 0 if none."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
-    if not count:
+def _tallest_without(rest: np.ndarray, heights: np.ndarray, mass: np.ndarray) -> int:
+    """The height of the tallest piece of ink once a line is taken out of its piece, specks (as
+    _components drops them) aside; 0 if none: the other pieces (their heights and masses) and what
+    is left of the line's own piece (rest, within its box)."""
+    labels, count = ndimage.label(rest, structure=np.ones((3, 3)))
+    if count:
+        heights = np.concatenate([heights, [rows.stop - rows.start for rows, _ in ndimage.find_objects(labels)]])
+        mass = np.concatenate([mass, ndimage.sum(rest, labels, index=np.arange(1, count + 1))])
+    if not len(mass):
         return 0
-    mass = ndimage.sum(mask, labels, index=np.arange(1, count + 1))
-    return max(rows.stop - rows.start for (rows, _), m in zip(ndimage.find_objects(labels), mass)
-               if m >= SPECK_SHARE * mass.max())
+    return int(heights[mass >= SPECK_SHARE * mass.max()].max())
 
 
 def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, length: int) -> np.ndarray:
@@ -531,8 +540,8 @@ def _fit_and_centre(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     width = _stroke_width(mask)
     if width * scale < MIN_STROKE:
         radius = int(np.ceil((MIN_STROKE / scale - width) / 2))
-        ink = ndimage.grey_dilation(ink, footprint=_disk(radius))
-        grown = ndimage.binary_dilation(mask, structure=_disk(radius))
+        ink = _dilated_by_disk(ink, radius)
+        grown = ndimage.distance_transform_edt(~mask) <= radius  # binary dilation by the same disk
         rows, cols = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
@@ -550,6 +559,22 @@ def _fit_and_centre(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     field = ndimage.shift(field, (MNIST_CENTRE[0] - centre[0], MNIST_CENTRE[1] - centre[1]), order=1)
     field *= 255.0 / field.max()  # the interpolation of the shift dims the peak; MNIST's digits peak at 255
     return np.clip(np.rint(field), 0, 255).astype(np.uint8)
+
+
+def _dilated_by_disk(ink: np.ndarray, radius: int) -> np.ndarray:
+    """ndimage.grey_dilation(ink, footprint=_disk(radius)), edges reflected as there, computed as one
+    running maximum along the rows for each row of the disk: its cost grows with the radius, not with
+    the disk's area (a large digit drawn thin needs a radius of 20 or more)."""
+    h, w = ink.shape
+    # scipy's "reflect"; where the disk is larger than the array scipy's own result varies from call to
+    # call (scipy 1.x, seen here), numpy's padding reflects again, the same every time
+    padded = np.pad(ink, radius, mode="symmetric")
+    out = np.full_like(ink, -np.inf)
+    for dy in range(-radius, radius + 1):
+        half = math.isqrt(radius * radius - dy * dy)
+        band = ndimage.maximum_filter1d(padded[radius + dy : radius + dy + h], 2 * half + 1, axis=1)
+        np.maximum(out, band[:, radius : radius + w], out=out)
+    return out
 
 
 def _disk(radius: int) -> np.ndarray:
@@ -577,8 +602,14 @@ def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: floa
     """The digit whose ink is under mask -> its 28x28 field and its box in source pixels."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     box = tuple(round(v * factor) for v in (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+    # Only the digit's surroundings from here on: its box and room for the edges kept below and the
+    # thickening in _fit_and_centre (a radius under a tenth of the box's side), so that the work is
+    # the digit's size, not the image's: a page of 27 pieces of ink took 15 s, each over the whole page.
+    margin = int(np.ceil(MIN_STROKE / FIT * max(rows[-1] - rows[0], cols[-1] - cols[0]))) + 4
+    around = (slice(max(rows[0] - margin, 0), rows[-1] + margin + 1), slice(max(cols[0] - margin, 0), cols[-1] + margin + 1))
+    mask = mask[around]
     near = ndimage.binary_dilation(mask, iterations=2)  # keep the anti-aliased edges around the ink
-    return PreparedDigit(_fit_and_centre(intensity * near, mask), inverted, box)
+    return PreparedDigit(_fit_and_centre(intensity[around] * near, mask), inverted, box)
 
 
 def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
