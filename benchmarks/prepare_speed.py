@@ -1,0 +1,116 @@
+"""How long preparing an image's digits takes (imageprep.prepare_digits), on ordinary and pathological pages.
+
+    python benchmarks/prepare_speed.py --data-dir DIR/mnist-t10k [--rounds 3] [--baseline-src DIR]
+
+Pages (greyscale, 512 pixels wide, each prepared as the CLI and the server prepare an image):
+  digits      four held-out MNIST digits, 100 pixels tall, on a 512 x 400 white page
+  dark grid   the same under a dark grid every 25 pixels
+  text        a 512 x 512 page of printed text (hundreds of small pieces of ink)
+  dashes      a 512 x 512 page of 500 short dashes (hundreds of straight lines, nothing else)
+  thin pen    one MNIST digit 440 pixels tall drawn with a 3-pixel pen (thickened by a large disk)
+Each round runs every tree in a process of its own, one after the other (the fastest of 3 calls a page);
+with --baseline-src (another digitnet tree's src folder, e.g. from `git archive COMMIT src`) the rounds
+alternate between the two, and the ratios baseline / this tree are printed (above 1: this tree faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+PAGES = ("digits", "dark grid", "text", "dashes", "thin pen")
+
+
+def pages(data_dir: str) -> dict[str, np.ndarray]:
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+    from scipy import ndimage
+
+    from digitnet.data import load_dataset
+
+    digits = load_dataset("mnist-10k", data_dir, progress=False).x_test
+    page = np.full((400, 512), 255, np.uint8)
+    for k in range(4):
+        big = np.asarray(Image.fromarray(255 - digits[k]).resize((100, 100), Image.Resampling.BICUBIC))
+        np.minimum(page[150:250, 40 + 110 * k : 140 + 110 * k], big, out=page[150:250, 40 + 110 * k : 140 + 110 * k])
+    grid = page.copy()
+    grid[::25, :] = grid[:, ::25] = 60
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), 14)
+    text = Image.new("L", (512, 512), 255)
+    for y in range(0, 512, 16):
+        ImageDraw.Draw(text).text((2, y), "TEETH 7777 === ---- ZZZZ EEEE FFFF 4444 TTTT ____ 2222", fill=0, font=font)
+    dashes = np.full((512, 512), 255, np.uint8)
+    for y in range(10, 500, 12):
+        for x in range(5, 500, 40):
+            dashes[y : y + 3, x : x + 30] = 0
+    shape = np.asarray(Image.fromarray(digits[1]).resize((440, 440), Image.Resampling.BICUBIC)) > 128
+    skeleton = ndimage.binary_erosion(shape, iterations=12)
+    thin = np.where(ndimage.binary_dilation(skeleton, iterations=1), 0, 255).astype(np.uint8)
+    return {"digits": page, "dark grid": grid, "text": np.asarray(text), "dashes": dashes,
+            "thin pen": np.pad(thin, 36, constant_values=255)}
+
+
+def child(data_dir: str) -> None:
+    """Time every page in this process (the digitnet on sys.path); print {page: seconds} as JSON."""
+    from digitnet.imageprep import ImageError, prepare_digits
+
+    seconds = {}
+    for name, image in pages(data_dir).items():
+        best = float("inf")
+        for _ in range(3):
+            started = time.perf_counter()
+            try:
+                prepare_digits(image)
+            except (ImageError, ValueError):  # an image with no digit is an answer too (older trees: ValueError)
+                pass
+            best = min(best, time.perf_counter() - started)
+        seconds[name] = best
+    print(json.dumps(seconds))
+
+
+def run_tree(src: str, data_dir: str) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, __file__, "--data-dir", data_dir, "--child"], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", required=True, help="folder with MNIST's t10k files")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-src", help="another digitnet tree's src folder, run beside")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.data_dir)
+        return
+    from train_speed import hardware
+
+    print(hardware())
+    trees = {"this tree": str(Path(__file__).resolve().parents[1] / "src")}
+    if args.baseline_src:
+        trees["baseline"] = str(Path(args.baseline_src).resolve())
+    runs = {tree: [] for tree in trees}
+    for _ in range(args.rounds):
+        for tree, src in trees.items():
+            runs[tree].append(run_tree(src, args.data_dir))
+    print("| page | " + " | ".join(f"{tree} (ms)" for tree in trees) + (" | baseline / this tree |" if len(trees) > 1 else " |"))
+    print("| --- | " + " | ".join("---:" for _ in trees) + (" | ---: |" if len(trees) > 1 else " |"))
+    for page in PAGES:
+        medians = {tree: statistics.median(r[page] for r in rounds) * 1e3 for tree, rounds in runs.items()}
+        cells = " | ".join(f"{ms:.1f}" for ms in medians.values())
+        ratio = f" | {medians['baseline'] / medians['this tree']:.2f} |" if len(trees) > 1 else " |"
+        print(f"| {page} | {cells}{ratio}")
+
+
+if __name__ == "__main__":
+    main()
