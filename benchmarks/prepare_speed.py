@@ -8,6 +8,8 @@ Pages (greyscale, 512 pixels wide, each prepared as the CLI and the server prepa
   text        a 512 x 512 page of printed text (hundreds of small pieces of ink)
   dashes      a 512 x 512 page of 500 short dashes (hundreds of straight lines, nothing else)
   thin pen    one MNIST digit 440 pixels tall drawn with a 3-pixel pen (thickened by a large disk)
+  photo       a JPEG of four digits on grey paper (benchmarks/real_world_set.py's photo), read from its bytes
+  phone       a 4032 x 3024 JPEG, the same four digits 150 pixels tall in it, read from its bytes
 Each round runs every tree in a process of its own, one after the other (the fastest of 3 calls a page);
 with --baseline-src (another digitnet tree's src folder, e.g. from `git archive COMMIT src`) the rounds
 alternate between the two, and the ratios baseline / this tree are printed (above 1: this tree faster).
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-PAGES = ("digits", "dark grid", "text", "dashes", "thin pen")
+PAGES = ("digits", "dark grid", "text", "dashes", "thin pen", "photo", "phone")
 
 
 def pages(data_dir: str) -> dict[str, np.ndarray]:
@@ -55,12 +57,32 @@ def pages(data_dir: str) -> dict[str, np.ndarray]:
     skeleton = ndimage.binary_erosion(shape, iterations=12)
     thin = np.where(ndimage.binary_dilation(skeleton, iterations=1), 0, 255).astype(np.uint8)
     return {"digits": page, "dark grid": grid, "text": np.asarray(text), "dashes": dashes,
-            "thin pen": np.pad(thin, 36, constant_values=255)}
+            "thin pen": np.pad(thin, 36, constant_values=255), **photos(digits[:4])}
+
+
+def photos(digits: np.ndarray) -> dict[str, bytes]:
+    """JPEG files of a number photographed on grey paper: filling the image, and small in a phone's."""
+    import io
+
+    from real_world_set import _ink_on_paper, _number_row
+
+    rng = np.random.default_rng(0)
+    files = {}
+    for name, side, canvas in (("photo", 100, None), ("phone", 150, (3024, 4032))):
+        ink = np.pad(_number_row(rng, list(digits), side), side // 2)
+        if canvas is not None:
+            page = np.zeros(canvas, np.float32)
+            page[1200 : 1200 + ink.shape[0], 1500 : 1500 + ink.shape[1]] = ink
+            ink = page
+        buffer = io.BytesIO()
+        _ink_on_paper(rng, ink).convert("RGB").save(buffer, "JPEG", quality=90)
+        files[name] = buffer.getvalue()
+    return files
 
 
 def child(data_dir: str) -> None:
     """Time every page in this process (the digitnet on sys.path); print {page: seconds} as JSON."""
-    from digitnet.imageprep import ImageError, prepare_digits
+    from digitnet.imageprep import ImageError, prepare_digits, read_digits
 
     seconds = {}
     for name, image in pages(data_dir).items():
@@ -68,7 +90,7 @@ def child(data_dir: str) -> None:
         for _ in range(3):
             started = time.perf_counter()
             try:
-                prepare_digits(image)
+                read_digits(image) if isinstance(image, bytes) else prepare_digits(image)
             except (ImageError, ValueError):  # an image with no digit is an answer too (older trees: ValueError)
                 pass
             best = min(best, time.perf_counter() - started)

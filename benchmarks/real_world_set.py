@@ -1,6 +1,7 @@
 """A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers;
 print in fonts no recipe trains on: single digits, and numbers (clean or photographed); numbers
-underlined or on ruled paper, and digits written in a form's boxes.
+underlined or on ruled paper, and digits written in a form's boxes; numbers photographed under glare,
+across a shadow's edge or in faint pencil, and numbers small in a phone's photo of a page.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -19,7 +20,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
-CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed")
+CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
+              "phone")
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -60,11 +62,14 @@ def _paper(rng, shape) -> np.ndarray:
     return paper
 
 
-def _ink_on_paper(rng, ink: np.ndarray) -> Image.Image:
-    """ink in 0..1 (1 = ink) -> a photo: paper, darkness, blur, perspective tilt, JPEG."""
+def _ink_on_paper(rng, ink: np.ndarray, light=None) -> Image.Image:
+    """ink in 0..1 (1 = ink) -> a photo: paper, darkness, blur, perspective tilt, JPEG; light(rng, photo),
+    when given, changes the lit photo before the lens's blur."""
     paper = _paper(rng, ink.shape)
     darkness = rng.uniform(0.55, 0.85)
     photo = paper * (1 - darkness * ink)
+    if light is not None:
+        photo = light(rng, photo, paper, ink)
     photo = ndimage.gaussian_filter(photo, rng.uniform(0.5, 1.5))
     image = Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8))
     w, h = image.size
@@ -183,6 +188,47 @@ def boxed(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _clean_or_photo(rng, ink)
 
 
+def _glare(rng, photo, paper, ink):
+    """A bright spot reflected off paper and ink alike (up to 110 grey levels), a lens's darker corners."""
+    h, w = photo.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    cy, cx, radius = rng.uniform(0.3, 0.7) * h, rng.uniform(0.2, 0.8) * w, rng.uniform(0.15, 0.35) * max(h, w)
+    spot = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * radius**2))
+    corners = 1 - 0.8 * ((ys / h - 0.5) ** 2 + (xs / w - 0.5) ** 2)
+    return np.minimum(photo * corners + rng.uniform(50, 110) * spot, 255)
+
+
+def _shadow(rng, photo, paper, ink):
+    """A phone's or a hand's shadow across part of the number: 35-60% darker, its edge a few pixels soft."""
+    h, w = photo.shape
+    ys, xs = np.mgrid[0:h, 0:w]
+    angle = rng.uniform(0, 2 * np.pi)
+    beyond = np.cos(angle) * (xs - w / 2) + np.sin(angle) * (ys - h / 2) - rng.uniform(-0.25, 0.25) * h
+    return photo * (1 - rng.uniform(0.35, 0.6) / (1 + np.exp(-beyond / rng.uniform(1, 4))))
+
+
+def _pencil(rng, photo, paper, ink):
+    """Faint pencil: ink only 15-30% darker than the paper."""
+    return paper * (1 - rng.uniform(0.15, 0.3) * ink)
+
+
+def lit(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number photographed under glare, across a shadow's hard edge, or in faint pencil."""
+    side = int(rng.integers(60, 120))
+    ink = np.pad(_number_row(rng, digits28, side), side // 2)
+    return _ink_on_paper(rng, ink, [_glare, _shadow, _pencil][int(rng.integers(3))])
+
+
+def phone(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number 40-90 pixels tall somewhere in a 1600 x 1200 photo of a page."""
+    side = int(rng.integers(40, 90))
+    row = _number_row(rng, digits28, side)
+    page = np.zeros((1200, 1600), np.float32)
+    y, x = int(rng.integers(100, 1100 - side)), int(rng.integers(100, 1500 - row.shape[1]))
+    page[y : y + side, x : x + row.shape[1]] = row
+    return _ink_on_paper(rng, page)
+
+
 def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
     """Printed digits in fonts no recipe trained on; a stream of its own, so the other categories
     stay the images they were before this one was added."""
@@ -219,6 +265,15 @@ def _write_lined(out: Path, digits: np.ndarray, labels: np.ndarray, rng, count: 
             draw(rng, [digits[j] for j in chosen]).convert("L").save(out / category / f"{text}_{n}.png")
 
 
+def _write_photographed(out: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """The lit and phone numbers (1-4 digits), from a stream of their own."""
+    for n in range(count):
+        for category, draw in (("lit", lit), ("phone", phone)):
+            chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
+            text = "".join(str(labels[j]) for j in chosen)
+            draw(rng, [digits[j] for j in chosen]).save(out / category / f"{text}_{n}.jpg", quality=90)
+
+
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
     """Write every category into out/<category>/; returns {category: number of images}."""
     rng = np.random.default_rng(seed)
@@ -239,6 +294,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_unseen_fonts(out / "unseen-fonts", np.random.default_rng([seed, 1]), per_category)
     _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
     _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
+    _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
