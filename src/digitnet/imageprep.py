@@ -7,16 +7,20 @@ canvas is none of these; `prepare_digits` makes it so, one 28x28 field per digit
 The CLI, the HTTP API and the draw-a-digit page all call it.
 
 Steps (scipy.ndimage for the filters, morphology and labelling):
-1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey;
-2. polarity: a white border means dark ink (invert); otherwise the ink is on the side that departs
-   more from the image's median (grey paper in a photo, a dark background);
-3. background removed: a grey opening wider than a stroke estimates the paper's uneven light and
-   shadows on a reduced copy, and is subtracted; light smoothing removes grain and JPEG noise;
+1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey,
+   reduced to at most 512 pixels a side;
+2. polarity: a white border means dark ink (invert); otherwise the ink is the side, dark or light,
+   with more thin structures (top-hats over growing windows: strokes are long and narrow, a glare
+   spot or a shadow is not), which also tells how wide the strokes are;
+3. background removed: a grey opening just wider than the strokes follows the paper's uneven light,
+   shadows and their edges, and is subtracted; dark ink in shadow has its contrast lifted as if in
+   full light; light smoothing removes grain and JPEG noise;
 4. ink separated from paper by Otsu's threshold on what remains; straight lines that cannot be part
    of a digit (an underline, the lines of ruled paper, the boxes of a form) taken out, keeping where
-   strokes cross them; specks (components with far less ink than the largest), thick regions at the
-   edge (a table beyond the paper) and faint ones there (light the background estimate left at a
-   photo's edge) dropped;
+   strokes cross them; specks (components with far less ink than the largest), thick regions at or
+   near the edge (a table beyond the paper), faint ones there (light the background estimate left at
+   a photo's edge) and far larger ones (the paper's edge) dropped; ink in a small part of a large
+   image (a number in a photo of a page) is looked at again from the source, on its own;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits);
@@ -31,6 +35,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -41,14 +46,20 @@ from digitnet.settings import FIT, SIDE
 
 MAX_PIXELS = 40_000_000
 WORKING_SIDE = 512  # larger images are reduced first: each digit ends up 20 pixels tall anyway
+ZOOM = 2.0  # ink in a small part of a large image is read again on its own when that enlarges it this much
 WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
+MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
+SPECTRUM_SIDE = 256  # the ink's side and its strokes' widths are judged on a copy about this large
+STROKES_END = 0.1  # ... the strokes end at the width with fewer than this share of the most at any width
 SPECK_SHARE = 0.06  # components with less ink than this share of the largest one's are specks
 MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, column)
 MIN_STROKE = 2.0  # MNIST's strokes are 2-3 px wide in the 20x20 box; thinner ones are thickened
 SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
 FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
 SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
+EDGE_SHARE = 0.02  # ... components this close to the edge (a share of its side) count as touching it
+SURROUNDINGS_SIZE = 3.0  # ... nor one this many times taller or wider than the ink away from the edges
 FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
@@ -100,8 +111,8 @@ def open_image(source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Ima
     image.info["source_width"] = width
     try:
         image.seek(0)  # first frame of an animation
-        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still exceeds the working size
-            image.draft(image.mode, (WORKING_SIDE, WORKING_SIDE))
+        if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still exceeds the working
+            image.draft(image.mode, (ZOOM * WORKING_SIDE,) * 2)  # size, with room for a closer look
         image.load()
     except MemoryError:
         raise
@@ -159,27 +170,46 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _upright_and_reduced(plane: Image.Image, size: tuple[int, int] | None, orientation: int) -> Image.Image:
-    if size is not None:
+def _stored_box(box: tuple[int, int, int, int], size: tuple[int, int], orientation: int
+                ) -> tuple[int, int, int, int]:
+    """A box (left, top, right, bottom) of the upright image -> the same pixels' box in the image as
+    stored (size: its width and height) before the EXIF orientation's transposition."""
+    left, top, right, bottom = box
+    width, height = size
+    return {1: box, 2: (width - right, top, width - left, bottom),
+            3: (width - right, height - bottom, width - left, height - top),
+            4: (left, height - bottom, right, height - top), 5: (top, left, bottom, right),
+            6: (top, height - right, bottom, height - left),
+            7: (width - bottom, height - right, width - top, height - left),
+            8: (width - bottom, left, width - top, right)}.get(orientation, box)
+
+
+def _upright_and_reduced(plane: Image.Image, size: tuple[int, int], box: tuple[int, int, int, int], orientation: int
+                         ) -> Image.Image:
+    if size != plane.size or box != (0, 0, *plane.size):
         if plane.mode == "1":  # Pillow resizes 1-bit images by nearest neighbour, which drops thin strokes
             plane = plane.convert("L")
-        plane = plane.resize(size, Image.Resampling.BOX, reducing_gap=2.0)  # reduce() first: no full-size copy
+        # reduce() first: no full-size copy
+        plane = plane.resize(size, Image.Resampling.BOX, box=box, reducing_gap=2.0)
     return plane.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else plane
 
 
-def _reduce(image: Image.Image) -> tuple[np.ndarray, float]:
-    """The image as grey float32, upright and reduced to at most WORKING_SIDE pixels a side, and
-    source pixels per working pixel (the source being the file before any JPEG draft scaling)."""
+def _reduce(image: Image.Image, region: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, float]:
+    """The image (or region, a box of the upright image in its pixels as loaded) as grey float32,
+    upright and reduced to at most WORKING_SIDE pixels a side, and source pixels per working pixel
+    (the source being the file before any JPEG draft scaling)."""
     source_width = image.info.get("source_width", image.size[0])
     orientation = _orientation(image)
-    size = None
-    if max(image.size) > WORKING_SIDE:
-        scale = WORKING_SIDE / max(image.size)
-        size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
-    gray, alpha = (None if p is None else _upright_and_reduced(p, size, orientation) for p in _planes(image))
+    box = (0, 0, *image.size) if region is None else _stored_box(region, image.size, orientation)
+    width, height = box[2] - box[0], box[3] - box[1]
+    size = (width, height)
+    if max(size) > WORKING_SIDE:
+        scale = WORKING_SIDE / max(size)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    gray, alpha = (None if p is None else _upright_and_reduced(p, size, box, orientation) for p in _planes(image))
     array = _composite(_to_float(gray), None if alpha is None else np.asarray(alpha, dtype=np.float32))
     stored_width = array.shape[0] if orientation in (5, 6, 7, 8) else array.shape[1]
-    return array, source_width / stored_width
+    return array, source_width / image.size[0] * width / stored_width
 
 
 def _border(array: np.ndarray) -> np.ndarray:
@@ -187,28 +217,73 @@ def _border(array: np.ndarray) -> np.ndarray:
     return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
 
 
-def _dark_ink(gray: np.ndarray) -> bool:
-    """Whether the ink is darker than the paper.
+def _polarity(gray: np.ndarray) -> tuple[bool, int | None]:
+    """(whether the ink is darker than the paper, the width just past its strokes' widths in gray's
+    pixels, or None when the strokes show no end).
 
     A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
-    of the image. Otherwise (grey paper in a photo is darker than mid-grey and the table around it
-    darker still; a dark background) the paper is most of the image, so its level is near the
-    median, and the ink lies on the side that departs more from it in all (grain and noise depart
-    alike on both sides)."""
-    if float(np.median(_border(gray))) >= WHITE_PAPER:
-        return True
-    median = float(np.median(gray))
-    return float(np.clip(median - gray, 0, None).sum()) > float(np.clip(gray - median, 0, None).sum())
+    of the image. Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
+    side with more thin structures: strokes are long and narrow, while a glare spot or a shadow is
+    as wide as it is long, and grain departs alike on both sides. The strokes end at the width
+    from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
+    scales, dark, light = _thin_structures(gray)
+    inverted = float(np.median(_border(gray))) >= WHITE_PAPER or float(dark.sum()) > float(light.sum())
+    ink_side, paper_side = (dark, light) if inverted else (light, dark)
+    strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
+    wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
+    if not len(wider):
+        return inverted, None
+    step = max(gray.shape) / max(_reduced(gray, SPECTRUM_SIDE).shape)
+    return inverted, int(scales[strokes + wider[0]] * step) | 1
 
 
-def _background(ink: np.ndarray) -> np.ndarray:
+def _thin_structures(gray: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """(window sizes s, growing, in pixels of a copy reduced to about SPECTRUM_SIDE; for each, how many
+    dark and how many light structures up to s wide, and wider than the size before, it shows).
+
+    A structure's volume under a top-hat is its contrast times its area, its width times its length;
+    over s squared it counts length over width, so thin strokes outweigh a shadow or a glare spot of
+    the same contrast as large as the digits (a pattern spectrum of the dark and light top-hats)."""
+    small = _reduced(gray, SPECTRUM_SIDE)
+    scales, dark, light = [], [], []
+    dark_before = light_before = 0.0
+    size = 3
+    while size <= max(3, min(small.shape) // 2):
+        dark_volume = float((ndimage.grey_closing(small, size=(size, size)) - small).sum())
+        light_volume = float((small - ndimage.grey_opening(small, size=(size, size))).sum())
+        scales.append(size)
+        dark.append((dark_volume - dark_before) / size**2)
+        light.append((light_volume - light_before) / size**2)
+        dark_before, light_before = dark_volume, light_volume
+        size = 2 * size + 1
+    return scales, np.array(dark), np.array(light)
+
+
+def _reduced(array: np.ndarray, side: int) -> np.ndarray:
+    """array averaged over square blocks to about side pixels along its longer side (edges padded)."""
+    h, w = array.shape
+    step = max(1, round(max(h, w) / side))
+    if step == 1:
+        return array
+    ph, pw = -(-h // step) * step, -(-w // step) * step
+    padded = np.pad(array, ((0, ph - h), (0, pw - w)), mode="edge")
+    return padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3))
+
+
+def _background(ink: np.ndarray, scale: int | None) -> np.ndarray:
     """The slowly varying paper level under white-on-black ink (uneven light, shadows): a grey
-    opening wider than any stroke, on a copy reduced to about 64 pixels, smoothed and enlarged."""
+    opening just wider than the strokes (scale), so that it follows a shadow's edge, on a lightly
+    smoothed copy (grain would pull its minima down). Without a scale, an opening a quarter of the
+    image wide on a copy reduced to about 64 pixels, smoothed and enlarged."""
+    if scale is not None:
+        # The paper goes on past the image's edges: windows reaching out there, as far as they would
+        # on the other side, follow a shadow into a corner (a window inside would not fit there).
+        reach = scale // 2 + 1
+        padded = np.pad(ndimage.gaussian_filter(ink, 1.0), reach, mode="edge")
+        return ndimage.grey_opening(padded, size=(scale, scale))[reach:-reach, reach:-reach]
     h, w = ink.shape
     step = max(1, round(max(h, w) / 64))
-    ph, pw = -(-h // step) * step, -(-w // step) * step
-    padded = np.pad(ink, ((0, ph - h), (0, pw - w)), mode="edge")
-    small = padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3))
+    small = _reduced(ink, 64)
     size = max(5, max(small.shape) // 4)
     level = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size)
     return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[:h, :w]
@@ -230,9 +305,9 @@ def _otsu(values: np.ndarray) -> float:
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
     gray = np.asarray(gray, dtype=np.float32)
-    inverted = _dark_ink(gray)
+    inverted, scale = _polarity(gray)
     ink = 255.0 - gray if inverted else gray.copy()
-    background = _background(ink)
+    background = _background(ink, scale)
     paper = float(np.median(_border(ink)))
     if paper <= 255.0 - WHITE_PAPER:
         # Clean paper all round (white under dark ink, black under light ink): the paper is nowhere
@@ -241,6 +316,12 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
         np.minimum(background, paper, out=background)
     ink -= background
     np.clip(ink, 0.0, None, out=ink)
+    if inverted:
+        # A shadow dims the ink's contrast as much as the paper's light: the contrast where the paper
+        # lies in shadow, scaled as if it were in the light of the best-lit paper.
+        light = 255.0 - background
+        full = max(float(np.percentile(light, 95)), MIN_LIGHT)
+        ink *= full / np.clip(light, MIN_LIGHT, full)
     smooth = ndimage.gaussian_filter(ink, sigma=max(0.5, max(ink.shape) / 400))
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
@@ -274,9 +355,13 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarra
       Strokes of a digit cropped tightly touch the edge too, but are no thicker than the others;
     - light left at the edge: its strongest part far fainter than theirs. Ink is dark all along a
       stroke; what the background estimate leaves at an edge (a shadow's end, the darker rim of
-      the paper in a photo) is not, and would read as a 1 beside a number."""
+      the paper in a photo) is not, and would read as a 1 beside a number;
+    - the paper's edge or a frame around a number that fills a small part of the photo: far larger
+      than any of them."""
     on_edge = np.zeros(len(index) + 1, dtype=bool)
-    on_edge[np.unique(_border(labels))] = True
+    reach = max(1, round(EDGE_SHARE * max(labels.shape)))
+    near_edge = [labels[:reach], labels[-reach:], labels[:, :reach], labels[:, -reach:]]
+    on_edge[np.unique(np.concatenate([band.ravel() for band in near_edge]))] = True
     on_edge = on_edge[1:]
     if on_edge.all() or not on_edge.any():
         return np.zeros(len(index), dtype=bool)
@@ -285,7 +370,10 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarra
     strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
     thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
     faint = strongest < FAINT_SHARE * strongest[inside].max()
-    return on_edge & (thick | faint)
+    sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start)
+                      for rows, cols in ndimage.find_objects(labels)])
+    large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
+    return on_edge & (thick | faint | large)
 
 
 def _ink_without_rulings(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -582,8 +670,10 @@ def _disk(radius: int) -> np.ndarray:
     return ys * ys + xs * xs <= radius * radius
 
 
-def _grey(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
-    """A 2-D float array of the image, and source pixels per array pixel."""
+def _grey(image: Image.Image | np.ndarray, region: tuple[int, int, int, int] | None = None
+          ) -> tuple[np.ndarray, float]:
+    """A 2-D float array of the image (or of a region of a Pillow image, see _reduce), and source
+    pixels per array pixel."""
     if isinstance(image, np.ndarray):
         if image.ndim != 2 or image.size == 0:
             raise ImageError(f"expected a 2-D grayscale array, got shape {image.shape}")
@@ -592,16 +682,18 @@ def _grey(image: Image.Image | np.ndarray) -> tuple[np.ndarray, float]:
             raise ImageError("the pixel array holds NaN or infinite values")
         return gray, 1.0
     try:
-        return _reduce(image)
+        return _reduce(image, region)
     except (ValueError, OSError) as exc:  # a mode Pillow cannot resize or convert to grey
         raise ImageError(f"cannot read pixels of image mode {image.mode} ({_reason(exc)}); save it as PNG or JPEG"
                          ) from None
 
 
-def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: float) -> PreparedDigit:
+def _digit(ink: _Ink, mask: np.ndarray) -> PreparedDigit:
     """The digit whose ink is under mask -> its 28x28 field and its box in source pixels."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = tuple(round(v * factor) for v in (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1))
+    left, top = ink.origin
+    box = (round(left + cols[0] * ink.factor), round(top + rows[0] * ink.factor),
+           round(left + (cols[-1] + 1) * ink.factor), round(top + (rows[-1] + 1) * ink.factor))
     # Only the digit's surroundings from here on: its box and room for the edges kept below and the
     # thickening in _fit_and_centre (a radius under a tenth of the box's side), so that the work is
     # the digit's size, not the image's: a page of 27 pieces of ink took 15 s, each over the whole page.
@@ -609,14 +701,68 @@ def _digit(intensity: np.ndarray, mask: np.ndarray, inverted: bool, factor: floa
     around = (slice(max(rows[0] - margin, 0), rows[-1] + margin + 1), slice(max(cols[0] - margin, 0), cols[-1] + margin + 1))
     mask = mask[around]
     near = ndimage.binary_dilation(mask, iterations=2)  # keep the anti-aliased edges around the ink
-    return PreparedDigit(_fit_and_centre(intensity[around] * near, mask), inverted, box)
+    return PreparedDigit(_fit_and_centre(ink.intensity[around] * near, mask), ink.inverted, box)
+
+
+class _Ink(NamedTuple):
+    """An image's ink: intensities, mask, polarity, its pieces (labels, those kept, their slices), and
+    where it lies in the source: source pixels per array pixel, the array's origin in source pixels."""
+    intensity: np.ndarray
+    mask: np.ndarray
+    inverted: bool
+    labels: np.ndarray
+    kept: list[int]
+    slices: list[tuple]
+    factor: float
+    origin: tuple[float, float] = (0.0, 0.0)
+
+
+def _ink(gray: np.ndarray, factor: float, origin: tuple[float, float] = (0.0, 0.0)) -> _Ink:
+    intensity, mask, inverted = _ink_without_rulings(gray)
+    return _Ink(intensity, mask, inverted, *_components(mask, intensity), factor, origin)
+
+
+def _found_ink(image: Image.Image | np.ndarray) -> _Ink:
+    """The image's ink, looked at again more closely where it covers a small part of a large image
+    (a number in a photo of a page): reduced to the working size, its digits would be a few pixels tall."""
+    gray, factor = _grey(image)
+    ink = _ink(gray, factor)
+    if not isinstance(image, Image.Image):
+        return ink
+    upright_width = image.size[1] if _orientation(image) in (5, 6, 7, 8) else image.size[0]
+    loaded_per_pixel = upright_width / gray.shape[1]
+    region = _closer_region(ink, gray.shape, loaded_per_pixel)
+    if region is None:
+        return ink
+    closer, closer_factor = _grey(image, region)
+    source_per_loaded = factor / loaded_per_pixel
+    try:
+        return _ink(closer, closer_factor, (region[0] * source_per_loaded, region[1] * source_per_loaded))
+    except ImageError:  # nothing there after all, looked at closely: keep what the whole image showed
+        return ink
+
+
+def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -> tuple[int, int, int, int] | None:
+    """The box (left, top, right, bottom, in the upright image's pixels as loaded) around the ink,
+    with its height of paper all round, when reading that alone enlarges it ZOOM times or more."""
+    top = min(sl[0].start for sl in ink.slices)
+    bottom = max(sl[0].stop for sl in ink.slices)
+    left = min(sl[1].start for sl in ink.slices)
+    right = max(sl[1].stop for sl in ink.slices)
+    margin = bottom - top
+    top, left = max(0, top - margin), max(0, left - margin)
+    bottom, right = min(shape[0], bottom + margin), min(shape[1], right + margin)
+    gain = min(loaded_per_pixel, WORKING_SIDE / max(bottom - top, right - left))
+    if gain < ZOOM:
+        return None
+    return (math.floor(left * loaded_per_pixel), math.floor(top * loaded_per_pixel),
+            math.ceil(right * loaded_per_pixel), math.ceil(bottom * loaded_per_pixel))
 
 
 def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right."""
-    gray, factor = _grey(image)
-    intensity, mask, inverted = _ink_without_rulings(gray)
-    labels, kept, slices = _components(mask, intensity)
+    ink = _found_ink(image)
+    labels, kept, slices = ink.labels, ink.kept, ink.slices
     digits = []
     groups = _group(kept, slices)
     row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
@@ -630,7 +776,7 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         for x0, x1 in parts:
             part = np.zeros_like(member_mask)
             part[:, x0:x1] = member_mask[:, x0:x1]
-            digits.append(_digit(intensity, part, inverted, factor))
+            digits.append(_digit(ink, part))
     return digits
 
 
@@ -639,10 +785,8 @@ def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
 
     All the ink counts as one digit (specks dropped); prepare_digits reads several.
     """
-    gray, factor = _grey(image)
-    intensity, mask, inverted = _ink_without_rulings(gray)
-    labels, kept, _ = _components(mask, intensity)
-    return _digit(intensity, np.isin(labels, kept), inverted, factor)
+    ink = _found_ink(image)
+    return _digit(ink, np.isin(ink.labels, ink.kept))
 
 
 def read_digits(source, name: str = "image", max_pixels: int = MAX_PIXELS, one: bool = False
