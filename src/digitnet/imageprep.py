@@ -233,25 +233,26 @@ def _polarity(gray: np.ndarray) -> tuple[bool, int | None]:
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
     if not len(wider):
         return inverted, None
-    step = max(gray.shape) / max(_reduced(gray, SPECTRUM_SIDE).shape)
-    return inverted, int(scales[strokes + wider[0]] * step) | 1
+    return inverted, int(scales[strokes + wider[0]]) | 1
 
 
-def _thin_structures(gray: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """(window sizes s, growing, in pixels of a copy reduced to about SPECTRUM_SIDE; for each, how many
-    dark and how many light structures up to s wide, and wider than the size before, it shows).
+def _thin_structures(gray: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """(window sizes s, growing, on a copy reduced to about SPECTRUM_SIDE, given in gray's pixels; for
+    each, how many dark and how many light structures up to s wide, and wider than the size before,
+    it shows).
 
     A structure's volume under a top-hat is its contrast times its area, its width times its length;
     over s squared it counts length over width, so thin strokes outweigh a shadow or a glare spot of
     the same contrast as large as the digits (a pattern spectrum of the dark and light top-hats)."""
-    small = _reduced(gray, SPECTRUM_SIDE)
+    small, _ = _reduced(gray, SPECTRUM_SIDE)
+    to_gray = max(gray.shape) / max(small.shape)
     scales, dark, light = [], [], []
     dark_before = light_before = 0.0
     size = 3
     while size <= max(3, min(small.shape) // 2):
         dark_volume = float((ndimage.grey_closing(small, size=(size, size)) - small).sum())
         light_volume = float((small - ndimage.grey_opening(small, size=(size, size))).sum())
-        scales.append(size)
+        scales.append(size * to_gray)
         dark.append((dark_volume - dark_before) / size**2)
         light.append((light_volume - light_before) / size**2)
         dark_before, light_before = dark_volume, light_volume
@@ -259,15 +260,16 @@ def _thin_structures(gray: np.ndarray) -> tuple[list[int], np.ndarray, np.ndarra
     return scales, np.array(dark), np.array(light)
 
 
-def _reduced(array: np.ndarray, side: int) -> np.ndarray:
-    """array averaged over square blocks to about side pixels along its longer side (edges padded)."""
+def _reduced(array: np.ndarray, side: int) -> tuple[np.ndarray, int]:
+    """(array averaged over square blocks to about side pixels along its longer side, edges padded;
+    the blocks' side)."""
     h, w = array.shape
     step = max(1, round(max(h, w) / side))
     if step == 1:
-        return array
+        return array, 1
     ph, pw = -(-h // step) * step, -(-w // step) * step
     padded = np.pad(array, ((0, ph - h), (0, pw - w)), mode="edge")
-    return padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3))
+    return padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3)), step
 
 
 def _background(ink: np.ndarray, scale: int | None) -> np.ndarray:
@@ -281,12 +283,10 @@ def _background(ink: np.ndarray, scale: int | None) -> np.ndarray:
         reach = scale // 2 + 1
         padded = np.pad(ndimage.gaussian_filter(ink, 1.0), reach, mode="edge")
         return ndimage.grey_opening(padded, size=(scale, scale))[reach:-reach, reach:-reach]
-    h, w = ink.shape
-    step = max(1, round(max(h, w) / 64))
-    small = _reduced(ink, 64)
+    small, step = _reduced(ink, 64)
     size = max(5, max(small.shape) // 4)
     level = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size)
-    return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[:h, :w]
+    return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[: ink.shape[0], : ink.shape[1]]
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -337,18 +337,18 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     index = np.arange(1, count + 1)
-    outside = _edge_regions_not_ink(labels, index, mask, intensity)
+    slices = ndimage.find_objects(labels)
+    outside = _edge_regions_not_ink(labels, index, slices, mask, intensity)
     mass = ndimage.sum(intensity, labels, index=index)
     mass[outside] = 0
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
     if not kept:
         raise ImageError("no digit found: the image holds only lines, boxes or its surroundings")
-    slices = ndimage.find_objects(labels)
     return labels, kept, [slices[i - 1] for i in kept]
 
 
-def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensity: np.ndarray
-                          ) -> np.ndarray:
+def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tuple], mask: np.ndarray,
+                          intensity: np.ndarray) -> np.ndarray:
     """Which components touching the image's edge are not ink, judged against those that do not
     touch it:
     - what lies beyond the paper (a table, a dark frame): far thicker than any of their strokes.
@@ -370,8 +370,7 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, mask: np.ndarra
     strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
     thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
     faint = strongest < FAINT_SHARE * strongest[inside].max()
-    sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start)
-                      for rows, cols in ndimage.find_objects(labels)])
+    sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
     large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
     return on_edge & (thick | faint | large)
 
