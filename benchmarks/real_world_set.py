@@ -188,23 +188,40 @@ def boxed(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _clean_or_photo(rng, ink)
 
 
+def glare_spot(shape, centre, radius, strength) -> np.ndarray:
+    """Grey levels a bright spot adds (reflected off paper and ink alike): strength at centre (row,
+    column), fading over radius pixels."""
+    ys, xs = np.indices(shape)
+    return strength * np.exp(-((ys - centre[0]) ** 2 + (xs - centre[1]) ** 2) / (2 * radius**2))
+
+
+def darker_corners(shape, depth=0.8) -> np.ndarray:
+    """A lens's light: 1 in the middle, falling off towards the corners."""
+    ys, xs = np.indices(shape)
+    return 1 - depth * ((ys / shape[0] - 0.5) ** 2 + (xs / shape[1] - 0.5) ** 2)
+
+
+def shadow_edge(shape, angle, offset, depth, softness) -> np.ndarray:
+    """The light under a shadow across part of an image: 1, and 1 - depth past an edge at angle, its
+    offset from the centre a share of the height, its rim softness pixels wide."""
+    ys, xs = np.indices(shape)
+    beyond = np.cos(angle) * (xs - shape[1] / 2) + np.sin(angle) * (ys - shape[0] / 2) - offset * shape[0]
+    return 1 - depth / (1 + np.exp(-beyond / softness))
+
+
 def _glare(rng, photo, paper, ink):
-    """A bright spot reflected off paper and ink alike (up to 110 grey levels), a lens's darker corners."""
+    """A bright spot of 50-110 grey levels, under a lens's darker corners."""
     h, w = photo.shape
-    ys, xs = np.mgrid[0:h, 0:w]
-    cy, cx, radius = rng.uniform(0.3, 0.7) * h, rng.uniform(0.2, 0.8) * w, rng.uniform(0.15, 0.35) * max(h, w)
-    spot = np.exp(-((ys - cy) ** 2 + (xs - cx) ** 2) / (2 * radius**2))
-    corners = 1 - 0.8 * ((ys / h - 0.5) ** 2 + (xs / w - 0.5) ** 2)
-    return np.minimum(photo * corners + rng.uniform(50, 110) * spot, 255)
+    centre, radius = (rng.uniform(0.3, 0.7) * h, rng.uniform(0.2, 0.8) * w), rng.uniform(0.15, 0.35) * max(h, w)
+    spot = glare_spot(photo.shape, centre, radius, rng.uniform(50, 110))
+    return np.minimum(photo * darker_corners(photo.shape) + spot, 255)
 
 
 def _shadow(rng, photo, paper, ink):
     """A phone's or a hand's shadow across part of the number: 35-60% darker, its edge a few pixels soft."""
-    h, w = photo.shape
-    ys, xs = np.mgrid[0:h, 0:w]
-    angle = rng.uniform(0, 2 * np.pi)
-    beyond = np.cos(angle) * (xs - w / 2) + np.sin(angle) * (ys - h / 2) - rng.uniform(-0.25, 0.25) * h
-    return photo * (1 - rng.uniform(0.35, 0.6) / (1 + np.exp(-beyond / rng.uniform(1, 4))))
+    angle, offset = rng.uniform(0, 2 * np.pi), rng.uniform(-0.25, 0.25)
+    depth, softness = rng.uniform(0.35, 0.6), rng.uniform(1, 4)
+    return photo * shadow_edge(photo.shape, angle, offset, depth, softness)
 
 
 def _pencil(rng, photo, paper, ink):

@@ -14,6 +14,9 @@ from PIL import Image, ImageDraw, ImageFont
 from digitnet.imageprep import ImageError, ink_map, open_image, prepare, prepare_digits, without_rulings
 from digitnet.predict import Predictor
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import real_world_set  # noqa: E402  (the real-world set's drawings: photos, numbers, lines, light)
+
 
 def _png(image: Image.Image, fmt="PNG", **kw) -> bytes:
     buffer = io.BytesIO()
@@ -176,10 +179,7 @@ def test_centre_of_mass_lands_on_mnists_within_a_tenth_of_a_pixel(width, height,
 
 def _photo_of(digit28, seed):
     """A synthetic photo (grey paper, light gradient, shadow, grain, blur, tilt, JPEG) of a digit."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    from real_world_set import photo
-
-    return Image.open(io.BytesIO(_png(photo(np.random.default_rng(seed), digit28).convert("L"), "JPEG")))
+    return Image.open(io.BytesIO(_png(real_world_set.photo(np.random.default_rng(seed), digit28).convert("L"), "JPEG")))
 
 
 def test_a_photographed_digit_is_20_pixels_tall(mnist_test_digits):
@@ -282,9 +282,6 @@ def test_photographed_numbers_are_cut_into_the_right_count_of_digits(mnist_test_
 def _wrong_counts(category: str, digits: np.ndarray, fewest: int) -> int:
     """How many of 40 numbers of fewest-4 held-out digits, drawn by benchmarks/real_world_set.py's
     function of that name, prepare_digits cuts into the wrong count of digits."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import real_world_set
-
     draw = getattr(real_world_set, category)
     rng = np.random.default_rng(7)
     wrong = 0
@@ -314,13 +311,10 @@ def test_light_left_at_the_edge_of_a_photo_is_not_read_as_a_digit(seed, text):
     """Photographed print (benchmarks/real_world_set.py) where the background estimate leaves a band
     of the shadowed paper's edge, far fainter than the ink: it was read as one more digit ("343"
     as 4 digits) or joined the number into one ("94" as 1)."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
-    from real_world_set import printed_number
-
     rng = np.random.default_rng(seed)
     assert "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6)))) == text
     font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    image = np.asarray(printed_number(rng, font, text).convert("L"))
+    image = np.asarray(real_world_set.printed_number(rng, font, text).convert("L"))
     assert len(prepare_digits(image)) == len(text)
 
 
@@ -529,10 +523,7 @@ def test_an_image_of_nothing_but_lines_is_an_image_error():
 
 def _number_ink(digits28: list[np.ndarray], side: int = 90, seed: int = 0) -> np.ndarray:
     """Held-out MNIST digits side by side (benchmarks/real_world_set.py), ink in 0..1, with margins."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from real_world_set import _number_row
-
-    return np.pad(_number_row(np.random.default_rng(seed), digits28, side), side // 2)
+    return np.pad(real_world_set._number_row(np.random.default_rng(seed), digits28, side), side // 2)
 
 
 def _photographed(ink: np.ndarray, light: np.ndarray | None = None, darkness: float = 0.7,
@@ -561,26 +552,6 @@ def _same_shapes(got, expected, least_overlap=0.5):
     assert min(overlaps) >= least_overlap, overlaps
 
 
-def _glare(shape, centre, radius, strength):
-    """A bright spot: strength grey levels at its centre, fading over radius pixels."""
-    ys, xs = np.indices(shape)
-    return strength * np.exp(-((ys - centre[0]) ** 2 + (xs - centre[1]) ** 2) / (2 * radius**2))
-
-
-def _vignette(shape, depth=0.4):
-    """A lens's darker corners."""
-    ys, xs = np.indices(shape)
-    return 1 - depth * ((ys / shape[0] - 0.5) ** 2 + (xs / shape[1] - 0.5) ** 2) * 2
-
-
-def _shadow(shape, angle, offset, depth):
-    """Part of the image darker by depth, its edge (a penumbra of a few pixels) at offset (a share of
-    the height) from the centre."""
-    ys, xs = np.indices(shape)
-    beyond = np.cos(angle) * (xs - shape[1] / 2) + np.sin(angle) * (ys - shape[0] / 2) - offset * shape[0]
-    return 1 - depth / (1 + np.exp(-beyond / 1.5))
-
-
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.integers(0, 1999), min_size=2, max_size=4), st.floats(0.3, 0.7), st.floats(0.2, 0.8),
        st.floats(0.15, 0.4), st.floats(50, 110))
@@ -593,8 +564,8 @@ def test_a_glare_spot_does_not_change_the_digits(mnist_test_digits, chosen, cy, 
     ink = _number_ink(_taller_than_wide(mnist_test_digits[0], chosen))
     even = prepare_digits(_photographed(ink))
     assume(len(even) == len(chosen))
-    spot = _glare(ink.shape, (cy * ink.shape[0], cx * ink.shape[1]), radius * ink.shape[1], strength)
-    lit = prepare_digits(_photographed(ink, _vignette(ink.shape), glare=spot))
+    spot = real_world_set.glare_spot(ink.shape, (cy * ink.shape[0], cx * ink.shape[1]), radius * ink.shape[1], strength)
+    lit = prepare_digits(_photographed(ink, real_world_set.darker_corners(ink.shape), glare=spot))
     assert all(d.inverted for d in lit)
     _same_shapes(lit, even)
 
@@ -612,7 +583,8 @@ def test_the_hard_edge_of_a_shadow_does_not_change_the_digits(mnist_test_digits,
     ink = _number_ink(_taller_than_wide(mnist_test_digits[0], chosen))
     even = prepare_digits(_photographed(ink))
     assume(len(even) == len(chosen))
-    _same_shapes(prepare_digits(_photographed(ink, _shadow(ink.shape, angle, offset, depth))), even)
+    shadow = real_world_set.shadow_edge(ink.shape, angle, offset, depth, softness=1.5)
+    _same_shapes(prepare_digits(_photographed(ink, shadow)), even)
 
 
 def test_faint_pencil_is_read_as_dark_ink(mnist_test_digits):
