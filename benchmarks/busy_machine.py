@@ -27,12 +27,13 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "mnist-t10k"
@@ -78,9 +79,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--busy", type=int, default=1, help="competing busy processes in the busy condition")
     args = parser.parse_args()
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"# {time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} CPUs, recipe {args.recipe}, "
+    cpu = describe_cpu()
+    print(f"# {time.strftime('%Y-%m-%d')}, {cpu}, recipe {args.recipe}, "
           f"median s/epoch over epochs 2-{args.epochs}, {args.rounds} interleaved rounds")
     results: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):

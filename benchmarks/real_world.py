@@ -10,7 +10,6 @@ Makes the set with real_world_set.py (in a temporary folder) and reads every ima
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from machine import describe_cpu  # noqa: E402
 from real_world_set import CATEGORIES, write_set  # noqa: E402
 
 from digitnet.data import load_dataset  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     data = load_dataset("mnist-10k", args.data_dir, progress=False)
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, seed {args.seed}")
+    print(f"# {time.strftime('%Y-%m-%d')}, {describe_cpu()}, seed {args.seed}")
     with tempfile.TemporaryDirectory() as tmp:
         counts = write_set(Path(tmp), data.x_test, data.y_test, args.seed, args.per_category)
         print("| run | recipe | " + " | ".join(f"{c} ({counts[c]})" for c in CATEGORIES) + " |")

@@ -195,7 +195,9 @@ def main() -> int:
 
     import torch
 
-    print(f"\n{platform.processor() or platform.machine()}, torch {torch.__version__}, Python {platform.python_version()}")
+    from machine import describe_cpu
+
+    print(f"\n{describe_cpu()}, torch {torch.__version__}, Python {platform.python_version()}")
     print("\n| in-process, one image | median (ms) | p99 (ms) |\n| --- | ---: | ---: |")
     for name, (median, p99) in latency.items():
         print(f"| {name} | {median:.3f} | {p99:.3f} |")

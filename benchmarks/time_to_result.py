@@ -22,12 +22,13 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -126,9 +127,8 @@ def main() -> None:
     parser.add_argument("--baseline-src", help="a digitnet source tree (its src folder) to run beside this one")
     args = parser.parse_args()
     chosen = set((args.only or "digitnet,tutorial,keras").split(","))
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"# {time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} CPUs, {args.epochs} epochs of the tutorial recipe "
+    cpu = describe_cpu()
+    print(f"# {time.strftime('%Y-%m-%d')}, {cpu}, {args.epochs} epochs of the tutorial recipe "
           f"on Fashion-MNIST, test split evaluated every epoch, {args.rounds} round(s)")
     results: dict[str, list[dict]] = {}
     for _ in range(args.rounds):

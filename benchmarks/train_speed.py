@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import describe_cpu
+
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, LR = 512, 0.001
 IMPLEMENTATIONS = {
@@ -465,14 +467,6 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 def hardware() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import torch
 
     versions = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
@@ -484,7 +478,7 @@ def hardware() -> str:
         versions += f", tensorflow {md.version('tensorflow-cpu')}"
     except Exception:
         pass
-    return f"{model}, {os.cpu_count()} logical CPUs; Python {platform.python_version()}; {versions}"
+    return f"{describe_cpu()}; Python {platform.python_version()}; {versions}"
 
 
 def main() -> int:
