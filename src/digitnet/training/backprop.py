@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
+from digitnet.training.cpu_linear import weight_gradient
 from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
 
@@ -40,20 +41,25 @@ class BackpropStep(AutogradStep):
         self.loss = recipe.loss
         self.targets = _target_rows(self.mlp.sizes[-1], recipe, self.mlp.device)
         self._scaled: dict[int, torch.Tensor] = {}
-        for layer in self.mlp.linears:  # written in place every step: nothing to zero, nothing to allocate
+        # written in place every step: nothing to zero, nothing to allocate (a weight gradient from oneDNN
+        # replaces its .grad instead, and the next written in place goes into that)
+        for layer in self.mlp.linears:
             layer.weight.grad = torch.zeros_like(layer.weight)
             layer.bias.grad = torch.zeros_like(layer.bias)
-        self.gradients = [(layer.weight.grad, layer.bias.grad) for layer in self.mlp.linears]
 
     def _weight_gradient(self, k: int, grad: torch.Tensor, below_input: torch.Tensor, buf: StepBuffers,
                          with_bias: bool = True) -> None:
-        weight_grad, bias_grad = self.gradients[k]
+        layer = self.mlp.linears[k]
+        weight_grad, bias_grad = layer.weight.grad, layer.bias.grad
         if self.mlp.gpu_forms:
             self.mlp.gradients_into(k, grad, below_input, buf, weight_grad, bias_grad, alpha=1.0, beta=0.0,
                                     with_bias=with_bias)
             return
         if self.mlp.mixed:
             weight_grad.copy_(torch.mm(grad.t(), below_input, out=self.mlp.low_grads[k]))
+        elif k in buf.onednn_gradients:  # oneDNN writes no out=: its new tensor becomes the gradient, where
+            # copying it into weight_grad made best's step 1.02x slower (benchmarks/paired_steps.py --baseline-src)
+            layer.weight.grad = weight_gradient(grad, below_input)
         elif weight_grad.numel() >= ACCUMULATE_FROM:  # zeroed, then added to: MKL's overwriting GEMM (beta 0)
             # took 1.04-1.3x as long for the first layer's 256 x 784 gradient on an AMD EPYC
             # (benchmarks/step_breakdown.py, wgrad rows)
@@ -102,8 +108,9 @@ class BackpropStep(AutogradStep):
         buf = self.mlp.buffers(x.shape[0])
         weights = self.mlp.compute_weights()
         if self.mlp.tail_serves(x.shape[0]):
+            top, below = self.mlp.linears[-1], self.mlp.linears[-2]
             return self.mlp.fused_tail_pass(weights, x, y, self.targets, self.loss != "mse-sum", buf,
-                                            (*self.gradients[-1], 1.0, 0.0), self.gradients[-2][1],
+                                            (top.weight.grad, top.bias.grad, 1.0, 0.0), below.bias.grad,
                                             self._weight_gradient, loss_out)
         inputs = self.mlp.forward(weights, x, buf)
         out = inputs.pop()  # inputs[k] now feeds layer k; the logits are needed in fp32 only from here on

@@ -1,57 +1,134 @@
-"""A hidden layer's forward pass on the CPU, relu(x W^T + b), as one oneDNN primitive where that measured
-faster than MKL's GEMM followed by a ReLU.
+"""An MLP layer's GEMMs on the CPU through oneDNN where that measured faster than MKL's.
 
-On a 2-core AMD EPYC (Zen 4), oneDNN's linear with its ReLU post-op against addmm then relu_, each hot in
-a loop of its own (benchmarks/cpu_linear.py, two runs): float32 at batch 128 784->256 1.25-1.44x as
-fast, 784->512 1.12-1.26x, 784->1024 1.18-1.46x, 512->256 1.09x, but 256->128 0.76-0.86x and 784->64
-0.86-0.90x; 784->256 at batch 512 1.08-1.21x, at batch 32 0.93-0.98x. So oneDNN serves float32 layers
-of at least MIN_WEIGHTS weights on batches of at least MIN_ROWS rows. Inside a whole step the gain is
-much smaller: best's step, its first layer through oneDNN, ran 1.023x, 1.026x and 0.997x as fast in
-three runs of alternating blocks of 20-50 steps (a fourth, on a busy stretch, 1.28x; a throw-away
-probe like benchmarks/paired_steps.py). bfloat16 layers keep MKL: oneDNN measured 1.00-1.39x alone but
-0.98-1.04x inside best's bf16 step over three such runs (its first layer alone: 0.97x), no clear gain.
-The choice depends only on the shapes and the dtype, never on a timing, so a run still repeats bit for
-bit from its seed.
+PyTorch's float32 GEMMs on the CPU are MKL's, which takes its AVX-512 code only on Intel CPUs and runs
+AVX2 on AMD ones. oneDNN (in every x86 build of torch) runs AVX-512 wherever the CPU has it. What that is
+worth depends on the CPU, so there are two plans, chosen from /proc/cpuinfo, never from a timing, so that
+a run still repeats bit for bit from its seed on one machine:
 
-The primitive is PyTorch's private mkldnn._linear_pointwise (the one Inductor emits for CPUs). Where it is
-missing, or does not compute relu(x W^T + b) (checked once a process), the GEMM and the ReLU serve.
+- AVX-512 at full width beside MKL's AVX2 (AMD, family 26 and later: Zen 5): oneDNN's products ran at
+  about twice MKL's, 405 against 200 GFLOP/s on 2 cores for best's first layer, for the forward pass, the
+  weight gradient and the gradient flowing below alike; each oneDNN call also costs about 13 us whatever
+  its size, so a layer takes oneDNN for all three of its GEMMs when they have at least MIN_MULTIPLY_ADDS
+  multiply-adds each (benchmarks/cpu_linear.py --all-gemms on a 2-core EPYC of family 26: at batch 128,
+  784 -> 256 1.9-2.1x as fast, 256 -> 128 1.1-1.4x, 128 -> 10 0.3-0.5x; at batch 32, 256 -> 128
+  0.6-0.8x, 784 -> 64 0.8-1.0x). oneDNN's outputs are new tensors: a large one costs page faults where
+  the allocator has given freed memory back to the system (in that benchmark's changing sizes, 784 ->
+  1024 at batch 32 and 64), never in a training step's steady round of the same sizes (0 a step, best
+  and tutorial, counted by getrusage in a throw-away probe).
+- elsewhere (Zen 4, where AVX-512 runs as two 256-bit halves; Intel, where MKL runs AVX-512 itself): only
+  a hidden layer's forward pass, as one primitive with its ReLU: on a 2-core Zen 4 EPYC, alone and hot,
+  float32 at batch 128 784 -> 256 1.25-1.44x as fast as MKL's GEMM then the ReLU, 784 -> 512
+  1.12-1.26x, 784 -> 1024 1.18-1.46x, 512 -> 256 1.09x, but 256 -> 128 0.76-0.86x and 784 -> 64
+  0.86-0.90x; 784 -> 256 at batch 512 1.08-1.21x, at batch 32 0.93-0.98x. So it serves float32 layers
+  of at least MIN_WEIGHTS weights on batches of at least MIN_ROWS rows; inside best's whole step that
+  gained 1.023x, 1.026x and 0.997x in three runs of paired blocks. The weight gradient through oneDNN
+  measured 0.96-0.98x in the step there. bfloat16 layers keep MKL (no clear gain inside best's bf16
+  step, 0.98-1.04x).
+
+The primitive is PyTorch's private mkldnn._linear_pointwise (the one Inductor emits for CPUs); the
+gradients are the same primitive on transposed views. Where it is missing, or does not compute what it
+should in any of the three forms (checked once a process), MKL serves.
 """
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import torch
 
 MIN_WEIGHTS, MIN_ROWS = 100_000, 64
+MIN_MULTIPLY_ADDS = 3_000_000
+FULL_WIDTH_AVX512_FAMILY = 26  # AMD's Zen 5
 
 
-def onednn_serves(layer: torch.nn.Linear, dtype: torch.dtype, rows: int) -> bool:
-    """Whether linear_relu is the faster forward for this hidden layer computing in dtype on batches of rows."""
-    if layer.weight.device.type != "cpu" or dtype != torch.float32:
+def onednn_serves(layer: torch.nn.Linear, dtype: torch.dtype, rows: int, hidden: bool = True) -> bool:
+    """Whether oneDNN is the faster forward pass for this layer (ReLU'd where hidden) computing in dtype
+    on batches of rows."""
+    if not _float32_on_cpu(layer, dtype) or not _linear_pointwise_matches():
         return False
-    return layer.weight.numel() >= MIN_WEIGHTS and rows >= MIN_ROWS and _linear_pointwise_matches()
+    if onednn_outruns_mkl():
+        return _multiply_adds(layer, rows) >= MIN_MULTIPLY_ADDS
+    return hidden and layer.weight.numel() >= MIN_WEIGHTS and rows >= MIN_ROWS
+
+
+def onednn_serves_gradients(layer: torch.nn.Linear, dtype: torch.dtype, rows: int) -> bool:
+    """Whether oneDNN is the faster way to this layer's weight gradient and the gradient below it."""
+    return (_float32_on_cpu(layer, dtype) and onednn_outruns_mkl() and _linear_pointwise_matches()
+            and _multiply_adds(layer, rows) >= MIN_MULTIPLY_ADDS)
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
+    """x weight^T + bias, relu'd where asked, in a new tensor, as one oneDNN primitive."""
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu" if relu else "none", [], "")
 
 
 def linear_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """relu(x weight^T + bias) in a new tensor, as one oneDNN primitive (where onednn_serves says so)."""
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu", [], "")
+    """relu(x weight^T + bias) in a new tensor, as one oneDNN primitive."""
+    return linear(x, weight, bias, relu=True)
+
+
+def input_gradient(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """grad weight: the gradient at a layer's input from the one at its output, in a new tensor."""
+    return torch.ops.mkldnn._linear_pointwise(grad, weight.t(), None, "none", [], "")
+
+
+def weight_gradient(grad: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
+    """grad^T below: a layer's weight gradient from the gradient at its output and its input, in a new tensor."""
+    return torch.ops.mkldnn._linear_pointwise(grad.t(), below.t(), None, "none", [], "")
+
+
+@functools.cache
+def onednn_outruns_mkl() -> bool:
+    """Whether this CPU runs AVX-512 at full width while MKL gives it AVX2 (AMD, family 26 and later)."""
+    try:
+        return cpu_runs_avx512_beside_mkl_avx2(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return False
+
+
+def cpu_runs_avx512_beside_mkl_avx2(cpuinfo: str) -> bool:
+    """From /proc/cpuinfo's text: an AMD CPU of family FULL_WIDTH_AVX512_FAMILY or later with AVX-512."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip() and fields:
+            break  # the first processor's fields are enough
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    try:
+        family = int(fields.get("cpu family", ""))
+    except ValueError:
+        return False
+    return (fields.get("vendor_id") == "AuthenticAMD" and family >= FULL_WIDTH_AVX512_FAMILY
+            and "avx512f" in fields.get("flags", "").split())
+
+
+def _float32_on_cpu(layer: torch.nn.Linear, dtype: torch.dtype) -> bool:
+    return layer.weight.device.type == "cpu" and dtype == torch.float32
+
+
+def _multiply_adds(layer: torch.nn.Linear, rows: int) -> int:
+    return rows * layer.in_features * layer.out_features
 
 
 @functools.cache
 def _linear_pointwise_matches() -> bool:
-    """Whether this torch has the primitive and it computes relu(x W^T + b) on a small layer: once a
-    process, about 20 ms (oneDNN's first primitive)."""
+    """Whether this torch has the primitive and it computes all three forms on a small layer: once a
+    process, about 20 ms (oneDNN's first primitives)."""
     if not torch.backends.mkldnn.is_available():
         return False
     gen = torch.Generator().manual_seed(0)
     x, weight, bias = torch.randn(5, 33, generator=gen), torch.randn(17, 33, generator=gen), torch.randn(17, generator=gen)
+    grad = torch.randn(5, 17, generator=gen)
     try:
-        got, expected = linear_relu(x, weight, bias), torch.addmm(bias, x, weight.t()).relu_()
-        if got.shape != expected.shape or got.dtype != expected.dtype:
-            return False
-        if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
-            return False
+        pairs = [(linear_relu(x, weight, bias), torch.addmm(bias, x, weight.t()).relu_()),
+                 (linear(x, weight, bias, relu=False), torch.addmm(bias, x, weight.t())),
+                 (input_gradient(grad, weight), grad @ weight), (weight_gradient(grad, x), grad.t() @ x)]
+        for got, expected in pairs:
+            if got.shape != expected.shape or got.dtype != expected.dtype:
+                return False
+            if not torch.allclose(got, expected, rtol=1e-4, atol=1e-4):
+                return False
     except (AttributeError, RuntimeError, TypeError):  # not built with oneDNN, renamed, other arguments
         return False
     return True

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
-from digitnet.training.cpu_linear import linear_relu, onednn_serves
+from digitnet.training.cpu_linear import input_gradient, linear, onednn_serves, onednn_serves_gradients, weight_gradient
 from digitnet.training.streams import SideStreams
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
@@ -62,7 +62,9 @@ class StepBuffers:
         self.ones = torch.ones(n, device=device, dtype=dtype)
         self.outer: dict[int, torch.Tensor] = {}  # layer -> its (n, out, in) outer products, GPU forms only
         self.tail = None  # triton_tail.TailWorkspace, where the fused top layer serves
-        self.onednn: set[int] = set()  # the hidden layers whose forward is one oneDNN primitive (cpu_linear.py)
+        # the layers whose forward pass, and those whose weight gradient and gradient below, oneDNN computes (cpu_linear.py)
+        self.onednn: set[int] = set()
+        self.onednn_gradients: set[int] = set()
 
 
 class MLPLayers:
@@ -97,7 +99,9 @@ class MLPLayers:
     def buffers(self, n: int) -> StepBuffers:
         if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
             buf = self._buffers[n] = StepBuffers(n, self.sizes, self.device, self.dtype)
-            buf.onednn = {k for k, layer in enumerate(self.linears[:-1]) if onednn_serves(layer, self.dtype, n)}
+            top = len(self.linears) - 1
+            buf.onednn = {k for k, layer in enumerate(self.linears) if onednn_serves(layer, self.dtype, n, hidden=k < top)}
+            buf.onednn_gradients = {k for k, layer in enumerate(self.linears) if onednn_serves_gradients(layer, self.dtype, n)}
         return self._buffers[n]
 
     def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -142,7 +146,10 @@ class MLPLayers:
             if grad.dtype != self.dtype:
                 grad = buf.top_grad.copy_(grad)
             if k > 0:
-                below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
+                if k in buf.onednn_gradients:
+                    below = input_gradient(grad, weights[k][0])  # a new tensor each step (oneDNN writes no out=)
+                else:
+                    below = torch.mm(grad, weights[k][0], out=buf.grads[k - 1])
                 below = _relu_backward_into(below, inputs[k], 0.0, grad_input=buf.masked[k - 1])
             with self.side.fork(2 * k):
                 layer_gradient(k, grad, inputs[k], buf)
@@ -192,7 +199,7 @@ class MLPLayers:
         for i, (w, b) in enumerate(weights[:layers]):
             hidden = i < len(weights) - 1
             if i in buf.onednn:
-                out = linear_relu(inputs[-1], w, b)  # a new tensor each step (oneDNN writes no out=)
+                out = linear(inputs[-1], w, b, relu=hidden)  # a new tensor each step (oneDNN writes no out=)
             elif hidden and self.relu_epilogue:
                 out = _addmm_relu_into(b, inputs[-1], w.t(), out=buf.acts[i])
             else:
@@ -257,6 +264,8 @@ class FusedSGDStep:
             return
         if mlp.mixed:
             layer.weight.add_(torch.mm(grad.t(), below_input, out=mlp.low_grads[k]), alpha=-self.lr)
+        elif k in buf.onednn_gradients:
+            layer.weight.add_(weight_gradient(grad, below_input), alpha=-self.lr)
         else:
             layer.weight.addmm_(grad.t(), below_input, alpha=-self.lr)
         if with_bias:  # the bias gradient summed in float32 whatever the compute dtype
