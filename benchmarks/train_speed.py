@@ -48,6 +48,7 @@ IMPLEMENTATIONS = {
     "jax-scan-tf32": "the same JAX at its default matmul precision (TF32 on GPUs; on CPUs the same as above)",
     "gemm-floor-6": "floor: the step's 6 GEMMs alone (3 fwd + 3 weight-grad)",
     "gemm-floor-8": "floor: all 8 GEMMs backprop needs (+ 2 input-grad)",
+    "gemm-floor-8-picked": "floor: the same 8 GEMMs, each oneDNN's or MKL's as digitnet's CPU plan picks (cpu_linear.py)",
 }
 BEST_IMPLEMENTATIONS = {
     "digitnet-best": "digitnet --recipe best, default path (written-out backward, fused AdamW)",
@@ -62,6 +63,7 @@ BEST_IMPLEMENTATIONS = {
     "jax-scan-best-tf32": "the same JAX at its default matmul precision (TF32 on GPUs)",
     "gemm-floor-best-6": "floor: the step's 6 GEMMs alone at batch 128",
     "gemm-floor-best-8": "floor: all 8 GEMMs backprop needs at batch 128",
+    "gemm-floor-best-8-picked": "floor: the same 8 GEMMs at batch 128, each as digitnet's CPU plan picks",
 }
 CNN_IMPLEMENTATIONS = {
     "digitnet-cnn": "digitnet --recipe cnn --augment none (CPU: channels-last, fused AdamW; GPU: written-out step, epochs replayed)",
@@ -85,6 +87,8 @@ GPU_ONLY_ROWS = {"jax-scan-tf32", "jax-scan-best-tf32", "jax-scan-cnn-tf32", "di
                  "digitnet-cnn-tf32",
                  "digitnet-eager", "digitnet-best-eager", "digitnet-no-triton", "digitnet-tf32-no-triton",
                  "digitnet-best-no-triton"}
+# left out of a GPU run: oneDNN serves only CPUs, so these would repeat the MKL floor
+CPU_ONLY_ROWS = {"gemm-floor-8-picked", "gemm-floor-best-8-picked"}
 # left out of a CPU run unless named in --only: JAX's convnet took 351 s an epoch on a 2-core AMD EPYC
 # (digitnet's 12 s; 2026-11-27, --recipe cnn --only jax-scan-cnn,digitnet-cnn --rounds 1 --epochs 1)
 SLOW_ON_CPU_ROWS = {"jax-scan-cnn"}
@@ -241,6 +245,52 @@ def _gemm_floor(data, epochs, with_input_grads, batch=BATCH):
             else:
                 h2.t() @ h1
                 h1.t() @ xb
+
+    return _timed(epochs, run_epoch), None
+
+
+def _picked_gemm_floor(data, epochs, batch=BATCH):
+    """The 8 GEMMs of _gemm_floor(with_input_grads=True), each in the form digitnet's step takes for that
+    layer and batch size on this CPU: oneDNN's (training/cpu_linear.py) or MKL's."""
+    import torch
+    from torch import nn
+
+    from digitnet.training import cpu_linear
+
+    x = _torch_images(data.x_train)
+    layers = [nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)]
+    weights = [torch.randn_like(layer.weight) * 0.05 for layer in layers]
+    plans: dict[int, list[tuple[bool, bool]]] = {}
+
+    def forward(k, inputs, rows):
+        if plans[rows][k][0]:
+            return cpu_linear.linear(inputs, weights[k], None, relu=False)
+        return inputs @ weights[k].t()
+
+    def gradients(k, grad, below, rows, flows_below):
+        onednn = plans[rows][k][1]
+        if onednn:
+            cpu_linear.weight_gradient(grad, below)
+        else:
+            grad.t() @ below
+        if flows_below:
+            return cpu_linear.input_gradient(grad, weights[k]) if onednn else grad @ weights[k]
+        return None
+
+    def run_epoch():
+        for start in range(0, len(x), batch):
+            xb = x[start : start + batch]
+            rows = len(xb)
+            if rows not in plans:
+                plans[rows] = [(cpu_linear.onednn_serves(layer, torch.float32, rows, hidden=k < 2),
+                                cpu_linear.onednn_serves_gradients(layer, torch.float32, rows))
+                               for k, layer in enumerate(layers)]
+            h1 = forward(0, xb, rows)
+            h2 = forward(1, h1, rows)
+            out = forward(2, h2, rows)
+            g2 = gradients(2, out, h2, rows, flows_below=True)
+            g1 = gradients(1, g2, h1, rows, flows_below=True)
+            gradients(0, g1, xb, rows, flows_below=False)
 
     return _timed(epochs, run_epoch), None
 
@@ -437,6 +487,7 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "torch-idiomatic": lambda: worker_torch_idiomatic(data, epochs),
         "gemm-floor-6": lambda: _gemm_floor(data, epochs, with_input_grads=False),
         "gemm-floor-8": lambda: _gemm_floor(data, epochs, with_input_grads=True),
+        "gemm-floor-8-picked": lambda: _picked_gemm_floor(data, epochs),
         "jax-scan": lambda: worker_jax_tutorial(data, epochs),
         "jax-scan-tf32": lambda: worker_jax_tutorial(data, epochs, precision="default"),
         "jax-scan-best": lambda: worker_jax_best(data, epochs),
@@ -453,6 +504,7 @@ def run_worker(name: str, data_dir: str, epochs: int) -> dict:
         "torch-idiomatic-best-bf16": lambda: worker_torch_idiomatic_best(data, epochs, autocast=True),
         "gemm-floor-best-6": lambda: _gemm_floor(data, epochs, with_input_grads=False, batch=BEST_BATCH),
         "gemm-floor-best-8": lambda: _gemm_floor(data, epochs, with_input_grads=True, batch=BEST_BATCH),
+        "gemm-floor-best-8-picked": lambda: _picked_gemm_floor(data, epochs, batch=BEST_BATCH),
         "digitnet-cnn": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none"),
         "torch-idiomatic-cnn": lambda: worker_torch_idiomatic_best(data, epochs, cnn=True),
         "digitnet-cnn-bf16": lambda: worker_digitnet(data, epochs, recipe="cnn", augment="none", precision="bf16"),
@@ -504,6 +556,8 @@ def main() -> int:
     names = args.only.split(",") if args.only else list(ROWS[args.recipe])
     if args.device == "cpu" and not args.only:
         names = [n for n in names if n not in GPU_ONLY_ROWS | SLOW_ON_CPU_ROWS]
+    if args.device != "cpu":
+        names = [n for n in names if n not in CPU_ONLY_ROWS]
     if args.device == "cpu" and set(names) & GPU_ONLY_ROWS:
         print(f"rows for a GPU only: {', '.join(sorted(set(names) & GPU_ONLY_ROWS))}; add --device cuda", file=sys.stderr)
         return 2
