@@ -1,4 +1,4 @@
-"""A layer's GEMMs on the CPU, MKL's against oneDNN's (training/cpu_linear.py chooses between them by
+"""A layer's GEMMs on the CPU, MKL's against oneDNN's (src/digitnet/cpu_linear.py chooses between them by
 what this measures).
 
     python benchmarks/cpu_linear.py [--rounds 7] [--all-gemms]
@@ -27,7 +27,7 @@ import time
 import torch
 from train_speed import hardware
 
-from digitnet.training import cpu_linear
+from digitnet import cpu_linear
 
 SHAPES = [(128, 784, 256), (512, 784, 256), (32, 784, 256), (128, 784, 512), (128, 784, 1024), (128, 512, 256),
           (128, 784, 64), (128, 256, 128), (512, 256, 128)]

@@ -251,11 +251,11 @@ def _gemm_floor(data, epochs, with_input_grads, batch=BATCH):
 
 def _picked_gemm_floor(data, epochs, batch=BATCH):
     """The 8 GEMMs of _gemm_floor(with_input_grads=True), each in the form digitnet's step takes for that
-    layer and batch size on this CPU: oneDNN's (training/cpu_linear.py) or MKL's."""
+    layer and batch size on this CPU: oneDNN's (src/digitnet/cpu_linear.py) or MKL's."""
     import torch
     from torch import nn
 
-    from digitnet.training import cpu_linear
+    from digitnet import cpu_linear
 
     x = _torch_images(data.x_train)
     layers = [nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)]

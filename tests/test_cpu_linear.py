@@ -1,4 +1,4 @@
-"""An MLP layer's GEMMs through oneDNN on the CPU (training/cpu_linear.py): what each form computes, which
+"""An MLP layer's GEMMs through oneDNN on the CPU (src/digitnet/cpu_linear.py): what each form computes, which
 layers take which under each CPU's plan, the steps that use them against autograd, and a torch whose
 private primitive is gone or changed keeping MKL."""
 
@@ -10,7 +10,7 @@ from torch import nn
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
-from digitnet.training import cpu_linear
+from digitnet import cpu_linear
 from digitnet.training.backprop import BackpropStep
 from digitnet.training.fastpath import FusedSGDStep, MLPLayers
 from digitnet.training.optim import AutogradStep
@@ -156,3 +156,24 @@ def test_a_torch_whose_primitive_is_gone_or_changed_keeps_mkl(monkeypatch, form,
         monkeypatch.undo()
         cpu_linear._linear_pointwise_matches.cache_clear()
     assert cpu_linear._linear_pointwise_matches() == torch.backends.mkldnn.is_available()
+
+
+@needs_onednn
+@pytest.mark.parametrize(("hidden", "rows", "onednn_layers"), [((256, 128), 4096, {True: 3, False: 1}),
+                                                                ((256, 128), 8, {True: 0, False: 0}),
+                                                                ((32,), 4096, {True: 1, False: 0})])
+def test_evaluation_passes_take_onednn_where_it_serves_and_give_the_model_s_output(plan, monkeypatch, hidden, rows,
+                                                                                   onednn_layers):
+    calls = []
+    real = cpu_linear.linear
+    monkeypatch.setattr(cpu_linear, "linear", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    model = build_model(hidden, seed=2)
+    x = torch.rand(rows, 784, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    torch.testing.assert_close(cpu_linear.forward(model, x), model(x).detach(), rtol=1e-4, atol=1e-4)
+    assert len(calls) == onednn_layers[plan]
+
+
+def test_evaluation_passes_of_other_models_are_the_model_s_own():
+    convnet = build_model(seed=0, kind="cnn")
+    x = torch.rand(4, 784, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(cpu_linear.forward(convnet, x), convnet(x).detach())

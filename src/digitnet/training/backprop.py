@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
-from digitnet.training.cpu_linear import weight_gradient
+from digitnet.cpu_linear import weight_gradient
 from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
 

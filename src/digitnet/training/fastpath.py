@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from digitnet.recipes import Recipe
-from digitnet.training.cpu_linear import input_gradient, linear, onednn_serves, onednn_serves_gradients, weight_gradient
+from digitnet.cpu_linear import input_gradient, linear, onednn_serves, onednn_serves_gradients, weight_gradient
 from digitnet.training.streams import SideStreams
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input

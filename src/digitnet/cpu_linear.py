@@ -13,8 +13,9 @@ a run still repeats bit for bit from its seed on one machine:
   784 -> 256 1.9-2.1x as fast, 256 -> 128 1.1-1.4x, 128 -> 10 0.3-0.5x; at batch 32, 256 -> 128
   0.6-0.8x, 784 -> 64 0.8-1.0x). oneDNN's outputs are new tensors: a large one costs page faults where
   the allocator has given freed memory back to the system (in that benchmark's changing sizes, 784 ->
-  1024 at batch 32 and 64), never in a training step's steady round of the same sizes (0 a step, best
-  and tutorial, counted by getrusage in a throw-away probe).
+  1024 at batch 32 and 64), none in a training step's steady round of the same sizes (0 a step, best
+  and tutorial, counted by getrusage in a throw-away probe; training also keeps freed memory for reuse,
+  training/memory.py).
 - elsewhere (Zen 4, where AVX-512 runs as two 256-bit halves; Intel, where MKL runs AVX-512 itself): only
   a hidden layer's forward pass, as one primitive with its ReLU: on a 2-core Zen 4 EPYC, alone and hot,
   float32 at batch 128 784 -> 256 1.25-1.44x as fast as MKL's GEMM then the ReLU, 784 -> 512
@@ -56,6 +57,26 @@ def onednn_serves_gradients(layer: torch.nn.Linear, dtype: torch.dtype, rows: in
     """Whether oneDNN is the faster way to this layer's weight gradient and the gradient below it."""
     return (_float32_on_cpu(layer, dtype) and onednn_outruns_mkl() and _linear_pointwise_matches()
             and _multiply_adds(layer, rows) >= MIN_MULTIPLY_ADDS)
+
+
+@torch.no_grad()
+def forward(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """model(x) without gradients, an MLP's (Linear and ReLU layers) forward passes through oneDNN where
+    onednn_serves says so: evaluation's passes of thousands of rows."""
+    layers = list(model) if isinstance(model, torch.nn.Sequential) else []
+    if not layers or not all(isinstance(layer, torch.nn.Linear | torch.nn.ReLU) for layer in layers):
+        return model(x)
+    out, k = x, 0
+    while k < len(layers):
+        layer = layers[k]
+        relu = k + 1 < len(layers) and isinstance(layers[k + 1], torch.nn.ReLU)
+        if isinstance(layer, torch.nn.Linear) and onednn_serves(layer, out.dtype, len(out), hidden=relu):
+            out = linear(out, layer.weight, layer.bias, relu)
+            k += 2 if relu else 1
+        else:
+            out = layer(out)
+            k += 1
+    return out
 
 
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool) -> torch.Tensor:
