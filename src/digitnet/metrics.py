@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from digitnet import cpu_linear
 from digitnet.model import pass_rows
 from digitnet.settings import CLASSES
 
@@ -28,7 +29,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn) 
     predictions = []
     rows = pass_rows(model)
     for start in range(0, len(x), rows):
-        out = model(x[start : start + rows])
+        out = cpu_linear.forward(model, x[start : start + rows])
         labels = y[start : start + rows]
         loss_sum += loss_fn(out, labels).double() * len(labels)
         predictions.append(out.argmax(dim=1))
