@@ -6,7 +6,7 @@ worth depends on the CPU, so there are two plans, chosen from /proc/cpuinfo, nev
 a run still repeats bit for bit from its seed on one machine:
 
 - AVX-512 at full width beside MKL's AVX2 (AMD, family 26 and later: Zen 5): oneDNN's products ran at
-  about twice MKL's, 405 against 200 GFLOP/s on 2 cores for best's first layer, for the forward pass, the
+  about twice MKL's, 406 against 202 GFLOP/s on 2 cores for best's first layer, for the forward pass, the
   weight gradient and the gradient flowing below alike; each oneDNN call also costs about 13 us whatever
   its size, so a layer takes oneDNN for all three of its GEMMs when they have at least MIN_MULTIPLY_ADDS
   multiply-adds each (benchmarks/cpu_linear.py --all-gemms on a 2-core EPYC of family 26: at batch 128,
@@ -26,8 +26,9 @@ a run still repeats bit for bit from its seed on one machine:
   measured 0.96-0.98x in the step there. bfloat16 layers keep MKL (no clear gain inside best's bf16
   step, 0.98-1.04x).
 
-The primitive is PyTorch's private mkldnn._linear_pointwise (the one Inductor emits for CPUs); the
-gradients are the same primitive on transposed views. Where it is missing, or does not compute what it
+The written-out training steps (training/fastpath.py, training/backprop.py) and an MLP's evaluation
+passes (forward) use these forms. The primitive is PyTorch's private mkldnn._linear_pointwise (the one
+Inductor emits for CPUs); the gradients are the same primitive on transposed views. Where it is missing, or does not compute what it
 should in any of the three forms (checked once a process), MKL serves.
 """
 
