@@ -261,6 +261,17 @@ def test_a_detached_bar_or_tail_is_part_of_its_digit_not_a_digit():
     assert digits[2].box[1] <= 40  # the bar belongs to the third digit
 
 
+@pytest.mark.parametrize(("tail_end", "tail_width"), [(295, 5), (300, 4), (320, 3), (310, 9)])
+def test_a_2_whose_long_tail_makes_it_wider_than_tall_is_one_digit(tail_end, tail_width):
+    """A 2 whose bottom stroke runs on to the right, thinner than the rest (as glare leaves it), beside a
+    1: two digits. Split at the tail's thin columns, the tail would read as a digit of its own."""
+    image = _strokes((460, 220), [[(50, 45), (50, 170)], [(135, 70), (165, 45), (205, 50), (215, 85), (140, 165)]])
+    ImageDraw.Draw(image).line([(140, 165), (tail_end, 168)], fill=0, width=tail_width)
+    digits = prepare_digits(image)
+    assert len(digits) == 2
+    assert digits[1].box[2] >= tail_end - 5  # the tail is the 2's
+
+
 def test_a_thick_frame_touching_the_edge_is_not_ink_but_a_tightly_cropped_stroke_is():
     frame = _strokes((300, 300), [[(150, 60), (150, 240)]])
     framed = np.asarray(frame).copy()

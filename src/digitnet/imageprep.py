@@ -611,6 +611,8 @@ def _split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0)
     cut = middle.start + int(np.argmin(columns[middle]))
     if columns[cut] > 0.6 * np.median(columns[columns > 0]) and width <= FORCE_SPLIT_ASPECT * height:
         return [(x0, x1)]
+    if min(_height(part[:, :cut]), _height(part[:, cut:])) < FRAGMENT_SHARE * height:
+        return [(x0, x1)]  # one side is a 2's long tail or a 7's bar, not a digit of its own
     return _split_touching(mask, x0, x0 + cut, row_height) + _split_touching(mask, x0 + cut, x1, row_height)
 
 
