@@ -28,8 +28,8 @@ a run still repeats bit for bit from its seed on one machine:
 
 The written-out training steps (training/fastpath.py, training/backprop.py) and an MLP's evaluation
 passes (forward) use these forms. The primitive is PyTorch's private mkldnn._linear_pointwise (the one
-Inductor emits for CPUs); the gradients are the same primitive on transposed views. Where it is missing, or does not compute what it
-should in any of the three forms (checked once a process), MKL serves.
+Inductor emits for CPUs); the gradients are the same primitive on transposed views. Where it is missing,
+or does not compute what it should in any of the three forms (checked once a process), MKL serves.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitnet.recipes import Recipe
 from digitnet.cpu_linear import weight_gradient
+from digitnet.recipes import Recipe
 from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
 

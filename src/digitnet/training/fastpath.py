@@ -6,7 +6,8 @@ the GEMMs the math needs and little else:
 
     forward   h1 = relu(x W1^T + b1), h2 = relu(h1 W2^T + b2), out = h2 W3^T + b3
     backward  g3 = 2 (out - onehot) / n,  g2 = (g3 W3) * [h2 > 0],  g1 = (g2 W2) * [h1 > 0]
-    update    W_k -= lr * g_k^T h_{k-1}   (fp32: one addmm_ per layer, gradient and update fused)
+    update    W_k -= lr * g_k^T h_{k-1}   (fp32: one addmm_ per layer, gradient and update fused;
+                                          where oneDNN computes the gradient, cpu_linear.py, then an add)
               b_k -= lr * sum(g_k, dim 0)
 
 All intermediates live in buffers allocated once per batch size. The weights are the
@@ -24,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from digitnet.recipes import Recipe
 from digitnet.cpu_linear import input_gradient, linear, onednn_serves, onednn_serves_gradients, weight_gradient
+from digitnet.recipes import Recipe
 from digitnet.training.streams import SideStreams
 
 _relu_backward_into = torch.ops.aten.threshold_backward.grad_input
@@ -62,7 +63,8 @@ class StepBuffers:
         self.ones = torch.ones(n, device=device, dtype=dtype)
         self.outer: dict[int, torch.Tensor] = {}  # layer -> its (n, out, in) outer products, GPU forms only
         self.tail = None  # triton_tail.TailWorkspace, where the fused top layer serves
-        # the layers whose forward pass, and those whose weight gradient and gradient below, oneDNN computes (cpu_linear.py)
+        # the layers whose forward pass, and those whose weight gradient and gradient below, oneDNN
+        # computes (cpu_linear.py)
         self.onednn: set[int] = set()
         self.onednn_gradients: set[int] = set()
 
@@ -100,8 +102,9 @@ class MLPLayers:
         if n not in self._buffers:  # at most two sizes: the full batch and the last partial one
             buf = self._buffers[n] = StepBuffers(n, self.sizes, self.device, self.dtype)
             top = len(self.linears) - 1
-            buf.onednn = {k for k, layer in enumerate(self.linears) if onednn_serves(layer, self.dtype, n, hidden=k < top)}
-            buf.onednn_gradients = {k for k, layer in enumerate(self.linears) if onednn_serves_gradients(layer, self.dtype, n)}
+            layers = list(enumerate(self.linears))
+            buf.onednn = {k for k, layer in layers if onednn_serves(layer, self.dtype, n, hidden=k < top)}
+            buf.onednn_gradients = {k for k, layer in layers if onednn_serves_gradients(layer, self.dtype, n)}
         return self._buffers[n]
 
     def compute_weights(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
