@@ -5,7 +5,7 @@ what this measures).
 
 For each layer shape (batch x inputs -> outputs) and dtype, interleaves round by round
   addmm+relu   torch.addmm(b, x, W^T, out=) then relu_(): the GEMM digitnet's steps ran before
-  onednn       torch.ops.mkldnn._linear_pointwise(x, W, b, "relu"): one primitive, a new output tensor
+  onednn       cpu_linear.linear(x, W, b, relu=True): one primitive, a new output tensor
 and prints the median microseconds a call and addmm+relu / onednn (above 1: oneDNN is faster).
 With --all-gemms, instead, float32 only and more shapes: each of a layer's three GEMMs, MKL's (addmm into
 a buffer; mm into a buffer for the weight gradient grad^T x and the gradient below grad W) against
@@ -72,7 +72,7 @@ def main() -> None:
             bias = torch.randn(outputs, generator=generator).to(dtype)
             out = torch.empty(rows, outputs, dtype=dtype)
             calls = {"addmm+relu": lambda: torch.addmm(bias, x, weight.t(), out=out).relu_(),
-                     "onednn": lambda: torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu", [], "")}
+                     "onednn": lambda: cpu_linear.linear(x, weight, bias, relu=True)}
             us = _time(calls, args.rounds, repeats=max(20, int(2e8 / (rows * inputs * outputs))))
             print(f"| {str(dtype).removeprefix('torch.')} | {rows} | {inputs} -> {outputs} | {us['addmm+relu']:.1f} | "
                   f"{us['onednn']:.1f} | {us['addmm+relu'] / us['onednn']:.2f} |")

@@ -5,15 +5,14 @@ private primitive is gone or changed keeping MKL."""
 import pytest
 import torch
 from conftest import random_batches
-from test_fastpath import _autograd_reference
+from test_fastpath import (_autograd_reference, assert_backprop_matches_autograd,
+                           assert_fused_step_matches_autograd)
 from torch import nn
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
 from digitnet import cpu_linear
-from digitnet.training.backprop import BackpropStep
 from digitnet.training.fastpath import FusedSGDStep, MLPLayers
-from digitnet.training.optim import AutogradStep
 
 needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="torch built without oneDNN")
 
@@ -52,9 +51,10 @@ def test_the_plan_follows_the_cpu_vendor_family_and_avx512(cpuinfo, expected):
 def test_each_form_computes_its_product(rows, inputs, outputs, transposed_grad):
     gen = torch.Generator().manual_seed(rows + inputs)
     x, weight, bias = (torch.randn(*shape, generator=gen) for shape in ((rows, inputs), (outputs, inputs), (outputs,)))
-    grad = torch.randn(outputs, rows, generator=gen).t() if transposed_grad else torch.randn(rows, outputs, generator=gen)
+    grad = (torch.randn(outputs, rows, generator=gen).t() if transposed_grad
+            else torch.randn(rows, outputs, generator=gen))
     affine = x.double() @ weight.double().t() + bias.double()
-    pairs = [(cpu_linear.linear_relu(x, weight, bias), torch.relu(affine), (rows, outputs)),
+    pairs = [(cpu_linear.linear(x, weight, bias, relu=True), torch.relu(affine), (rows, outputs)),
              (cpu_linear.linear(x, weight, bias, relu=False), affine, (rows, outputs)),
              (cpu_linear.input_gradient(grad, weight), grad.double() @ weight.double(), (rows, inputs)),
              (cpu_linear.weight_gradient(grad, x), grad.double().t() @ x.double(), (outputs, inputs))]
@@ -101,13 +101,7 @@ def test_where_onednn_outruns_mkl_every_gemm_of_3m_multiply_adds_takes_it(monkey
 @needs_onednn
 @pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 512, 96]), ((1024,), [16, 5]), ((64, 32, 16), [50])])
 def test_the_tutorial_step_under_either_plan_matches_autograd_and_sgd(plan, hidden, sizes):
-    batches = random_batches(sizes)
-    ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
-    step = FusedSGDStep(ours, lr=0.05)
-    losses = [step(x, y).item() for x, y in batches]
-    assert losses == pytest.approx(_autograd_reference(reference, batches, 0.05), rel=1e-5)
-    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    step = assert_fused_step_matches_autograd(hidden, sizes)
     small = hidden == (64, 32, 16)  # 50 x 784 x 64: under 3M multiply-adds, MKL under either plan
     assert bool(step.mlp.buffers(sizes[0]).onednn_gradients) == (plan and not small)
 
@@ -118,16 +112,7 @@ def test_the_tutorial_step_under_either_plan_matches_autograd_and_sgd(plan, hidd
     ("tutorial", {"momentum": 0.9, "weight_decay": 1e-3, "lr": 0.01}, [96, 64, 96, 64]),  # 256 -> 128 switches
 ])
 def test_the_written_out_backward_under_either_plan_matches_autograd(plan, recipe, overrides, sizes):
-    recipe = get_recipe(recipe, **overrides)
-    batches = random_batches(sizes)
-    ours, reference = build_model(seed=1), build_model(seed=1)
-    step, reference_step = BackpropStep(ours, recipe, total_steps=10), AutogradStep(reference, recipe, total_steps=10)
-    for x, y in batches:
-        assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
-    for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
-    for a, b in zip(ours.parameters(), reference.parameters()):
-        torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
+    _, step = assert_backprop_matches_autograd(get_recipe(recipe, **overrides), (256, 128), sizes)
     assert step.mlp.buffers(96).onednn_gradients == ({0, 1} if plan else set())
 
 

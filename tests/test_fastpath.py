@@ -25,6 +25,12 @@ def _autograd_reference(model, batches, lr):
 @pytest.mark.parametrize("gpu_forms", [False, True])
 @pytest.mark.parametrize(("hidden", "sizes"), [((256, 128), [512, 512, 96]), ((32,), [7, 3]), ((64, 32, 16), [50])])
 def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
+    assert_fused_step_matches_autograd(hidden, sizes, gpu_forms)
+
+
+def assert_fused_step_matches_autograd(hidden, sizes, gpu_forms=False) -> FusedSGDStep:
+    """FusedSGDStep against autograd and torch.optim.SGD over batches of sizes: losses and weights;
+    the step, for what the caller checks further."""
     batches = random_batches(sizes)
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     # A larger rate than the seed's makes every update visible in float32.
@@ -35,6 +41,7 @@ def test_fused_step_matches_autograd_and_sgd(hidden, sizes, gpu_forms):
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
         assert not torch.equal(a, build_model(hidden, seed=1).state_dict()[name])  # it did train
+    return step
 
 
 def test_fast_path_only_for_plain_sgd_on_mse():
@@ -67,9 +74,20 @@ def test_bf16_step_tracks_fp32_with_fp32_master_weights():
 def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(recipe, overrides, hidden, sizes,
                                                                                gpu_forms):
     from digitnet.training.backprop import BackpropStep
-    from digitnet.training.optim import AutogradStep
 
     recipe = get_recipe(recipe, **overrides)
+    reference_step, _ = assert_backprop_matches_autograd(recipe, hidden, sizes, gpu_forms)
+    resumed = BackpropStep(build_model(hidden, seed=1), recipe, total_steps=10)  # checkpoints interchange
+    resumed.load_state_dict(reference_step.state_dict())
+    assert resumed.lr == reference_step.lr
+
+
+def assert_backprop_matches_autograd(recipe, hidden, sizes, gpu_forms=False):
+    """BackpropStep against AutogradStep with the recipe's optimiser over batches of sizes: losses,
+    rates, weights and the last step's gradients. Returns (the reference step, the step)."""
+    from digitnet.training.backprop import BackpropStep
+    from digitnet.training.optim import AutogradStep
+
     batches = random_batches(sizes)
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=gpu_forms)
@@ -86,9 +104,7 @@ def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(r
     for a, b in zip(ours.parameters(), reference.parameters()):  # the last step's gradients themselves
         # atol: a gradient near zero differs by ~1e-7 between CPUs' kernels (seen on an Intel Xeon)
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
-    resumed = BackpropStep(build_model(hidden, seed=1), recipe, total_steps=10)  # checkpoints interchange
-    resumed.load_state_dict(reference_step.state_dict())
-    assert resumed.lr == reference_step.lr
+    return reference_step, step
 
 
 

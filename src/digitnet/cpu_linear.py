@@ -85,11 +85,6 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, relu: bool
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "relu" if relu else "none", [], "")
 
 
-def linear_relu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """relu(x weight^T + bias) in a new tensor, as one oneDNN primitive."""
-    return linear(x, weight, bias, relu=True)
-
-
 def input_gradient(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """grad weight: the gradient at a layer's input from the one at its output, in a new tensor."""
     return torch.ops.mkldnn._linear_pointwise(grad, weight.t(), None, "none", [], "")
@@ -143,7 +138,7 @@ def _linear_pointwise_matches() -> bool:
     x, weight, bias = torch.randn(5, 33, generator=gen), torch.randn(17, 33, generator=gen), torch.randn(17, generator=gen)
     grad = torch.randn(5, 17, generator=gen)
     try:
-        pairs = [(linear_relu(x, weight, bias), torch.addmm(bias, x, weight.t()).relu_()),
+        pairs = [(linear(x, weight, bias, relu=True), torch.addmm(bias, x, weight.t()).relu_()),
                  (linear(x, weight, bias, relu=False), torch.addmm(bias, x, weight.t())),
                  (input_gradient(grad, weight), grad @ weight), (weight_gradient(grad, x), grad.t() @ x)]
         for got, expected in pairs:
