@@ -9,33 +9,16 @@ from __future__ import annotations
 
 import os
 import platform
-from pathlib import Path
+
+from digitnet.cpuinfo import first_processor
 
 # flag in /proc/cpuinfo -> the name written in the line
 ISA_FLAGS = {"avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
 
 
-def _cpuinfo_fields(text: str) -> dict[str, str]:
-    """The first processor's fields ("model name", "cpu family", "flags", ...)."""
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break
-            continue
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
-    return fields
-
-
 def describe_cpu(cpuinfo: str | None = None) -> str:
     """e.g. "AMD EPYC (family 26 model 2; AVX-512, AVX512-BF16, no AMX-BF16), 2 logical CPUs"."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            cpuinfo = ""
-    fields = _cpuinfo_fields(cpuinfo)
+    fields = first_processor(cpuinfo)
     name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
     details = []
     if "cpu family" in fields:

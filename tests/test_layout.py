@@ -8,7 +8,7 @@ from pathlib import Path
 import digitnet
 
 SRC = Path(digitnet.__file__).parent
-ORDER = ["settings", "errors", "fsutil", "imageprep", "data", "recipes", "tensorfile", "cpu_linear", "model", "losses",
+ORDER = ["settings", "errors", "fsutil", "cpuinfo", "imageprep", "data", "recipes", "tensorfile", "cpu_linear", "model", "losses",
          "metrics", "distributed", "training", "checkpoint", "linechart", "report", "runs", "predict", "inside", "inspection",
          "comparison", "tensorboard_log", "export", "serve", "cli", "__main__"]
 

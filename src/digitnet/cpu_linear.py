@@ -35,9 +35,10 @@ or does not compute what it should in any of the three forms (checked once a pro
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import torch
+
+from digitnet import cpuinfo
 
 MIN_WEIGHTS, MIN_ROWS = 100_000, 64
 MIN_MULTIPLY_ADDS = 3_000_000
@@ -98,20 +99,11 @@ def weight_gradient(grad: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
 @functools.cache
 def onednn_outruns_mkl() -> bool:
     """Whether this CPU runs AVX-512 at full width while MKL gives it AVX2 (AMD, family 26 and later)."""
-    try:
-        return cpu_runs_avx512_beside_mkl_avx2(Path("/proc/cpuinfo").read_text())
-    except OSError:
-        return False
+    return cpu_runs_avx512_beside_mkl_avx2(cpuinfo.first_processor())
 
 
-def cpu_runs_avx512_beside_mkl_avx2(cpuinfo: str) -> bool:
-    """From /proc/cpuinfo's text: an AMD CPU of family FULL_WIDTH_AVX512_FAMILY or later with AVX-512."""
-    fields: dict[str, str] = {}
-    for line in cpuinfo.splitlines():
-        if not line.strip() and fields:
-            break  # the first processor's fields are enough
-        key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
+def cpu_runs_avx512_beside_mkl_avx2(fields: dict[str, str]) -> bool:
+    """From /proc/cpuinfo's fields: an AMD CPU of family FULL_WIDTH_AVX512_FAMILY or later with AVX-512."""
     try:
         family = int(fields.get("cpu family", ""))
     except ValueError:
