@@ -538,10 +538,10 @@ def _number_ink(digits28: list[np.ndarray], side: int = 90, seed: int = 0) -> np
 
 
 def _photographed(ink: np.ndarray, light: np.ndarray | None = None, darkness: float = 0.7,
-                  glare: np.ndarray | None = None) -> Image.Image:
-    """Ink on grey paper (level 170), under light (a factor per pixel, 1 where it is even), with
-    glare (grey levels added: light reflected off the paper and the ink alike)."""
-    page = 170.0 * (1 - darkness * ink) * (1.0 if light is None else light) + (0.0 if glare is None else glare)
+                  glare: np.ndarray | None = None, paper: float = 170.0) -> Image.Image:
+    """Ink on paper (grey, level 170, unless told), under light (a factor per pixel, 1 where it is
+    even), with glare (grey levels added: light reflected off the paper and the ink alike)."""
+    page = paper * (1 - darkness * ink) * (1.0 if light is None else light) + (0.0 if glare is None else glare)
     grain = np.random.default_rng(1).normal(0, 3, ink.shape)
     return Image.fromarray(np.clip(page + grain, 0, 255).astype(np.uint8))
 
@@ -664,6 +664,33 @@ def test_a_small_number_in_a_large_photo_is_read_as_closely_as_a_crop_of_it(mnis
     _same_digits(got, expected, tolerance=8.0)
     for a, b in zip(got, expected):
         assert np.abs(np.subtract(a.box, b.box) - [at[1], at[0], at[1], at[0]]).max() <= 3, (a.box, b.box)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 1999), min_size=1, max_size=3), st.integers(40, 90), st.floats(0, 1), st.floats(0, 1),
+       st.floats(0, 2 * np.pi), st.floats(6, 24))
+@example([261, 109, 298], 60, 0.8139, 0.4511, 3.7705, 24.0)
+@example([85, 179, 236], 49, 0.8005, 0.8687, 0.5914, 24.0)
+@example([625, 684, 897], 68, 0.7754, 0.8331, 1.8860, 24.0)
+@example([128], 79, 0.4986, 0.5896, 0.1803, 24.0)
+def test_a_small_number_on_a_white_page_in_uneven_light_is_read_alone(mnist_test_digits, chosen, side, down, across,
+                                                                       angle, depth):
+    """A phone's photo of a white page (paper of grey level 214 on average, so its edges count as clean
+    paper) whose light falls off across it by up to 24 levels either way. The paper's level was capped
+    at the edges' median, to keep a bold digit cropped tightly whole: the paper darker than that
+    became a region of ink larger than the number, which then went unread or came out as several digits."""
+    ink = _number_ink(_taller_than_wide(mnist_test_digits[0], chosen), side=side)
+    size = (1200, 1600)
+    at = (round(down * (size[0] - ink.shape[0])), round(across * (size[1] - ink.shape[1])))
+    rows, cols = np.mgrid[0 : size[0], 0 : size[1]]
+    slope = ((cols - size[1] / 2) * np.cos(angle) + (rows - size[0] / 2) * np.sin(angle)) / (size[1] / 2)
+    light = 1 + depth / 214 * np.clip(slope, -1, 1)
+    digits = prepare_digits(_photographed(_page_with(ink, size, at), light, paper=214))
+    assert len(digits) == len(chosen)
+    for digit in digits:
+        left, top, right, bottom = digit.box
+        assert at[1] - 3 <= left and right <= at[1] + ink.shape[1] + 3, (digit.box, at, ink.shape)
+        assert at[0] - 3 <= top and bottom <= at[0] + ink.shape[0] + 3, (digit.box, at, ink.shape)
 
 
 @pytest.mark.slow

@@ -308,12 +308,14 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     inverted, scale = _polarity(gray)
     ink = 255.0 - gray if inverted else gray.copy()
     background = _background(ink, scale)
-    paper = float(np.median(_border(ink)))
+    border = _border(ink)
+    paper = float(np.median(border))
     if paper <= 255.0 - WHITE_PAPER:
         # Clean paper all round (white under dark ink, black under light ink): the paper is nowhere
         # further from the ink than at its edges. This keeps the estimate from taking the strokes
-        # of a bold digit, cropped tightly, for a shadow.
-        np.minimum(background, paper, out=background)
+        # of a bold digit, cropped tightly, for a shadow. Where the light varies along the edges
+        # (a photo of a white page), the paper reaches as dark as its darkest there.
+        np.minimum(background, float(border[border <= paper + MIN_CONTRAST].max()), out=background)
     ink -= background
     np.clip(ink, 0.0, None, out=ink)
     if inverted:
