@@ -694,7 +694,7 @@ def test_a_small_number_on_a_white_page_in_uneven_light_is_read_alone(mnist_test
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("category", "most_wrong"), [("lit", 8), ("phone", 3)])
+@pytest.mark.parametrize(("category", "most_wrong"), [("lit", 4), ("phone", 3)])
 def test_numbers_under_uneven_light_or_small_in_a_photo_are_cut_into_the_right_count(mnist_test_digits, category,
                                                                                     most_wrong):
     """40 numbers of 1-4 held-out MNIST digits as benchmarks/real_world_set.py draws them: under glare,
@@ -703,6 +703,22 @@ def test_numbers_under_uneven_light_or_small_in_a_photo_are_cut_into_the_right_c
     found' or came out as a wrong count."""
     wrong = _wrong_counts(category, mnist_test_digits[0], fewest=1)
     assert wrong <= most_wrong, f"{wrong} of 40 {category} numbers cut into the wrong count of digits"
+
+
+@pytest.mark.parametrize("seed", [5, 14, 52, 74, 58, 98])
+def test_the_dark_corners_beside_a_tilted_sheet_are_not_read_as_ink(mnist_test_digits, seed):
+    """Numbers under glare, across a shadow's edge or in pencil (benchmarks/real_world_set.py's `lit`),
+    where the photo's darker corners meet the tilted sheet's edge: what the paper's level leaves of
+    them there is nearly as strong as the ink but rises gently, and was read as a digit more (seeds
+    5, 14, 52, 74) or joined the digits into one (58, 98)."""
+    digits = mnist_test_digits[0]
+    rng = np.random.default_rng(seed)
+    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    photo = real_world_set.lit(rng, chosen)
+    read = prepare_digits(photo)
+    assert len(read) == len(chosen)
+    for left, top, right, bottom in (d.box for d in read):
+        assert min(left, top, photo.width - right, photo.height - bottom) >= 3, (left, top, right, bottom)
 
 
 @pytest.mark.parametrize("inset", [0, 10], ids=["at-the-edge", "near-the-edge"])

@@ -61,6 +61,8 @@ SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the 
 EDGE_SHARE = 0.02  # ... components this close to the edge (a share of its side) count as touching it
 SURROUNDINGS_SIZE = 3.0  # ... nor one this many times taller or wider than the ink away from the edges
 FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
+SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the sharpest digit's
+DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits'
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
 RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
@@ -355,9 +357,10 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tu
     touch it:
     - what lies beyond the paper (a table, a dark frame): far thicker than any of their strokes.
       Strokes of a digit cropped tightly touch the edge too, but are no thicker than the others;
-    - light left at the edge: its strongest part far fainter than theirs. Ink is dark all along a
-      stroke; what the background estimate leaves at an edge (a shadow's end, the darker rim of
-      the paper in a photo) is not, and would read as a 1 beside a number;
+    - light left at the edge: its strongest part far fainter than theirs, or a little fainter and
+      with a soft rim. Ink is dark all along a stroke, with a sharp edge; what the background
+      estimate leaves at an edge (a shadow's end, the darker rim of the paper in a photo, the dark
+      corners of a photo beside a tilted sheet's edge) is not, and would read as a digit more;
     - the paper's edge or a frame around a number that fills a small part of the photo: far larger
       than any of them."""
     on_edge = np.zeros(len(index) + 1, dtype=bool)
@@ -374,7 +377,20 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tu
     faint = strongest < FAINT_SHARE * strongest[inside].max()
     sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
     large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
-    return on_edge & (thick | faint | large)
+    slopes = _rim_slopes(labels, index, mask, intensity)
+    soft = (slopes < SOFT_SHARE * slopes[inside].max()) & (strongest < DIM_SHARE * strongest[inside].max())
+    return on_edge & (thick | faint | large | soft)
+
+
+def _rim_slopes(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """How steeply each component's intensity falls at its rim (the mean slope there; where the
+    image's edge cuts it off is no rim): ink has an edge as sharp as the photo's focus allows, what
+    is left of a shading rises gently over many pixels. Infinite for a component with no rim."""
+    rim = labels * (mask & ~ndimage.binary_erosion(mask, border_value=1))
+    slope = np.hypot(ndimage.sobel(intensity, 0), ndimage.sobel(intensity, 1))
+    total = ndimage.sum(slope, rim, index=index)
+    count = ndimage.sum(rim > 0, rim, index=index)
+    return np.divide(total, count, out=np.full(len(index), np.inf), where=count > 0)
 
 
 def _ink_without_rulings(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
