@@ -261,6 +261,20 @@ def test_a_detached_bar_or_tail_is_part_of_its_digit_not_a_digit():
     assert digits[2].box[1] <= 40  # the bar belongs to the third digit
 
 
+@pytest.mark.parametrize(("speck", "where"), [((165, 330), "below the 0"), ((170, 20), "above the 0"),
+                                              ((330, 175), "right of the 0")])
+def test_a_speck_far_from_the_digits_is_no_part_of_them(speck, where):
+    """A dot of dust, or what a shadow's edge leaves, over half a digit's height away from the digits:
+    it made the digit above or beside it a box larger (a 0 read as 9, a 2 as 8)."""
+    lines = [[(60, 110), (60, 240)], [(165, 110), (200, 125), (205, 200), (165, 240), (130, 200), (130, 130), (165, 110)]]
+    clean = prepare_digits(_strokes((400, 360), lines))
+    page = _strokes((400, 360), lines)
+    ImageDraw.Draw(page).ellipse([speck[0] - 8, speck[1] - 8, speck[0] + 8, speck[1] + 8], fill=0)
+    digits = prepare_digits(page)
+    assert [d.box for d in digits] == [d.box for d in clean], where
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(digits, clean)), where
+
+
 @pytest.mark.parametrize(("tail_end", "tail_width"), [(295, 5), (300, 4), (320, 3), (310, 9)])
 def test_a_2_whose_long_tail_makes_it_wider_than_tall_is_one_digit(tail_end, tail_width):
     """A 2 whose bottom stroke runs on to the right, thinner than the rest (as glare leaves it), beside a

@@ -64,6 +64,7 @@ FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share o
 SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the sharpest digit's
 DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits'
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
+STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
 LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
 RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
 MAX_TILT = 0.25  # ... and rises at most this much over its length
@@ -569,8 +570,10 @@ def _group(kept: list[int], slices: list[tuple]) -> list[list]:
     """Components -> digits, left to right: [labels, first column, last column + 1, top row,
     bottom row + 1]. Pieces that overlap horizontally by half the narrower one's width are one digit
     (a broken stroke); a piece far shorter than the row's digits (the detached bar of a 5, a stray
-    arc) joins its nearest neighbour instead of counting as a digit."""
+    arc) joins its nearest neighbour instead of counting as a digit, or, lying far from it (a speck,
+    what a shadow's edge leaves), is no part of any."""
     order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
+    tallest = max(rows.stop - rows.start for rows, _ in slices)
     groups: list[list] = []
     for i in order:
         rows, columns = slices[i]
@@ -579,10 +582,25 @@ def _group(kept: list[int], slices: list[tuple]) -> list[list]:
             g = groups[-1]
             overlap = min(g[2], piece[2]) - max(g[1], piece[1])
             if overlap >= 0.5 * min(g[2] - g[1], piece[2] - piece[1]):
+                if _stray(piece, g, tallest):
+                    continue
+                if _stray(g, piece, tallest):
+                    groups[-1] = piece
+                    continue
                 _absorb(g, piece)
                 continue
         groups.append(piece)
     return _merge_fragments(groups)
+
+
+def _stray(piece: list, group: list, tallest: int) -> bool:
+    """Whether piece is a fragment (shorter than FRAGMENT_SHARE of the tallest) farther from group
+    than STRAY_SHARE of the tallest, across or down."""
+    if piece[4] - piece[3] >= FRAGMENT_SHARE * tallest:
+        return False
+    across = max(group[1] - piece[2], piece[1] - group[2], 0)
+    down = max(group[3] - piece[4], piece[3] - group[4], 0)
+    return max(across, down) > STRAY_SHARE * tallest
 
 
 def _absorb(group: list, other: list) -> None:
@@ -593,7 +611,8 @@ def _absorb(group: list, other: list) -> None:
 
 
 def _merge_fragments(groups: list[list]) -> list[list]:
-    """Groups shorter than FRAGMENT_SHARE of the tallest join the neighbour with the smaller gap."""
+    """Groups shorter than FRAGMENT_SHARE of the tallest join the neighbour with the smaller gap,
+    unless they lie far from it."""
     tallest = max(g[4] - g[3] for g in groups)
     while len(groups) > 1:
         short = [k for k, g in enumerate(groups) if g[4] - g[3] < FRAGMENT_SHARE * tallest]
@@ -603,7 +622,9 @@ def _merge_fragments(groups: list[list]) -> list[list]:
         gaps = [(groups[n][1] - groups[k][2] if n > k else groups[k][1] - groups[n][2], n)
                 for n in (k - 1, k + 1) if 0 <= n < len(groups)]
         _, n = min(gaps)
-        _absorb(groups[n], groups.pop(k))
+        fragment = groups.pop(k)
+        if not _stray(fragment, groups[n if n < k else n - 1], tallest):
+            _absorb(groups[n if n < k else n - 1], fragment)
     return groups
 
 
