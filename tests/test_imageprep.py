@@ -680,6 +680,22 @@ def test_a_small_number_in_a_large_photo_is_read_as_closely_as_a_crop_of_it(mnis
         assert np.abs(np.subtract(a.box, b.box) - [at[1], at[0], at[1], at[0]]).max() <= 3, (a.box, b.box)
 
 
+@pytest.mark.parametrize("mark", [(1500, 300, 40, 40), (200, 2150, 500, 12), (1650, 900, 14, 600)],
+                         ids=["a blot", "the paper's edge", "a fold"])
+def test_a_small_number_in_a_large_photo_is_looked_at_closely_whatever_lies_far_from_it(mnist_test_digits, mark):
+    """A phone's photo of a page holds more than the number: a blot, the paper's edge, a fold, far
+    from it. The closer look took the box around all the ink, too large to enlarge the number: it
+    was read at a few pixels a digit, its digits joined or misread, and the mark as one more."""
+    ink = _number_ink(list(mnist_test_digits[0][30:33]), side=80)
+    size, at = (1800, 2400), (700, 1100)
+    page = _page_with(ink, size, at)
+    top, left, height, width = mark
+    page[top : top + height, left : left + width] = 1.0
+    photo = _photographed(page)
+    expected = prepare_digits(photo.crop((at[1], at[0], at[1] + ink.shape[1], at[0] + ink.shape[0])))
+    _same_digits(prepare_digits(photo), expected, tolerance=8.0)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.lists(st.integers(0, 1999), min_size=1, max_size=3), st.integers(40, 90), st.floats(0, 1), st.floats(0, 1),
        st.floats(0, 2 * np.pi), st.floats(6, 24))

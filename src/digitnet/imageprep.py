@@ -47,6 +47,7 @@ from digitnet.settings import FIT, SIDE
 MAX_PIXELS = 40_000_000
 WORKING_SIDE = 512  # larger images are reduced first: each digit ends up 20 pixels tall anyway
 ZOOM = 2.0  # ink in a small part of a large image is read again on its own when that enlarges it this much
+NUMBER_SPAN = 1.5  # ... the number's: from its tallest piece no taller than this times the pieces' median height
 WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
 MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
@@ -782,13 +783,33 @@ def _found_ink(image: Image.Image | np.ndarray) -> _Ink:
         return ink
 
 
+def _number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) around the number in a photo of a page, not around what lies far
+    from it (the paper's edge, a blot, a fold): from its tallest digit (the tallest piece no taller than
+    NUMBER_SPAN times the pieces' median height: a paper's edge is far longer), the pieces within the
+    height of what it has gathered, one by one (its neighbours, their broken strokes)."""
+    boxes = [(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in slices]
+    heights = np.array([b[3] - b[1] for b in boxes])
+    typical = heights <= NUMBER_SPAN * np.median(heights)
+    seed = int(np.argmax(np.where(typical, heights, -1)))
+    left, top, right, bottom = boxes[seed]
+    rest = set(range(len(boxes))) - {seed}
+    while rest:
+        reach = bottom - top
+        near = {i for i in rest if max(boxes[i][0] - right, left - boxes[i][2], boxes[i][1] - bottom,
+                                       top - boxes[i][3]) <= reach}
+        if not near:
+            break
+        rest -= near
+        left, top = min([left] + [boxes[i][0] for i in near]), min([top] + [boxes[i][1] for i in near])
+        right, bottom = max([right] + [boxes[i][2] for i in near]), max([bottom] + [boxes[i][3] for i in near])
+    return left, top, right, bottom
+
+
 def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -> tuple[int, int, int, int] | None:
     """The box (left, top, right, bottom, in the upright image's pixels as loaded) around the ink,
     with its height of paper all round, when reading that alone enlarges it ZOOM times or more."""
-    top = min(sl[0].start for sl in ink.slices)
-    bottom = max(sl[0].stop for sl in ink.slices)
-    left = min(sl[1].start for sl in ink.slices)
-    right = max(sl[1].stop for sl in ink.slices)
+    left, top, right, bottom = _number_box(ink.slices)
     margin = bottom - top
     top, left = max(0, top - margin), max(0, left - margin)
     bottom, right = min(shape[0], bottom + margin), min(shape[1], right + margin)
