@@ -47,7 +47,7 @@ from digitnet.settings import FIT, SIDE
 MAX_PIXELS = 40_000_000
 WORKING_SIDE = 512  # larger images are reduced first: each digit ends up 20 pixels tall anyway
 ZOOM = 2.0  # ink in a small part of a large image is read again on its own when that enlarges it this much
-NUMBER_SPAN = 1.5  # ... the number's: from its tallest piece no taller than this times the pieces' median height
+NUMBER_SPAN = 1.5  # ... framed from its tallest piece no taller than this times the pieces' median height
 WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
 MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
@@ -599,9 +599,13 @@ def _stray(piece: list, group: list, tallest: int) -> bool:
     than STRAY_SHARE of the tallest, across or down."""
     if piece[4] - piece[3] >= FRAGMENT_SHARE * tallest:
         return False
-    across = max(group[1] - piece[2], piece[1] - group[2], 0)
-    down = max(group[3] - piece[4], piece[3] - group[4], 0)
-    return max(across, down) > STRAY_SHARE * tallest
+    return _gap(piece[1:], group[1:]) > STRAY_SHARE * tallest
+
+
+def _gap(a: tuple | list, b: tuple | list) -> int:
+    """The gap between two boxes (first column, last column + 1, top row, bottom row + 1), across or
+    down, whichever is wider; 0 where they overlap."""
+    return max(b[0] - a[1], a[0] - b[1], b[2] - a[3], a[2] - b[3], 0)
 
 
 def _absorb(group: list, other: list) -> None:
@@ -624,8 +628,9 @@ def _merge_fragments(groups: list[list]) -> list[list]:
                 for n in (k - 1, k + 1) if 0 <= n < len(groups)]
         _, n = min(gaps)
         fragment = groups.pop(k)
-        if not _stray(fragment, groups[n if n < k else n - 1], tallest):
-            _absorb(groups[n if n < k else n - 1], fragment)
+        neighbour = groups[n if n < k else n - 1]
+        if not _stray(fragment, neighbour, tallest):
+            _absorb(neighbour, fragment)
     return groups
 
 
@@ -788,22 +793,15 @@ def _number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
     from it (the paper's edge, a blot, a fold): from its tallest digit (the tallest piece no taller than
     NUMBER_SPAN times the pieces' median height: a paper's edge is far longer), the pieces within the
     height of what it has gathered, one by one (its neighbours, their broken strokes)."""
-    boxes = [(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop) for sl in slices]
-    heights = np.array([b[3] - b[1] for b in boxes])
-    typical = heights <= NUMBER_SPAN * np.median(heights)
-    seed = int(np.argmax(np.where(typical, heights, -1)))
-    left, top, right, bottom = boxes[seed]
-    rest = set(range(len(boxes))) - {seed}
-    while rest:
-        reach = bottom - top
-        near = {i for i in rest if max(boxes[i][0] - right, left - boxes[i][2], boxes[i][1] - bottom,
-                                       top - boxes[i][3]) <= reach}
-        if not near:
-            break
-        rest -= near
-        left, top = min([left] + [boxes[i][0] for i in near]), min([top] + [boxes[i][1] for i in near])
-        right, bottom = max([right] + [boxes[i][2] for i in near]), max([bottom] + [boxes[i][3] for i in near])
-    return left, top, right, bottom
+    boxes = [(cols.start, cols.stop, rows.start, rows.stop) for rows, cols in slices]
+    heights = np.array([box[3] - box[2] for box in boxes])
+    seed = int(np.argmax(np.where(heights <= NUMBER_SPAN * np.median(heights), heights, -1)))
+    number, rest = boxes[seed], boxes[:seed] + boxes[seed + 1:]
+    while near := [box for box in rest if _gap(box, number) <= number[3] - number[2]]:
+        rest = [box for box in rest if box not in near]
+        number = (min(b[0] for b in near + [number]), max(b[1] for b in near + [number]),
+                  min(b[2] for b in near + [number]), max(b[3] for b in near + [number]))
+    return number[0], number[2], number[1], number[3]
 
 
 def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -> tuple[int, int, int, int] | None:
