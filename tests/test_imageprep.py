@@ -596,6 +596,7 @@ def _same_shapes(got, expected, least_overlap=0.5):
 @example([3, 10], 0.5, 0.5, 0.2, 90).via("a spot on the number's middle: read as light ink on dark paper before")
 @example([89, 0], 0.5, 0.3125, 0.15625, 50).via("a bold 3: a paper's scale ended by the spot's light counts ate its strokes")
 @example([0, 242], 0.5, 0.25, 0.25, 50).via("a 4 with a sliver of its neighbour, kept under glare, a speck in even light")
+@example([89, 89], 0.5, 0.5, 0.25, 50).via("two bold 3s: their gaps as thin as strokes, the two sides' counts level")
 def test_a_glare_spot_does_not_change_the_digits(mnist_test_digits, chosen, cy, cx, radius, strength):
     """Glare (a bright spot over part of the number, up to 110 grey levels brighter, in a photo with
     darker corners) is no ink: the same dark digits as under even light. The ink's side was judged by
