@@ -1,4 +1,5 @@
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -211,6 +212,15 @@ def _number(text, gap, font_size=90, broken=False):
     if broken:  # a white line through every digit's middle: broken strokes
         row[20 + glyphs[0].shape[0] // 2 : 23 + glyphs[0].shape[0] // 2] = 255
     return Image.fromarray(row)
+
+
+def test_what_preparation_returns_serialises_as_json_for_either_ink():
+    """The server answers with a digit's polarity and box as JSON: numpy's scalars there were a 500."""
+    page = np.random.default_rng(0).normal(40, 3, (80, 80))
+    page[20:60, 36:44] = 210  # a light 1 on dark paper
+    for image in (page, 255 - page):
+        digit = prepare(np.clip(image, 0, 255).astype(np.uint8))
+        assert json.loads(json.dumps({"inverted": digit.inverted, "box": digit.box}))["inverted"] == (image is not page)
 
 
 @pytest.mark.parametrize("text", ["42", "305", "2026"])

@@ -232,7 +232,8 @@ def _polarity(gray: np.ndarray) -> tuple[bool, int | None]:
     as wide as it is long, and grain departs alike on both sides. The strokes end at the width
     from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
     scales, dark, light = _thin_structures(gray)
-    inverted = float(np.median(_border(gray))) >= WHITE_PAPER or _darker_ink(gray, dark.sum(), light.sum())
+    inverted = (float(np.median(_border(gray))) >= WHITE_PAPER
+                or _darker_ink(gray, float(dark.sum()), float(light.sum())))
     ink_side, paper_side = (dark, light) if inverted else (light, dark)
     strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
@@ -248,7 +249,7 @@ def _darker_ink(gray: np.ndarray, dark: float, light: float) -> bool:
     glare spot or a shadow a milder change of the paper)."""
     if abs(dark - light) >= LEVEL_SHARE * (dark + light):
         return dark > light
-    low, middle, high = np.percentile(gray, [1, 50, 99])
+    low, middle, high = (float(v) for v in np.percentile(gray, [1, 50, 99]))
     return middle - low > high - middle
 
 
