@@ -806,20 +806,20 @@ def _number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
     from it (the paper's edge, a blot, a fold): from its tallest digit (the tallest piece no taller than
     NUMBER_SPAN times the pieces' median height: a paper's edge is far longer), the pieces within the
     height of what it has gathered, one by one (its neighbours, their broken strokes)."""
-    boxes = [(cols.start, cols.stop, rows.start, rows.stop) for rows, cols in slices]
-    heights = np.array([box[3] - box[2] for box in boxes])
-    seed = int(np.argmax(np.where(heights <= NUMBER_SPAN * np.median(heights), heights, -1)))
-    number, rest = boxes[seed], boxes[:seed] + boxes[seed + 1:]
-    while near := [box for box in rest if _gap(box, number) <= number[3] - number[2]]:
-        rest = [box for box in rest if box not in near]
-        number = (min(b[0] for b in near + [number]), max(b[1] for b in near + [number]),
-                  min(b[2] for b in near + [number]), max(b[3] for b in near + [number]))
-    return number[0], number[2], number[1], number[3]
+    pieces = [[[k], cols.start, cols.stop, rows.start, rows.stop] for k, (rows, cols) in enumerate(slices)]
+    heights = np.array([piece[4] - piece[3] for piece in pieces])
+    number = pieces.pop(int(np.argmax(np.where(heights <= NUMBER_SPAN * np.median(heights), heights, -1))))
+    while near := [piece for piece in pieces if _gap(piece[1:], number[1:]) <= number[4] - number[3]]:
+        for piece in near:
+            _absorb(number, piece)
+            pieces.remove(piece)
+    return number[1], number[3], number[2], number[4]
 
 
 def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -> tuple[int, int, int, int] | None:
-    """The box (left, top, right, bottom, in the upright image's pixels as loaded) around the ink,
-    with its height of paper all round, when reading that alone enlarges it ZOOM times or more."""
+    """The box (left, top, right, bottom, in the upright image's pixels as loaded) around the number
+    (_number_box), with its height of paper all round, when reading that alone enlarges it ZOOM times
+    or more."""
     left, top, right, bottom = _number_box(ink.slices)
     margin = bottom - top
     top, left = max(0, top - margin), max(0, left - margin)
