@@ -52,7 +52,6 @@ WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the
 MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
 SPECTRUM_SIDE = 256  # the ink's side and its strokes' widths are judged on a copy about this large
-LEVEL_SHARE = 0.005  # ... where its two sides' counts are this close, the darkest and brightest pixels decide
 STROKES_END = 0.1  # ... the strokes end at the width with fewer than this share of the most at any width
 SPECK_SHARE = 0.06  # components with less ink than this share of the largest one's are specks
 MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, column)
@@ -232,25 +231,13 @@ def _polarity(gray: np.ndarray) -> tuple[bool, int | None]:
     as wide as it is long, and grain departs alike on both sides. The strokes end at the width
     from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
     scales, dark, light = _thin_structures(gray)
-    inverted = (float(np.median(_border(gray))) >= WHITE_PAPER
-                or _darker_ink(gray, float(dark.sum()), float(light.sum())))
+    inverted = float(np.median(_border(gray))) >= WHITE_PAPER or float(dark.sum()) > float(light.sum())
     ink_side, paper_side = (dark, light) if inverted else (light, dark)
     strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
     if not len(wider):
         return inverted, None
     return inverted, int(scales[strokes + wider[0]]) | 1
-
-
-def _darker_ink(gray: np.ndarray, dark: float, light: float) -> bool:
-    """Whether the side with more thin structures is the dark one; where the two are level (within
-    LEVEL_SHARE: very bold digits, whose gaps are as thin as strokes, beside a glare spot), whether the
-    darkest pixels lie further from the median than the brightest (ink is the image's extreme, a
-    glare spot or a shadow a milder change of the paper)."""
-    if abs(dark - light) >= LEVEL_SHARE * (dark + light):
-        return dark > light
-    low, middle, high = (float(v) for v in np.percentile(gray, [1, 50, 99]))
-    return middle - low > high - middle
 
 
 def _thin_structures(gray: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray]:
