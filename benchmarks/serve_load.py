@@ -121,7 +121,7 @@ def in_process(run: Path, pngs: list[bytes], repeats: int = 1000) -> dict:
         return statistics.median(samples) * 1e3, _percentile(samples, 99) * 1e3
 
     return {
-        "network only (prepared 28x28 -> 10 confidences)": timed(lambda: predictor.predict_prepared(prepared)),
+        "network only (prepared 28x28 -> 10 confidences)": timed(lambda: predictor.predict_prepared([prepared])),
         "whole predict (280x280 PNG bytes -> decode, prepare, network)": timed(
             lambda: predictor.predict_image(pngs[np.random.randint(len(pngs))])),
     }
