@@ -63,14 +63,48 @@ def confidences(outputs, loss: str):
     return torch.where(total > 0, clipped / total.clamp(min=1e-12), uniform)
 
 
+VIEW_SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (down, right) in pixels
+VIEW_SCALES = (0.9, 1.1)  # about the field's centre
+VIEWS = 1 + len(VIEW_SHIFTS) + len(VIEW_SCALES)
+
+
+def views(pixels: np.ndarray) -> np.ndarray:
+    """(VIEWS * N, 28, 28) uint8: the N prepared digits as they are, then moved a pixel down, up,
+    right and left, then scaled by each of VIEW_SCALES, one view after another. Where a digit was
+    cut out, how thick its strokes came out and where its mass centred it are all a pixel or a tenth
+    uncertain; the network's answer should not hang on them."""
+    from scipy import ndimage
+
+    digits = pixels.astype(np.float32)
+    moved = [ndimage.shift(digits, (0, down, right), order=0) for down, right in VIEW_SHIFTS]
+    centre = (np.array(digits.shape[1:]) - 1) / 2
+    scaled = [ndimage.affine_transform(digits, np.diag([1.0, 1 / scale, 1 / scale]),
+                                       offset=np.concatenate([[0.0], centre - centre / scale]), order=1)
+              for scale in VIEW_SCALES]
+    return np.clip(np.rint(np.concatenate([digits, *moved, *scaled])), 0, 255).astype(np.uint8)
+
+
 class ImagePredictor:
-    """Shared by the PyTorch and the ONNX Runtime predictors: images in, Predictions out."""
+    """Shared by the PyTorch and the ONNX Runtime predictors: images in, Predictions out.
+
+    A prepared digit's confidences are the mean of the network's over its views (test-time
+    augmentation): on the real-world set this reads a few more photos, numbers and printed digits
+    right, and MNIST's own test digits too (docs/real-world.md). `one_view = True` asks for the
+    network's single answer on the digit as prepared, as the look-inside page shows it."""
+
+    one_view = False
 
     def probabilities(self, pixels: np.ndarray) -> np.ndarray:  # (N, 28, 28) uint8 -> (N, 10)
         raise NotImplementedError
 
+    def digit_probabilities(self, pixels: np.ndarray) -> np.ndarray:
+        """(N, 28, 28) uint8 prepared digits -> (N, 10) confidences, over their views unless one_view."""
+        if self.one_view:
+            return self.probabilities(pixels)
+        return self.probabilities(views(pixels)).reshape(VIEWS, len(pixels), -1).mean(axis=0)
+
     def predict_prepared(self, prepared: list[PreparedDigit]) -> Reading:
-        probs = self.probabilities(np.stack([p.pixels for p in prepared]))
+        probs = self.digit_probabilities(np.stack([p.pixels for p in prepared]))
         return Reading([Prediction(int(row.argmax()), float(row.max()), [float(v) for v in row], p.pixels,
                                    p.inverted, p.box) for row, p in zip(probs, prepared)])
 
