@@ -38,7 +38,7 @@ def test_the_scaled_views_shrink_and_grow_the_digit_about_the_fields_centre():
 
 def test_confidences_are_the_mean_over_the_views_unless_one_view_is_asked(synthetic_run):
     predictor = Predictor(synthetic_run)
-    images, labels = learnable_digits(6, seed=11)
+    images, _ = learnable_digits(6, seed=11)
     each = np.stack([predictor.probabilities(view) for view in views(images).reshape(VIEWS, 6, *FIELD)])
     np.testing.assert_allclose(predictor.digit_probabilities(images), each.mean(axis=0), rtol=1e-5, atol=1e-7)
     reading = predictor.predict_prepared([PreparedDigit(image, False) for image in images])
