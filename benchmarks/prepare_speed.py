@@ -10,7 +10,9 @@ Pages (greyscale, 512 pixels wide, each prepared as the CLI and the server prepa
   thin pen    one MNIST digit 440 pixels tall drawn with a 3-pixel pen (thickened by a large disk)
   photo       a JPEG of four digits on grey paper (benchmarks/real_world_set.py's photo), read from its bytes
   phone       a 4032 x 3024 JPEG, the same four digits 150 pixels tall in it, read from its bytes
-Each round runs every tree in a process of its own, one after the other (the fastest of 3 calls a page);
+  drawing     what the draw page sends: a 280 x 280 RGBA PNG of a digit drawn black on white, from its bytes
+Each round runs every tree in a process of its own, one after the other (the fastest of 3 calls a page,
+with nothing remembered from the call before);
 with --baseline-src (another digitnet tree's src folder, e.g. from `git archive COMMIT src`) the rounds
 alternate between the two, and the ratios baseline / this tree are printed (above 1: this tree faster).
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-PAGES = ("digits", "dark grid", "text", "dashes", "thin pen", "photo", "phone")
+PAGES = ("digits", "dark grid", "text", "dashes", "thin pen", "photo", "phone", "drawing")
 
 
 def pages(data_dir: str) -> dict[str, np.ndarray]:
@@ -57,7 +59,17 @@ def pages(data_dir: str) -> dict[str, np.ndarray]:
     skeleton = ndimage.binary_erosion(shape, iterations=12)
     thin = np.where(ndimage.binary_dilation(skeleton, iterations=1), 0, 255).astype(np.uint8)
     return {"digits": page, "dark grid": grid, "text": np.asarray(text), "dashes": dashes,
-            "thin pen": np.pad(thin, 36, constant_values=255), **photos(digits[:4])}
+            "thin pen": np.pad(thin, 36, constant_values=255), **photos(digits[:4]), "drawing": drawing(digits[5])}
+
+
+def drawing(digit: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(255 - digit).resize((280, 280), Image.Resampling.BICUBIC).convert("RGBA").save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def photos(digits: np.ndarray) -> dict[str, bytes]:
@@ -82,12 +94,15 @@ def photos(digits: np.ndarray) -> dict[str, bytes]:
 
 def child(data_dir: str) -> None:
     """Time every page in this process (the digitnet on sys.path); print {page: seconds} as JSON."""
+    from digitnet import imageprep
     from digitnet.imageprep import ImageError, prepare_digits, read_digits
 
     seconds = {}
     for name, image in pages(data_dir).items():
         best = float("inf")
         for _ in range(3):
+            if hasattr(imageprep, "_band_width"):  # the strokes' widths, remembered within a call
+                imageprep._band_width.cache_clear()
             started = time.perf_counter()
             try:
                 read_digits(image) if isinstance(image, bytes) else prepare_digits(image)
@@ -129,7 +144,7 @@ def main() -> None:
     print("| --- | " + " | ".join("---:" for _ in trees) + (" | ---: |" if len(trees) > 1 else " |"))
     for page in PAGES:
         medians = {tree: statistics.median(r[page] for r in rounds) * 1e3 for tree, rounds in runs.items()}
-        cells = " | ".join(f"{ms:.1f}" for ms in medians.values())
+        cells = " | ".join(f"{ms:.2f}" for ms in medians.values())
         ratio = f" | {medians['baseline'] / medians['this tree']:.2f} |" if len(trees) > 1 else " |"
         print(f"| {page} | {cells}{ratio}")
 

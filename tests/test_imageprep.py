@@ -783,3 +783,57 @@ def test_the_papers_edge_in_a_photo_is_not_read_as_a_digit(mnist_test_digits, in
         page[y, right - 8 : right] = 1.0
     digits = prepare_digits(_photographed(page))
     _same_digits(digits, prepare_digits(_photographed(ink)), tolerance=8.0)
+
+
+@st.composite
+def _drawings(draw):
+    """Dark strokes and dots on paper of one level (a canvas; also near-white and grey paper)."""
+    height, width = draw(st.integers(16, 90)), draw(st.integers(16, 90))
+    paper = draw(st.sampled_from([255.0, 250.0, 236.0]))
+    image = Image.new("L", (width, height), int(paper))
+    pen = ImageDraw.Draw(image)
+    for _ in range(draw(st.integers(1, 4))):
+        points = [(draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))) for _ in range(3)]
+        pen.line(points, fill=draw(st.integers(0, 120)), width=draw(st.integers(1, 9)))
+    return np.asarray(image, dtype=np.float32)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_drawings())
+def test_a_drawing_on_even_paper_skips_the_background_measurement_and_gets_its_result(gray):
+    from digitnet.imageprep import _ink_and_background, _measured_ink_and_background
+
+    ink, paper, inverted, even = _ink_and_background(gray)
+    assume(even)  # strokes along the whole border make the border's median ink: then it is measured
+    measured_ink, background, measured_inverted = _measured_ink_and_background(gray)
+    assert inverted and measured_inverted and np.ndim(paper) == 0
+    assert np.array_equal(np.clip(ink - paper, 0, None), np.clip(measured_ink - background, 0, None))
+
+
+def test_paper_lighter_anywhere_than_at_its_edges_is_measured():
+    gray = np.full((60, 60), 240.0, dtype=np.float32)
+    gray[20:40, 28:31] = 30.0  # a stroke
+    gray[5:10, 5:10] = 255.0  # lighter than the paper at the edges: the paper is not even
+    assert not _ink_and_background_even(gray)
+    gray[5:10, 5:10] = 240.0
+    assert _ink_and_background_even(gray)
+
+
+def _ink_and_background_even(gray) -> bool:
+    from digitnet.imageprep import _ink_and_background
+
+    return _ink_and_background(gray)[3]
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(bool, st.tuples(st.integers(1, 30), st.integers(1, 30))), st.integers(0, 12), st.integers(0, 12),
+       st.integers(0, 12), st.integers(0, 12))
+def test_stroke_width_depends_on_the_ink_alone_not_on_the_paper_around_it(mask, top, bottom, left, right):
+    from scipy import ndimage
+
+    from digitnet.imageprep import _stroke_width
+
+    assume(mask.any())
+    framed = np.pad(mask, ((top, bottom), (left, right)))
+    distances = ndimage.distance_transform_edt(framed)  # the width's definition, over the whole array
+    assert _stroke_width(framed) == max(1.0, 4.0 * float(distances[framed].mean()) - 3.0)

@@ -30,6 +30,7 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -293,6 +294,47 @@ def _background(ink: np.ndarray, scale: int | None) -> np.ndarray:
     return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[: ink.shape[0], : ink.shape[1]]
 
 
+def _ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | float, bool, bool]:
+    """(the ink side's levels, the paper's level under them, whether the source was inverted, whether
+    that level is one number: paper evenly lit everywhere)."""
+    if float(np.median(_border(gray))) >= WHITE_PAPER:
+        ink = 255.0 - gray
+        paper = _clean_paper(ink)
+        if float(ink.min()) >= paper:
+            # Nothing in the image is lighter than the paper at its edges (a drawing on a blank
+            # canvas): the background below, capped at that paper, would be that paper everywhere.
+            # The costly part of a drawing's preparation (the spectrum, the opening) is not needed.
+            return ink, paper, True, True
+    return (*_measured_ink_and_background(gray), False)
+
+
+def _measured_ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the ink side's levels, the paper's level under them, whether the source was inverted), the
+    side and the paper's level measured from the strokes' widths (_polarity, _background)."""
+    inverted, scale = _polarity(gray)
+    ink = 255.0 - gray if inverted else gray.copy()
+    background = _background(ink, scale)
+    paper = _clean_paper(ink)
+    if paper is not None:
+        np.minimum(background, paper, out=background)
+    return ink, background, inverted
+
+
+def _clean_paper(ink: np.ndarray) -> float | None:
+    """Where the paper is clean all round (white under dark ink, black under light ink), the level it
+    reaches at its darkest along the edges; None elsewhere.
+
+    The paper is nowhere further from the ink than at its edges: capping the background there keeps
+    the estimate from taking the strokes of a bold digit, cropped tightly, for a shadow. Where the
+    light varies along the edges (a photo of a white page), the paper reaches as dark as its darkest
+    there."""
+    border = _border(ink)
+    paper = float(np.median(border))
+    if paper > 255.0 - WHITE_PAPER:
+        return None
+    return float(border[border <= paper + MIN_CONTRAST].max())
+
+
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold: the level that best separates the values into two classes."""
     counts, edges = np.histogram(values, bins=256)
@@ -309,22 +351,13 @@ def _otsu(values: np.ndarray) -> float:
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
     gray = np.asarray(gray, dtype=np.float32)
-    inverted, scale = _polarity(gray)
-    ink = 255.0 - gray if inverted else gray.copy()
-    background = _background(ink, scale)
-    border = _border(ink)
-    paper = float(np.median(border))
-    if paper <= 255.0 - WHITE_PAPER:
-        # Clean paper all round (white under dark ink, black under light ink): the paper is nowhere
-        # further from the ink than at its edges. This keeps the estimate from taking the strokes
-        # of a bold digit, cropped tightly, for a shadow. Where the light varies along the edges
-        # (a photo of a white page), the paper reaches as dark as its darkest there.
-        np.minimum(background, float(border[border <= paper + MIN_CONTRAST].max()), out=background)
+    ink, background, inverted, even = _ink_and_background(gray)
     ink -= background
     np.clip(ink, 0.0, None, out=ink)
-    if inverted:
+    if inverted and not even:
         # A shadow dims the ink's contrast as much as the paper's light: the contrast where the paper
-        # lies in shadow, scaled as if it were in the light of the best-lit paper.
+        # lies in shadow, scaled as if it were in the light of the best-lit paper (evenly lit paper
+        # has no shadow to lift).
         light = 255.0 - background
         full = max(float(np.percentile(light, 95)), MIN_LIGHT)
         ink *= full / np.clip(light, MIN_LIGHT, full)
@@ -663,6 +696,17 @@ def _split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0)
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels, from the distance transform (w = 4 mean - 3 for a band)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    # The ink and a pixel of paper round it: the paper farther out is never the nearest to any ink.
+    mask = mask[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    return _band_width(mask.shape, np.packbits(mask).tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _band_width(shape: tuple[int, int], packed: bytes) -> float:
+    """_stroke_width of a mask (its bits packed, so it can be a cache key): a one-digit image's ink
+    is measured twice, once to tell its lines from its strokes and once to fit it."""
+    mask = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=shape[0] * shape[1]).reshape(shape).view(bool)
     distances = ndimage.distance_transform_edt(mask)
     return max(1.0, 4.0 * float(distances[mask].mean()) - 3.0)
 
