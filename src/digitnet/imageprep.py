@@ -378,12 +378,19 @@ def _components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, li
     index = np.arange(1, count + 1)
     slices = ndimage.find_objects(labels)
     outside = _edge_regions_not_ink(labels, index, slices, mask, intensity)
-    mass = ndimage.sum(intensity, labels, index=index)
+    mass = _label_sums(labels, count, intensity)
     mass[outside] = 0
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
     if not kept:
         raise ImageError("no digit found: the image holds only lines, boxes or its surroundings")
     return labels, kept, [slices[i - 1] for i in kept]
+
+
+def _label_sums(labels: np.ndarray, count: int, values: np.ndarray | None = None) -> np.ndarray:
+    """ndimage.sum(values, labels, index=1..count), or each label's pixel count without values, in
+    one pass over the labelled pixels alone (ndimage's passes over all of them, several times)."""
+    labelled = labels > 0
+    return np.bincount(labels[labelled], None if values is None else values[labelled], minlength=count + 1)[1:]
 
 
 def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tuple], mask: np.ndarray,
@@ -423,8 +430,8 @@ def _rim_slopes(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensi
     is left of a shading rises gently over many pixels. Infinite for a component with no rim."""
     rim = labels * (mask & ~ndimage.binary_erosion(mask, border_value=1))
     slope = np.hypot(ndimage.sobel(intensity, 0), ndimage.sobel(intensity, 1))
-    total = ndimage.sum(slope, rim, index=index)
-    count = ndimage.sum(rim > 0, rim, index=index)
+    total = _label_sums(rim, len(index), slope)
+    count = _label_sums(rim, len(index))
     return np.divide(total, count, out=np.full(len(index), np.inf), where=count > 0)
 
 
@@ -494,7 +501,7 @@ def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
     is done within its own piece's box (a page of text holds hundreds of short straight runs)."""
     pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
     boxes = ndimage.find_objects(pieces)
-    mass = ndimage.sum(mask, pieces, index=np.arange(1, count + 1))
+    mass = _label_sums(pieces, count)
     heights = np.array([rows.stop - rows.start for rows, _ in boxes])
     digits = [k for k in range(count) if mass[k] >= SPECK_SHARE * mass.max()]  # pieces, specks aside
     lines, _ = ndimage.label(horizontal, structure=np.ones((3, 3)))
@@ -548,7 +555,7 @@ def _tallest_without(rest: np.ndarray, heights: np.ndarray, mass: np.ndarray) ->
     labels, count = ndimage.label(rest, structure=np.ones((3, 3)))
     if count:
         heights = np.concatenate([heights, [rows.stop - rows.start for rows, _ in ndimage.find_objects(labels)]])
-        mass = np.concatenate([mass, ndimage.sum(rest, labels, index=np.arange(1, count + 1))])
+        mass = np.concatenate([mass, _label_sums(labels, count)])
     if not len(mass):
         return 0
     return int(heights[mass >= SPECK_SHARE * mass.max()].max())
