@@ -122,11 +122,14 @@ class Predictor(ImagePredictor):
     """A run folder's model in PyTorch."""
 
     def __init__(self, run_dir: str | Path, device: str = "cpu"):
+        import torch
+
         from digitnet.runs import load_run  # lazy: --onnx predicts without torch
+        from digitnet.training.devices import fast_layout
 
         self.run_dir = Path(run_dir)
-        self.config, self.model = load_run(run_dir, device=device)
-        self.model.eval()
+        self.config, model = load_run(run_dir, device=device)
+        self.model = fast_layout(model, torch.device(device)).eval()  # a convnet's seven views: 1.1 -> 0.5 ms
         self.loss = self.config["recipe"]["loss"]
         self.device = device
 
