@@ -94,15 +94,18 @@ def photos(digits: np.ndarray) -> dict[str, bytes]:
 
 def child(data_dir: str) -> None:
     """Time every page in this process (the digitnet on sys.path); print {page: seconds} as JSON."""
-    from digitnet import imageprep
     from digitnet.imageprep import ImageError, prepare_digits, read_digits
+    try:
+        from digitnet.imageprep.measures import _band_width  # the strokes' widths, remembered within a call
+    except ImportError:  # an older tree
+        _band_width = None
 
     seconds = {}
     for name, image in pages(data_dir).items():
         best = float("inf")
         for _ in range(3):
-            if hasattr(imageprep, "_band_width"):  # the strokes' widths, remembered within a call
-                imageprep._band_width.cache_clear()
+            if _band_width is not None:
+                _band_width.cache_clear()
             started = time.perf_counter()
             try:
                 read_digits(image) if isinstance(image, bytes) else prepare_digits(image)

@@ -536,7 +536,7 @@ def test_thickening_by_a_disk_is_scipys_dilation_done_faster(ink, radius):
     image (where it does not, scipy's result varied from call to call here)."""
     from scipy import ndimage
 
-    from digitnet.imageprep import _dilated_by_disk, _disk
+    from digitnet.imageprep.fitting import _dilated_by_disk, _disk
 
     dilated = _dilated_by_disk(ink, radius)
     np.testing.assert_array_equal(dilated, _dilated_by_disk(ink.copy(), radius))
@@ -801,7 +801,7 @@ def _drawings(draw):
 @settings(max_examples=80, deadline=None)
 @given(_drawings())
 def test_a_drawing_on_even_paper_skips_the_background_measurement_and_gets_its_result(gray):
-    from digitnet.imageprep import _ink_and_background, _measured_ink_and_background
+    from digitnet.imageprep.ink import _ink_and_background, _measured_ink_and_background
 
     ink, paper, inverted, even = _ink_and_background(gray)
     assume(even)  # strokes along the whole border make the border's median ink: then it is measured
@@ -820,7 +820,7 @@ def test_paper_lighter_anywhere_than_at_its_edges_is_measured():
 
 
 def _ink_and_background_even(gray) -> bool:
-    from digitnet.imageprep import _ink_and_background
+    from digitnet.imageprep.ink import _ink_and_background
 
     return _ink_and_background(gray)[3]
 
@@ -831,9 +831,9 @@ def _ink_and_background_even(gray) -> bool:
 def test_stroke_width_depends_on_the_ink_alone_not_on_the_paper_around_it(mask, top, bottom, left, right):
     from scipy import ndimage
 
-    from digitnet.imageprep import _stroke_width
+    from digitnet.imageprep.measures import stroke_width
 
     assume(mask.any())
     framed = np.pad(mask, ((top, bottom), (left, right)))
     distances = ndimage.distance_transform_edt(framed)  # the width's definition, over the whole array
-    assert _stroke_width(framed) == max(1.0, 4.0 * float(distances[framed].mean()) - 3.0)
+    assert stroke_width(framed) == max(1.0, 4.0 * float(distances[framed].mean()) - 3.0)

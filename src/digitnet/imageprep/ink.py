@@ -1,0 +1,169 @@
+"""A grey image -> its ink: which side is ink, the paper's level under it, the ink's intensity and mask."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from digitnet.imageprep.loading import ImageError
+
+WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
+MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
+MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
+SPECTRUM_SIDE = 256  # the ink's side and its strokes' widths are judged on a copy about this large
+STROKES_END = 0.1  # ... the strokes end at the width with fewer than this share of the most at any width
+
+
+def _border(array: np.ndarray) -> np.ndarray:
+    """The values along an image's four edges."""
+    return np.concatenate([array[0], array[-1], array[:, 0], array[:, -1]])
+
+
+def _polarity(gray: np.ndarray) -> tuple[bool, int | None]:
+    """(whether the ink is darker than the paper, the width just past its strokes' widths in gray's
+    pixels, or None when the strokes show no end).
+
+    A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
+    of the image. Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
+    side with more thin structures: strokes are long and narrow, while a glare spot or a shadow is
+    as wide as it is long, and grain departs alike on both sides. The strokes end at the width
+    from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
+    scales, dark, light = _thin_structures(gray)
+    inverted = float(np.median(_border(gray))) >= WHITE_PAPER or float(dark.sum()) > float(light.sum())
+    ink_side, paper_side = (dark, light) if inverted else (light, dark)
+    strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
+    wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
+    if not len(wider):
+        return inverted, None
+    return inverted, int(scales[strokes + wider[0]]) | 1
+
+
+def _thin_structures(gray: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """(window sizes s, growing, on a copy reduced to about SPECTRUM_SIDE, given in gray's pixels; for
+    each, how many dark and how many light structures up to s wide, and wider than the size before,
+    it shows).
+
+    A structure's volume under a top-hat is its contrast times its area, its width times its length;
+    over s squared it counts length over width, so thin strokes outweigh a shadow or a glare spot of
+    the same contrast as large as the digits (a pattern spectrum of the dark and light top-hats)."""
+    small, _ = _reduced(gray, SPECTRUM_SIDE)
+    to_gray = max(gray.shape) / max(small.shape)
+    scales, dark, light = [], [], []
+    dark_before = light_before = 0.0
+    size = 3
+    while size <= max(3, min(small.shape) // 2):
+        dark_volume = float((ndimage.grey_closing(small, size=(size, size)) - small).sum())
+        light_volume = float((small - ndimage.grey_opening(small, size=(size, size))).sum())
+        scales.append(size * to_gray)
+        dark.append((dark_volume - dark_before) / size**2)
+        light.append((light_volume - light_before) / size**2)
+        dark_before, light_before = dark_volume, light_volume
+        size = 2 * size + 1
+    return scales, np.array(dark), np.array(light)
+
+
+def _reduced(array: np.ndarray, side: int) -> tuple[np.ndarray, int]:
+    """(array averaged over square blocks to about side pixels along its longer side, edges padded;
+    the blocks' side)."""
+    h, w = array.shape
+    step = max(1, round(max(h, w) / side))
+    if step == 1:
+        return array, 1
+    ph, pw = -(-h // step) * step, -(-w // step) * step
+    padded = np.pad(array, ((0, ph - h), (0, pw - w)), mode="edge")
+    return padded.reshape(ph // step, step, pw // step, step).mean(axis=(1, 3)), step
+
+
+def _background(ink: np.ndarray, scale: int | None) -> np.ndarray:
+    """The slowly varying paper level under white-on-black ink (uneven light, shadows): a grey
+    opening just wider than the strokes (scale), so that it follows a shadow's edge, on a lightly
+    smoothed copy (grain would pull its minima down). Without a scale, an opening a quarter of the
+    image wide on a copy reduced to about 64 pixels, smoothed and enlarged."""
+    if scale is not None:
+        # The paper goes on past the image's edges: windows reaching out there, as far as they would
+        # on the other side, follow a shadow into a corner (a window inside would not fit there).
+        reach = scale // 2 + 1
+        padded = np.pad(ndimage.gaussian_filter(ink, 1.0), reach, mode="edge")
+        return ndimage.grey_opening(padded, size=(scale, scale))[reach:-reach, reach:-reach]
+    small, step = _reduced(ink, 64)
+    size = max(5, max(small.shape) // 4)
+    level = ndimage.uniform_filter(ndimage.grey_opening(small, size=(size, size)), size)
+    return np.repeat(np.repeat(level, step, axis=0), step, axis=1)[: ink.shape[0], : ink.shape[1]]
+
+
+def _ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | float, bool, bool]:
+    """(the ink side's levels, the paper's level under them, whether the source was inverted, whether
+    that level is one number: paper evenly lit everywhere)."""
+    if float(np.median(_border(gray))) >= WHITE_PAPER:
+        ink = 255.0 - gray
+        paper = _clean_paper(ink)
+        if float(ink.min()) >= paper:
+            # Nothing in the image is lighter than the paper at its edges (a drawing on a blank
+            # canvas): the background below, capped at that paper, would be that paper everywhere.
+            # The costly part of a drawing's preparation (the spectrum, the opening) is not needed.
+            return ink, paper, True, True
+    return (*_measured_ink_and_background(gray), False)
+
+
+def _measured_ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(the ink side's levels, the paper's level under them, whether the source was inverted), the
+    side and the paper's level measured from the strokes' widths (_polarity, _background)."""
+    inverted, scale = _polarity(gray)
+    ink = 255.0 - gray if inverted else gray.copy()
+    background = _background(ink, scale)
+    paper = _clean_paper(ink)
+    if paper is not None:
+        np.minimum(background, paper, out=background)
+    return ink, background, inverted
+
+
+def _clean_paper(ink: np.ndarray) -> float | None:
+    """Where the paper is clean all round (white under dark ink, black under light ink), the level it
+    reaches at its darkest along the edges; None elsewhere.
+
+    The paper is nowhere further from the ink than at its edges: capping the background there keeps
+    the estimate from taking the strokes of a bold digit, cropped tightly, for a shadow. Where the
+    light varies along the edges (a photo of a white page), the paper reaches as dark as its darkest
+    there."""
+    border = _border(ink)
+    paper = float(np.median(border))
+    if paper > 255.0 - WHITE_PAPER:
+        return None
+    return float(border[border <= paper + MIN_CONTRAST].max())
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold: the level that best separates the values into two classes."""
+    counts, edges = np.histogram(values, bins=256)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(counts)
+    mass = np.cumsum(counts * centres)
+    total, total_mass = weight[-1], mass[-1]
+    below, above = weight[:-1], total - weight[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (total_mass * below / total - mass[:-1]) ** 2 / (below * above)
+    return float(centres[np.nanargmax(np.where(below * above > 0, between, np.nan))])
+
+
+def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
+    gray = np.asarray(gray, dtype=np.float32)
+    ink, background, inverted, even = _ink_and_background(gray)
+    ink -= background
+    np.clip(ink, 0.0, None, out=ink)
+    if inverted and not even:
+        # A shadow dims the ink's contrast as much as the paper's light: the contrast where the paper
+        # lies in shadow, scaled as if it were in the light of the best-lit paper (evenly lit paper
+        # has no shadow to lift).
+        light = 255.0 - background
+        full = max(float(np.percentile(light, 95)), MIN_LIGHT)
+        ink *= full / np.clip(light, MIN_LIGHT, full)
+    smooth = ndimage.gaussian_filter(ink, sigma=max(0.5, max(ink.shape) / 400))
+    peak = float(smooth.max())
+    if peak < MIN_CONTRAST:
+        raise ImageError("no digit found: the image is blank or has too little contrast")
+    candidates = smooth[smooth > 0.02 * peak]  # Otsu between paper and ink, not over the empty paper
+    mask = smooth > max(_otsu(candidates) if len(candidates) > 1 else 0.0, 0.2 * peak)
+    strong = float(np.percentile(smooth[mask], 90))
+    intensity = np.clip((smooth - 0.1 * strong) / (0.9 * strong), 0.0, 1.0)
+    return intensity, mask, inverted

@@ -1,0 +1,180 @@
+"""Straight lines that are not digits (rulings, underlines, the boxes of a form), taken out of the ink."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from digitnet.imageprep.measures import SPECK_SHARE, label_sums, stroke_width
+
+LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
+RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
+MAX_TILT = 0.25  # ... and rises at most this much over its length
+PAST_SHARE = 0.25  # ... and, where it touches digits, reaches past them on both sides by this share of their height,
+UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink above it) and past them by this share
+FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin printed lines
+ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
+FRAME_END = 0.1  # a box's sides run across or down it to within this share of its size of either end
+MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
+
+
+def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np.ndarray:
+    """The ink mask without the straight lines printed or drawn around the digits: rulings (an
+    underline, the lines of ruled paper, a strike-through) and the boxes a form asks for one digit in.
+    Where a digit's stroke crosses a removed line, the crossing stays, so the stroke stays whole.
+
+    A straight run of ink is a line only where it cannot be part of a digit: a horizontal one longer than
+    RULING_SPAN times the digits' height (no digit is that much wider than tall) or lying apart under or
+    over two digits or more, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
+    has nothing else inside, and stays). Straight strokes of digits (a 1, the bar of a 7 or a 4) are
+    shorter, and stay. With intensity (ink_map's), boxes are looked for in fainter ink too (above
+    FAINT_LINE): the thin printed lines of a form, smoothed, fall partly below the ink's threshold, and
+    what is left of them (a row of boxes' dividers, where two sides meet) would read as 1s."""
+    seen = mask if intensity is None else mask | (intensity > FAINT_LINE)
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    if not len(rows):
+        return mask
+    # the ink's extent and a pixel of paper round it (the distances to paper stay those of the whole mask)
+    box = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+    ink, faint = mask[box], seen[box]
+    if not ink.any():
+        return mask
+    length = max(MIN_LINE, round(LINE_STROKES * stroke_width(ink))) | 1  # odd: the filters' windows are centred
+    faint_across = _straight_runs(faint, length, axis=1)
+    if not faint_across.any():
+        return mask
+    boxes = _frames(ink, faint_across, _straight_runs(faint, length, axis=0), length)
+    lines = (boxes | _long_rows(ink, _straight_runs(ink, length, axis=1))) & ink
+    if not lines.any():
+        return mask
+    kept = ink & ~lines
+    thickness = 2 * int(np.ceil(ndimage.distance_transform_edt(lines).max())) + 2
+    crossings = (ndimage.binary_closing(kept, structure=np.ones((thickness, 1), dtype=bool))
+                 | ndimage.binary_closing(kept, structure=np.ones((1, thickness), dtype=bool)))
+    clean = mask.copy()
+    clean[box] = kept | (lines & crossings)
+    return clean
+
+
+def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of mask in runs of at least length (odd) along axis, where a run may step a pixel
+    sideways (a line photographed at a slight tilt): a binary opening by a straight line of the mask
+    widened by a pixel each side, as a running minimum then maximum (whose cost does not grow with the
+    length), then only the mask's own pixels."""
+    wide = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=1 - axis)
+    eroded = ndimage.minimum_filter1d(wide, length, axis=axis, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool) & mask
+
+
+def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
+    """Horizontal straight lines that are not part of a digit: longer than RULING_SPAN times the height
+    of the ink around them (the piece of ink the line belongs to: a digit whose bar it is, or the
+    digits an underline touches; or, if taller, the tallest piece left when the line is taken away),
+    or a line on its own under or over two digits or more, as long as they are tall. Each line's work
+    is done within its own piece's box (a page of text holds hundreds of short straight runs)."""
+    pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    boxes = ndimage.find_objects(pieces)
+    mass = label_sums(pieces, count)
+    heights = np.array([rows.stop - rows.start for rows, _ in boxes])
+    digits = [k for k in range(count) if mass[k] >= SPECK_SHARE * mass.max()]  # pieces, specks aside
+    lines, _ = ndimage.label(horizontal, structure=np.ones((3, 3)))
+    rulings = []
+    for i, (rows, cols) in enumerate(ndimage.find_objects(lines)):
+        length = cols.stop - cols.start
+        if rows.stop - rows.start > MAX_TILT * length:
+            continue
+        own = int(pieces[rows, cols][lines[rows, cols] == i + 1][0]) - 1
+        place = boxes[own]
+        piece, line = pieces[place] == own + 1, lines[place] == i + 1
+        alone = mass[own] <= ALONE_SHARE * line.sum()  # the line touches no digit
+        if (length >= RULING_SPAN * heights[own]
+                and length >= RULING_SPAN * _tallest_without(piece & ~line, np.delete(heights, own), np.delete(mass, own))
+                and (alone or _outside(line, piece & ~horizontal[place]))):
+            rulings.append(i + 1)
+        elif alone:
+            spanned = [heights[k] for k in digits if k != own
+                       and min(boxes[k][1].stop, cols.stop) - max(boxes[k][1].start, cols.start)
+                       >= 0.5 * (boxes[k][1].stop - boxes[k][1].start)]
+            if len(spanned) >= 2 and length >= max(spanned):
+                rulings.append(i + 1)
+    return np.isin(lines, rulings)
+
+
+def _outside(line: np.ndarray, rest: np.ndarray) -> bool:
+    """Whether a line lies outside the rest of the ink it touches (rest: the other ink of its piece, its
+    straight lines aside): under (nearly) all of it and past it on one side at least by UNDER_SHARE of
+    its height (digits standing on an underline), or past it on both sides by PAST_SHARE of its height
+    (a line of ruled paper, a strike-through). Touching printed digits make lines of their own, which
+    end about where the digits do: the bases of 222, the bars of 777 (over the rest, past it on the left
+    only) or of 444 (through it); they stay. The merged base serifs of touching 1111 reach past the last
+    stem as an underline would, and go."""
+    total = rest.sum()
+    if not total:
+        return True
+    rows, cols = np.flatnonzero(line.any(axis=1)), np.flatnonzero(line.any(axis=0))
+    rest_rows, rest_cols = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
+    height = rest_rows[-1] - rest_rows[0] + 1
+    if rest[rows[-1] + 1 :].sum() <= UNDER_SHARE * total:  # an underline
+        margin = UNDER_SHARE * height
+        return cols[0] <= rest_cols[0] - margin or cols[-1] >= rest_cols[-1] + margin
+    margin = PAST_SHARE * height
+    return cols[0] <= rest_cols[0] - margin and cols[-1] >= rest_cols[-1] + margin
+
+
+def _tallest_without(rest: np.ndarray, heights: np.ndarray, mass: np.ndarray) -> int:
+    """The height of the tallest piece of ink once a line is taken out of its piece, specks (as
+    components drops them) aside; 0 if none: the other pieces (their heights and masses) and what
+    is left of the line's own piece (rest, within its box)."""
+    labels, count = ndimage.label(rest, structure=np.ones((3, 3)))
+    if count:
+        heights = np.concatenate([heights, [rows.stop - rows.start for rows, _ in ndimage.find_objects(labels)]])
+        mass = np.concatenate([mass, label_sums(labels, count)])
+    if not len(mass):
+        return 0
+    return int(heights[mass >= SPECK_SHARE * mass.max()].max())
+
+
+def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, length: int) -> np.ndarray:
+    """The lines of boxes drawn round ink. A piece of straight lines (horizontal and vertical runs of at
+    least length) is a box, or a row of boxes, where it holds a line across it (_long_parts) near its top
+    and another near its bottom and no third (more make a grid: squared paper), a line down it near its
+    left and another near its right, and ink inside that is none of these lines (a square 0 or an
+    LCD-style 8 is nothing but such lines, and stays). Its lines across or down it go: the sides, and the
+    dividers of a row of boxes; shorter straight strokes touching them (a 1 written against a side) stay."""
+    labels, _ = ndimage.label(horizontal | vertical, structure=np.ones((3, 3)))
+    frames = np.zeros_like(mask)
+    for i, (rows, cols) in enumerate(ndimage.find_objects(labels)):
+        piece = labels[rows, cols] == i + 1
+        h, w = piece.shape
+        if min(h, w) < length:
+            continue
+        across = _long_parts(horizontal[rows, cols] & piece, axis=1)
+        down = _long_parts(vertical[rows, cols] & piece, axis=0)
+        if not (_near_both_ends(across.any(axis=1)) and _near_both_ends(down.any(axis=0))):
+            continue
+        if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
+            continue
+        if (mask[rows, cols] & ~(across | down)).sum() >= length:
+            frames[rows, cols] |= across | down
+    return frames
+
+
+def _long_parts(runs: np.ndarray, axis: int) -> np.ndarray:
+    """The connected parts of runs that run along axis (1: across, 0: down) from one side of runs to the
+    other (to within FRAME_END of its size: a box's sides meet at its corners; a digit's stem against
+    a box too small for it does not) and are straight: no wider the other way than MAX_BEND of their
+    length (an arc of a small 8 or 0 made of short runs is not a side of a box)."""
+    size = runs.shape[axis]
+    labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
+    long = []
+    for i, box in enumerate(ndimage.find_objects(labels)):
+        along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
+        if box[axis].start <= FRAME_END * size and box[axis].stop >= (1 - FRAME_END) * size and other <= MAX_BEND * along:
+            long.append(i + 1)
+    return np.isin(labels, long)
+
+
+def _near_both_ends(occupied: np.ndarray) -> bool:
+    """Whether occupied (along one axis) has something in its first quarter and in its last."""
+    where = np.flatnonzero(occupied)
+    return len(where) > 0 and where[0] < len(occupied) / 4 and where[-1] >= 3 * len(occupied) / 4

@@ -1,0 +1,34 @@
+"""Measurements of an ink mask and its labelled pieces, shared by the steps after the ink map."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from scipy import ndimage
+
+SPECK_SHARE = 0.06  # components with less ink than this share of the largest one's are specks
+
+
+def label_sums(labels: np.ndarray, count: int, values: np.ndarray | None = None) -> np.ndarray:
+    """ndimage.sum(values, labels, index=1..count), or each label's pixel count without values, in
+    one pass over the labelled pixels alone (ndimage's passes over all of them, several times)."""
+    labelled = labels > 0
+    return np.bincount(labels[labelled], None if values is None else values[labelled], minlength=count + 1)[1:]
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels, from the distance transform (w = 4 mean - 3 for a band)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    # The ink and a pixel of paper round it: the paper farther out is never the nearest to any ink.
+    mask = mask[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    return _band_width(mask.shape, np.packbits(mask).tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _band_width(shape: tuple[int, int], packed: bytes) -> float:
+    """stroke_width of a mask (its bits packed, so it can be a cache key): a one-digit image's ink
+    is measured twice, once to tell its lines from its strokes and once to fit it."""
+    mask = np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=shape[0] * shape[1]).reshape(shape).view(bool)
+    distances = ndimage.distance_transform_edt(mask)
+    return max(1.0, 4.0 * float(distances[mask].mean()) - 3.0)

@@ -1,0 +1,186 @@
+"""The ink's pieces -> digits: components kept or dropped, grouped, fragments joined, touching digits split."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from digitnet.imageprep.loading import ImageError
+from digitnet.imageprep.measures import SPECK_SHARE, label_sums
+
+SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
+FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
+SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
+EDGE_SHARE = 0.02  # ... components this close to the edge (a share of its side) count as touching it
+SURROUNDINGS_SIZE = 3.0  # ... nor one this many times taller or wider than the ink away from the edges
+FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
+SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the sharpest digit's
+DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits'
+FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
+STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
+NUMBER_SPAN = 1.5  # a number in a photo of a page is framed from its tallest piece no taller than this times the median
+
+
+def components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, list[int], list[tuple]]:
+    """(labels, the labels kept, their bounding slices): 8-connected components, specks dropped."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
+    index = np.arange(1, count + 1)
+    slices = ndimage.find_objects(labels)
+    outside = _edge_regions_not_ink(labels, index, slices, mask, intensity)
+    mass = label_sums(labels, count, intensity)
+    mass[outside] = 0
+    kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
+    if not kept:
+        raise ImageError("no digit found: the image holds only lines, boxes or its surroundings")
+    return labels, kept, [slices[i - 1] for i in kept]
+
+
+def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tuple], mask: np.ndarray,
+                          intensity: np.ndarray) -> np.ndarray:
+    """Which components touching the image's edge are not ink, judged against those that do not
+    touch it:
+    - what lies beyond the paper (a table, a dark frame): far thicker than any of their strokes.
+      Strokes of a digit cropped tightly touch the edge too, but are no thicker than the others;
+    - light left at the edge: its strongest part far fainter than theirs, or a little fainter and
+      with a soft rim. Ink is dark all along a stroke, with a sharp edge; what the background
+      estimate leaves at an edge (a shadow's end, the darker rim of the paper in a photo, the dark
+      corners of a photo beside a tilted sheet's edge) is not, and would read as a digit more;
+    - the paper's edge or a frame around a number that fills a small part of the photo: far larger
+      than any of them."""
+    on_edge = np.zeros(len(index) + 1, dtype=bool)
+    reach = max(1, round(EDGE_SHARE * max(labels.shape)))
+    near_edge = [labels[:reach], labels[-reach:], labels[:, :reach], labels[:, -reach:]]
+    on_edge[np.unique(np.concatenate([band.ravel() for band in near_edge]))] = True
+    on_edge = on_edge[1:]
+    if on_edge.all() or not on_edge.any():
+        return np.zeros(len(index), dtype=bool)
+    inside = ~on_edge
+    thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
+    strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
+    thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
+    faint = strongest < FAINT_SHARE * strongest[inside].max()
+    sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
+    large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
+    slopes = _rim_slopes(labels, index, mask, intensity)
+    soft = (slopes < SOFT_SHARE * slopes[inside].max()) & (strongest < DIM_SHARE * strongest[inside].max())
+    return on_edge & (thick | faint | large | soft)
+
+
+def _rim_slopes(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
+    """How steeply each component's intensity falls at its rim (the mean slope there; where the
+    image's edge cuts it off is no rim): ink has an edge as sharp as the photo's focus allows, what
+    is left of a shading rises gently over many pixels. Infinite for a component with no rim."""
+    rim = labels * (mask & ~ndimage.binary_erosion(mask, border_value=1))
+    slope = np.hypot(ndimage.sobel(intensity, 0), ndimage.sobel(intensity, 1))
+    total = label_sums(rim, len(index), slope)
+    count = label_sums(rim, len(index))
+    return np.divide(total, count, out=np.full(len(index), np.inf), where=count > 0)
+
+
+def digit_groups(kept: list[int], slices: list[tuple]) -> list[list]:
+    """Components -> digits, left to right: [labels, first column, last column + 1, top row,
+    bottom row + 1]. Pieces that overlap horizontally by half the narrower one's width are one digit
+    (a broken stroke); a piece far shorter than the row's digits (the detached bar of a 5, a stray
+    arc) joins its nearest neighbour instead of counting as a digit, or, lying far from it (a speck,
+    what a shadow's edge leaves), is no part of any."""
+    order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
+    tallest = max(rows.stop - rows.start for rows, _ in slices)
+    groups: list[list] = []
+    for i in order:
+        rows, columns = slices[i]
+        piece = [[kept[i]], columns.start, columns.stop, rows.start, rows.stop]
+        if groups:
+            g = groups[-1]
+            overlap = min(g[2], piece[2]) - max(g[1], piece[1])
+            if overlap >= 0.5 * min(g[2] - g[1], piece[2] - piece[1]):
+                if _stray(piece, g, tallest):
+                    continue
+                if _stray(g, piece, tallest):
+                    groups[-1] = piece
+                    continue
+                _absorb(g, piece)
+                continue
+        groups.append(piece)
+    return _merge_fragments(groups)
+
+
+def _stray(piece: list, group: list, tallest: int) -> bool:
+    """Whether piece is a fragment (shorter than FRAGMENT_SHARE of the tallest) farther from group
+    than STRAY_SHARE of the tallest, across or down."""
+    if piece[4] - piece[3] >= FRAGMENT_SHARE * tallest:
+        return False
+    return _gap(piece[1:], group[1:]) > STRAY_SHARE * tallest
+
+
+def _gap(a: tuple | list, b: tuple | list) -> int:
+    """The gap between two boxes (first column, last column + 1, top row, bottom row + 1), across or
+    down, whichever is wider; 0 where they overlap."""
+    return max(b[0] - a[1], a[0] - b[1], b[2] - a[3], a[2] - b[3], 0)
+
+
+def _absorb(group: list, other: list) -> None:
+    """group takes other's labels, and its extent grows to cover other's."""
+    group[0] += other[0]
+    group[1], group[2] = min(group[1], other[1]), max(group[2], other[2])
+    group[3], group[4] = min(group[3], other[3]), max(group[4], other[4])
+
+
+def _merge_fragments(groups: list[list]) -> list[list]:
+    """Groups shorter than FRAGMENT_SHARE of the tallest join the neighbour with the smaller gap,
+    unless they lie far from it."""
+    tallest = max(g[4] - g[3] for g in groups)
+    while len(groups) > 1:
+        short = [k for k, g in enumerate(groups) if g[4] - g[3] < FRAGMENT_SHARE * tallest]
+        if not short:
+            break
+        k = short[0]
+        gaps = [(groups[n][1] - groups[k][2] if n > k else groups[k][1] - groups[n][2], n)
+                for n in (k - 1, k + 1) if 0 <= n < len(groups)]
+        _, n = min(gaps)
+        fragment = groups.pop(k)
+        neighbour = groups[n if n < k else n - 1]
+        if not _stray(fragment, neighbour, tallest):
+            _absorb(neighbour, fragment)
+    return groups
+
+
+def _height(mask: np.ndarray) -> int:
+    rows = np.flatnonzero(mask.any(axis=1))
+    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
+
+
+def split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) -> list[tuple[int, int]]:
+    """Column ranges of the digits in mask[:, x0:x1]: split at the thinnest middle column while the
+    part is wider than tall and that column is a clear valley, or the part is far wider than tall.
+    Tall means the part's own height or the row's typical digit height, whichever is more: a small
+    digit beside tall ones is not a pair."""
+    part = mask[:, x0:x1]
+    own = _height(part)
+    if not own:
+        return []
+    height, width = max(own, row_height), x1 - x0
+    if width <= SPLIT_ASPECT * height or width < 4:
+        return [(x0, x1)]
+    columns = part.sum(axis=0).astype(float)
+    middle = slice(width // 4, width - width // 4)
+    cut = middle.start + int(np.argmin(columns[middle]))
+    if columns[cut] > 0.6 * np.median(columns[columns > 0]) and width <= FORCE_SPLIT_ASPECT * height:
+        return [(x0, x1)]
+    if min(_height(part[:, :cut]), _height(part[:, cut:])) < FRAGMENT_SHARE * height:
+        return [(x0, x1)]  # one side is a 2's long tail or a 7's bar, not a digit of its own
+    return split_touching(mask, x0, x0 + cut, row_height) + split_touching(mask, x0 + cut, x1, row_height)
+
+
+def number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) around the number in a photo of a page, not around what lies far
+    from it (the paper's edge, a blot, a fold): from its tallest digit (the tallest piece no taller than
+    NUMBER_SPAN times the pieces' median height: a paper's edge is far longer), the pieces within the
+    height of what it has gathered, one by one (its neighbours, their broken strokes)."""
+    pieces = [[[k], cols.start, cols.stop, rows.start, rows.stop] for k, (rows, cols) in enumerate(slices)]
+    heights = np.array([piece[4] - piece[3] for piece in pieces])
+    number = pieces.pop(int(np.argmax(np.where(heights <= NUMBER_SPAN * np.median(heights), heights, -1))))
+    while near := [piece for piece in pieces if _gap(piece[1:], number[1:]) <= number[4] - number[3]]:
+        for piece in near:
+            _absorb(number, piece)
+            pieces.remove(piece)
+    return number[1], number[3], number[2], number[4]
