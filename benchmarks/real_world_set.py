@@ -1,7 +1,8 @@
 """A real-world test set of our own: printed digits, synthetic photos, pen strokes, whole numbers;
 print in fonts no recipe trains on: single digits, and numbers (clean or photographed); numbers
 underlined or on ruled paper, and digits written in a form's boxes; numbers photographed under glare,
-across a shadow's edge or in faint pencil, and numbers small in a phone's photo of a page.
+across a shadow's edge or in faint pencil, numbers small in a phone's photo of a page, and numbers on a
+sheet photographed lying on a table (white, grey or dark), turned a few degrees.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -21,7 +22,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone")
+              "phone", "table")
+TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -246,6 +248,31 @@ def phone(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _ink_on_paper(rng, page)
 
 
+def table(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number on a sheet lying on a table (a white desk, brighter than the sheet's paper
+    in the photo's light; a grey one; dark wood), the photo turned 2-12 degrees, the sheet filling most
+    of it and sometimes running off its edges."""
+    side = int(rng.integers(50, 100))
+    ink = np.pad(_number_row(rng, digits28, side), side)
+    paper = _paper(rng, ink.shape)
+    sheet = Image.fromarray(np.clip(paper * (1 - rng.uniform(0.55, 0.85) * ink), 0, 255).astype(np.uint8))
+    angle = float(rng.choice([-1, 1]) * rng.uniform(2, 12))
+    turned = sheet.rotate(angle, Image.Resampling.BICUBIC, expand=True)
+    cover = Image.new("L", sheet.size, 255).rotate(angle, Image.Resampling.BICUBIC, expand=True)
+    w, h = turned.size
+    width, height = int(w * rng.uniform(1.0, 1.3)), int(h * rng.uniform(1.0, 1.3))
+    low, high = TABLES[int(rng.integers(len(TABLES)))]
+    grain = ndimage.gaussian_filter(rng.normal(0, 10, (height, width)), (1, 8))  # wood's grain, a desk's texture
+    photo = Image.fromarray(np.clip(rng.uniform(low, high) + grain, 0, 255).astype(np.uint8))
+    photo.paste(turned, (int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))), cover)
+    cut = rng.uniform(0, 0.1, 4) * [width, height, width, height]
+    photo = photo.crop((int(cut[0]), int(cut[1]), width - int(cut[2]), height - int(cut[3])))
+    photo = photo.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.2))))
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=int(rng.integers(60, 90)))
+    return Image.open(io.BytesIO(buffer.getvalue()))
+
+
 def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
     """Printed digits in fonts no recipe trained on; a stream of its own, so the other categories
     stay the images they were before this one was added."""
@@ -291,6 +318,14 @@ def _write_photographed(out: Path, digits: np.ndarray, labels: np.ndarray, rng, 
             draw(rng, [digits[j] for j in chosen]).save(out / category / f"{text}_{n}.jpg", quality=90)
 
 
+def _write_tables(folder: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """Numbers (1-4 digits) on a sheet lying on a table, from a stream of their own."""
+    for n in range(count):
+        chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
+        text = "".join(str(labels[j]) for j in chosen)
+        table(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
+
+
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
     """Write every category into out/<category>/; returns {category: number of images}."""
     rng = np.random.default_rng(seed)
@@ -312,6 +347,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
     _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
     _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
+    _write_tables(out / "table", digits, labels, np.random.default_rng([seed, 5]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
