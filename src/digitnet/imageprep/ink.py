@@ -12,6 +12,9 @@ MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark whe
 MIN_CONTRAST = 24  # grey levels between background and ink below which the image counts as blank
 SPECTRUM_SIDE = 256  # the ink's side and its strokes' widths are judged on a copy about this large
 STROKES_END = 0.1  # ... the strokes end at the width with fewer than this share of the most at any width
+SHEET_SHARE = 0.25  # paper darker than a white table around it, this share of the photo or more, is a sheet on it
+SHEET_RIM = 3  # ... its level judged this many pixels in from its rims
+STROKE_LEVEL = 0.75  # ... unless nearly as dark (this share of the way) as the darkest ink: a bold digit's strokes
 
 
 def _border(array: np.ndarray) -> np.ndarray:
@@ -117,6 +120,35 @@ def _measured_ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ink, background, inverted
 
 
+def _sheet_alone(gray: np.ndarray) -> np.ndarray:
+    """gray, or, where it shows a sheet of paper darker than the white table it lies on, the sheet
+    alone: the table given the sheet's own level, so that the sheet's paper, not the table, is the
+    paper the ink lies on (else all the sheet would be ink, darker than that white).
+
+    The sheet is the largest region darker than the white at the edges (by MIN_CONTRAST), covering
+    SHEET_SHARE of the image or more, its level (SHEET_RIM pixels in from its rims) well below the
+    darkest ink's (the ink is written on it); the strokes of a bold digit, which may cover as much in a
+    tight crop, are as dark as the ink in from their soft rims."""
+    if float(np.median(_border(gray))) < WHITE_PAPER:
+        return gray
+    ink = 255.0 - gray
+    paper = _clean_paper(ink)
+    darker = ink > paper + MIN_CONTRAST
+    if np.count_nonzero(darker) < SHEET_SHARE * gray.size:
+        return gray
+    labels, _ = ndimage.label(darker)
+    sizes = np.bincount(labels[darker])
+    if sizes.max() < SHEET_SHARE * gray.size:
+        return gray
+    sheet = labels == int(np.argmax(sizes))
+    inner = ndimage.binary_erosion(sheet, iterations=SHEET_RIM)
+    level = float(np.median(ink[inner if inner.any() else sheet]))
+    if level - paper >= STROKE_LEVEL * (float(np.percentile(ink, 99.5)) - paper):
+        return gray
+    table = ndimage.binary_dilation(~sheet, iterations=2)  # and the sheet's blurred rim, lighter than the sheet
+    return np.where(table, np.float32(255.0 - level), gray)
+
+
 def _clean_paper(ink: np.ndarray) -> float | None:
     """Where the paper is clean all round (white under dark ink, black under light ink), the level it
     reaches at its darkest along the edges; None elsewhere.
@@ -147,7 +179,7 @@ def _otsu(values: np.ndarray) -> float:
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
-    gray = np.asarray(gray, dtype=np.float32)
+    gray = _sheet_alone(np.asarray(gray, dtype=np.float32))
     ink, background, inverted, even = _ink_and_background(gray)
     ink -= background
     np.clip(ink, 0.0, None, out=ink)
