@@ -860,9 +860,9 @@ def test_a_bold_soft_drawing_over_a_quarter_of_the_canvas_is_not_taken_for_a_she
     as a sheet's paper does; in from their rims the strokes are as dark as the ink."""
     from scipy import ndimage
 
-    from digitnet.imageprep.ink import _sheet_alone
+    from digitnet.imageprep.ink import _clean_paper, _sheet_on_desk
 
     canvas = _strokes((280, 280), [[(140, 40), (140, 240)], [(60, 140), (220, 140)], [(70, 60), (210, 220)]], width=40)
     gray = ndimage.gaussian_filter(np.asarray(canvas, dtype=np.float32), 6)
     assert (gray < 231).mean() > 0.25
-    assert _sheet_alone(gray) is gray
+    assert _sheet_on_desk(255.0 - gray, _clean_paper(255.0 - gray)) is None

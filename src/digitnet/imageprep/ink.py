@@ -100,7 +100,13 @@ def _ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | floa
     if float(np.median(_border(gray))) >= WHITE_PAPER:
         ink = 255.0 - gray
         paper = _clean_paper(ink)
-        if float(ink.min()) >= paper:
+        sheet = _sheet_on_desk(ink, paper)
+        if sheet is not None:
+            # The sheet alone: the desk given the sheet's level, so that the sheet's paper, not the
+            # desk, is the paper the ink lies on (else all of the sheet, darker than the desk, is ink).
+            desk, level = sheet
+            gray = np.where(desk, np.float32(255.0 - level), gray)
+        elif float(ink.min()) >= paper:
             # Nothing in the image is lighter than the paper at its edges (a drawing on a blank
             # canvas): the background below, capped at that paper, would be that paper everywhere.
             # The costly part of a drawing's preparation (the spectrum, the opening) is not needed.
@@ -120,33 +126,29 @@ def _measured_ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return ink, background, inverted
 
 
-def _sheet_alone(gray: np.ndarray) -> np.ndarray:
-    """gray, or, where it shows a sheet of paper darker than the white table it lies on, the sheet
-    alone: the table given the sheet's own level, so that the sheet's paper, not the table, is the
-    paper the ink lies on (else all the sheet would be ink, darker than that white).
+def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | None:
+    """(where the desk is, the sheet's level as ink) where the image shows a sheet of paper darker
+    than the white desk it lies on, the desk's white at the image's edges being paper (ink: 255 -
+    grey); None for any other image.
 
-    The sheet is the largest region darker than the white at the edges (by MIN_CONTRAST), covering
-    SHEET_SHARE of the image or more, its level (SHEET_RIM pixels in from its rims) well below the
-    darkest ink's (the ink is written on it); the strokes of a bold digit, which may cover as much in a
-    tight crop, are as dark as the ink in from their soft rims."""
-    if float(np.median(_border(gray))) < WHITE_PAPER:
-        return gray
-    ink = 255.0 - gray
-    paper = _clean_paper(ink)
+    The sheet is the largest region darker than that white (by MIN_CONTRAST), covering SHEET_SHARE of
+    the image or more, its level (SHEET_RIM pixels in from its rims) well below the darkest ink's (the
+    ink is written on it); the strokes of a bold digit, which may cover as much in a tight crop, are
+    as dark as the ink in from their soft rims. The desk takes two pixels of the sheet's blurred rim,
+    lighter than the sheet, with it."""
     darker = ink > paper + MIN_CONTRAST
-    if np.count_nonzero(darker) < SHEET_SHARE * gray.size:
-        return gray
+    if np.count_nonzero(darker) < SHEET_SHARE * ink.size:
+        return None
     labels, _ = ndimage.label(darker)
     sizes = np.bincount(labels[darker])
-    if sizes.max() < SHEET_SHARE * gray.size:
-        return gray
+    if sizes.max() < SHEET_SHARE * ink.size:
+        return None
     sheet = labels == int(np.argmax(sizes))
     inner = ndimage.binary_erosion(sheet, iterations=SHEET_RIM)
     level = float(np.median(ink[inner if inner.any() else sheet]))
     if level - paper >= STROKE_LEVEL * (float(np.percentile(ink, 99.5)) - paper):
-        return gray
-    table = ndimage.binary_dilation(~sheet, iterations=2)  # and the sheet's blurred rim, lighter than the sheet
-    return np.where(table, np.float32(255.0 - level), gray)
+        return None
+    return ndimage.binary_dilation(~sheet, iterations=2), level
 
 
 def _clean_paper(ink: np.ndarray) -> float | None:
@@ -179,7 +181,7 @@ def _otsu(values: np.ndarray) -> float:
 
 def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """(ink intensities in 0..1, the ink mask, whether the source was inverted) of a grey image."""
-    gray = _sheet_alone(np.asarray(gray, dtype=np.float32))
+    gray = np.asarray(gray, dtype=np.float32)
     ink, background, inverted, even = _ink_and_background(gray)
     ink -= background
     np.clip(ink, 0.0, None, out=ink)
