@@ -22,8 +22,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table")
+              "phone", "table", "turned")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
+TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -273,6 +274,15 @@ def table(rng, digits28: list[np.ndarray]) -> Image.Image:
     return Image.open(io.BytesIO(buffer.getvalue()))
 
 
+def turned(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number photographed with the camera turned 12-25 degrees either way, the paper
+    filling the frame."""
+    side = int(rng.integers(50, 100))
+    ink = np.pad(_number_row(rng, digits28, side), side // 2)
+    angle = float(rng.choice([-1, 1]) * rng.uniform(*TURNS))
+    return _ink_on_paper(rng, np.clip(ndimage.rotate(ink, angle, order=1), 0, 1))
+
+
 def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
     """Printed digits in fonts no recipe trained on; a stream of its own, so the other categories
     stay the images they were before this one was added."""
@@ -326,6 +336,14 @@ def _write_tables(folder: Path, digits: np.ndarray, labels: np.ndarray, rng, cou
         table(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
 
 
+def _write_turned(folder: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """Numbers (1-4 digits) photographed turned, from a stream of their own."""
+    for n in range(count):
+        chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
+        text = "".join(str(labels[j]) for j in chosen)
+        turned(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
+
+
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
     """Write every category into out/<category>/; returns {category: number of images}."""
     rng = np.random.default_rng(seed)
@@ -348,6 +366,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
     _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
     _write_tables(out / "table", digits, labels, np.random.default_rng([seed, 5]), per_category)
+    _write_turned(out / "turned", digits, labels, np.random.default_rng([seed, 6]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
