@@ -25,7 +25,9 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits);
-6. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,
+6. a row whose digits' centres slope more than 8 degrees (a photo taken with the camera turned) has
+   its digits turned back by the slope past that, to within what the models learned;
+7. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,
    fitted into 20x20, shifted by a sub-pixel amount so its centre of mass is at (14.0, 14.0).
 
 Modules, in the order an image goes through them: loading (file -> grey array), ink (-> ink map),

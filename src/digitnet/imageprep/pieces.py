@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -18,6 +20,8 @@ SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the
 DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits'
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
+LEVEL_SLANT = 8.0  # degrees a row may slope and its digits be read as they are (training turns digits up to 12)
+ROW_SLANT = 35.0  # ... digits whose centres slope further than this are no row to turn: one stands above another
 NUMBER_SPAN = 1.5  # a number in a photo of a page is framed from its tallest piece no taller than this times the median
 
 
@@ -184,3 +188,21 @@ def number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
             _absorb(number, piece)
             pieces.remove(piece)
     return number[1], number[3], number[2], number[4]
+
+
+def row_turn(centres: list[tuple[float, float]]) -> float:
+    """The degrees (counter-clockwise) by which a row's digits, their centres (x, y) left to right, are
+    turned to slope no more than LEVEL_SLANT: a number photographed with the camera turned, or written
+    uphill. The slope is the centres' least-squares line; within LEVEL_SLANT of level nothing is
+    turned, and beyond it only the slope past LEVEL_SLANT, so that digits written up and down along a
+    level row (two digits give a slope of some degrees) stay as the models learned them, and a
+    slope's estimate a little over the limit turns them a little, not all at once. 0 for one digit."""
+    if len(centres) < 2:
+        return 0.0
+    xs, ys = np.array(centres, dtype=float).T
+    if np.ptp(xs) == 0:
+        return 0.0
+    slant = math.degrees(math.atan(np.polyfit(xs, ys, 1)[0]))  # rows grow downwards: > 0 falls to the right
+    if abs(slant) > ROW_SLANT:
+        return 0.0
+    return math.copysign(max(0.0, abs(slant) - LEVEL_SLANT), slant)

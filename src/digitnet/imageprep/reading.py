@@ -14,7 +14,7 @@ from digitnet.imageprep.fitting import MIN_STROKE, fit_and_centre
 from digitnet.imageprep.ink import ink_map
 from digitnet.imageprep.lines import without_rulings
 from digitnet.imageprep.loading import MAX_PIXELS, WORKING_SIDE, ZOOM, ImageError, exif_orientation, grey_array, open_image
-from digitnet.imageprep.pieces import components, digit_groups, number_box, split_touching
+from digitnet.imageprep.pieces import components, digit_groups, number_box, row_turn, split_touching
 from digitnet.settings import FIT
 
 
@@ -88,9 +88,15 @@ def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -
             math.ceil(right * loaded_per_pixel), math.ceil(bottom * loaded_per_pixel))
 
 
-def _digit(ink: _Ink, mask: np.ndarray) -> PreparedDigit:
-    """The digit whose ink is under mask -> its 28x28 field and its box in source pixels."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+def _extent(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows, the columns) that hold any of mask."""
+    return np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+
+
+def _digit(ink: _Ink, mask: np.ndarray, turn: float = 0.0) -> PreparedDigit:
+    """The digit whose ink is under mask -> its 28x28 field and its box in source pixels; its ink
+    turned by turn degrees (counter-clockwise, row_turn's) before it is fitted."""
+    rows, cols = _extent(mask)
     left, top = ink.origin
     box = (round(left + cols[0] * ink.factor), round(top + rows[0] * ink.factor),
            round(left + (cols[-1] + 1) * ink.factor), round(top + (rows[-1] + 1) * ink.factor))
@@ -101,14 +107,23 @@ def _digit(ink: _Ink, mask: np.ndarray) -> PreparedDigit:
     around = (slice(max(rows[0] - margin, 0), rows[-1] + margin + 1), slice(max(cols[0] - margin, 0), cols[-1] + margin + 1))
     mask = mask[around]
     near = ndimage.binary_dilation(mask, iterations=2)  # keep the anti-aliased edges around the ink
-    return PreparedDigit(fit_and_centre(ink.intensity[around] * near, mask), ink.inverted, box)
+    intensity = ink.intensity[around] * near
+    if turn:
+        # Paper round the ink first: ndimage.rotate reads nothing past an array's edge, where ink can
+        # lie (a digit at the image's edge); the turned array grows to hold all of it. A mask a pixel or
+        # two wide is nowhere wholly under a turned pixel: its turned mask is its half-level.
+        intensity = ndimage.rotate(np.pad(intensity, 1), turn, order=1)
+        turned = ndimage.rotate(np.pad(mask, 1).astype(np.float32), turn, order=1)
+        mask = turned > 0.5 * turned.max()
+    return PreparedDigit(fit_and_centre(intensity, mask), ink.inverted, box)
 
 
 def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
-    """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right."""
+    """Any image of one or more digits side by side -> one MNIST-format field per digit, left to right;
+    a row written or photographed askew turned towards level first (row_turn)."""
     ink = _found_ink(image)
     labels, kept, slices = ink.labels, ink.kept, ink.slices
-    digits = []
+    masks = []
     groups = digit_groups(kept, slices)
     row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
     widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
@@ -121,8 +136,10 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         for x0, x1 in parts:
             part = np.zeros_like(member_mask)
             part[:, x0:x1] = member_mask[:, x0:x1]
-            digits.append(_digit(ink, part))
-    return digits
+            masks.append(part)
+    extents = [_extent(part) for part in masks]
+    turn = row_turn([((cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2) for rows, cols in extents])
+    return [_digit(ink, part, turn) for part in masks]
 
 
 def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
