@@ -14,6 +14,7 @@ SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touchin
 FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
 SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
 EDGE_SHARE = 0.02  # ... components this close to the edge (a share of its side) count as touching it
+SHADE_SHARE = 0.08  # ... and this close, as near it, where light left by the background estimate is looked for
 SURROUNDINGS_SIZE = 3.0  # ... nor one this many times taller or wider than the ink away from the edges
 FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
 SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the sharpest digit's
@@ -45,29 +46,41 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tu
     touch it:
     - what lies beyond the paper (a table, a dark frame): far thicker than any of their strokes.
       Strokes of a digit cropped tightly touch the edge too, but are no thicker than the others;
-    - light left at the edge: its strongest part far fainter than theirs, or a little fainter and
-      with a soft rim. Ink is dark all along a stroke, with a sharp edge; what the background
-      estimate leaves at an edge (a shadow's end, the darker rim of the paper in a photo, the dark
-      corners of a photo beside a tilted sheet's edge) is not, and would read as a digit more;
     - the paper's edge or a frame around a number that fills a small part of the photo: far larger
-      than any of them."""
-    on_edge = np.zeros(len(index) + 1, dtype=bool)
-    reach = max(1, round(EDGE_SHARE * max(labels.shape)))
-    near_edge = [labels[:reach], labels[-reach:], labels[:, :reach], labels[:, -reach:]]
-    on_edge[np.unique(np.concatenate([band.ravel() for band in near_edge]))] = True
-    on_edge = on_edge[1:]
-    if on_edge.all() or not on_edge.any():
-        return np.zeros(len(index), dtype=bool)
-    inside = ~on_edge
-    thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
-    strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
-    thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
-    faint = strongest < FAINT_SHARE * strongest[inside].max()
-    sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
-    large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
-    slopes = _rim_slopes(labels, index, mask, intensity)
-    soft = (slopes < SOFT_SHARE * slopes[inside].max()) & (strongest < DIM_SHARE * strongest[inside].max())
-    return on_edge & (thick | faint | large | soft)
+      than any of them;
+    and which components near the edge (within SHADE_SHARE of its side) are light, not ink, judged
+    against those farther in: their strongest part far fainter than theirs, or a little fainter and
+    with a soft rim. Ink is dark all along a stroke, with a sharp edge; what the background estimate
+    leaves near an edge (a shadow's end, the darker rim of the paper in a photo, the dark corners of a
+    photo beside a tilted sheet's edge, with the table or the desk's strip between them and the
+    edge) is not, and would read as a digit more."""
+    on_edge = _within(labels, len(index), EDGE_SHARE)
+    outside = np.zeros(len(index), dtype=bool)
+    if on_edge.any() and not on_edge.all():
+        inside = ~on_edge
+        thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
+        thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
+        sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
+        large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
+        outside |= on_edge & (thick | large)
+    near_edge = _within(labels, len(index), SHADE_SHARE)
+    if near_edge.any() and not near_edge.all():
+        inside = ~near_edge
+        strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
+        faint = strongest < FAINT_SHARE * strongest[inside].max()
+        slopes = _rim_slopes(labels, index, mask, intensity)
+        soft = (slopes < SOFT_SHARE * slopes[inside].max()) & (strongest < DIM_SHARE * strongest[inside].max())
+        outside |= near_edge & (faint | soft)
+    return outside
+
+
+def _within(labels: np.ndarray, count: int, share: float) -> np.ndarray:
+    """Which of the count labelled components come within share of the image's longer side of its edge."""
+    near = np.zeros(count + 1, dtype=bool)
+    reach = max(1, round(share * max(labels.shape)))
+    for band in (labels[:reach], labels[-reach:], labels[:, :reach], labels[:, -reach:]):
+        near[band] = True
+    return near[1:]
 
 
 def _rim_slopes(labels: np.ndarray, index: np.ndarray, mask: np.ndarray, intensity: np.ndarray) -> np.ndarray:
