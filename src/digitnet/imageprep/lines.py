@@ -11,6 +11,7 @@ LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths l
 RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
 MAX_TILT = 0.25  # ... and rises at most this much over its length
 PAST_SHARE = 0.25  # ... and, where it touches digits, reaches past them on both sides by this share of their height,
+UNDER_GAP = 0.05  # ... a line on its own this share of one digit's height below it and past it on both sides underlines it
 UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink above it) and past them by this share
 FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin printed lines
 ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
@@ -25,7 +26,7 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
 
     A straight run of ink is a line only where it cannot be part of a digit: a horizontal one longer than
     RULING_SPAN times the digits' height (no digit is that much wider than tall) or lying apart under or
-    over two digits or more, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
+    over two digits or more, or under one and past it on both sides, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
     has nothing else inside, and stays). Straight strokes of digits (a 1, the bar of a 7 or a 4) are
     shorter, and stay. With intensity (ink_map's), boxes are looked for in fainter ink too (above
     FAINT_LINE): the thin printed lines of a form, smoothed, fall partly below the ink's threshold, and
@@ -70,8 +71,9 @@ def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
     """Horizontal straight lines that are not part of a digit: longer than RULING_SPAN times the height
     of the ink around them (the piece of ink the line belongs to: a digit whose bar it is, or the
     digits an underline touches; or, if taller, the tallest piece left when the line is taken away),
-    or a line on its own under or over two digits or more, as long as they are tall. Each line's work
-    is done within its own piece's box (a page of text holds hundreds of short straight runs)."""
+    or a line on its own under or over two digits or more, as long as they are tall, or under one
+    digit and past it on both sides (_underlines). Each line's work is done within its own piece's box
+    (a page of text holds hundreds of short straight runs)."""
     pieces, count = ndimage.label(mask, structure=np.ones((3, 3)))
     boxes = ndimage.find_objects(pieces)
     mass = label_sums(pieces, count)
@@ -92,12 +94,27 @@ def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
                 and (alone or _outside(line, piece & ~horizontal[place]))):
             rulings.append(i + 1)
         elif alone:
-            spanned = [heights[k] for k in digits if k != own
-                       and min(boxes[k][1].stop, cols.stop) - max(boxes[k][1].start, cols.start)
-                       >= 0.5 * (boxes[k][1].stop - boxes[k][1].start)]
-            if len(spanned) >= 2 and length >= max(spanned):
+            spanned = [k for k in digits if k != own
+                       and min(boxes[k][1].stop, cols.stop) - max(boxes[k][1].start, cols.start) >= 0.5 * _width(boxes[k])]
+            upright = [k for k in spanned if heights[k] > MAX_TILT * _width(boxes[k])]  # (not another line)
+            if ((len(spanned) >= 2 and length >= max(heights[k] for k in spanned))
+                    or (len(upright) == 1 and _underlines(boxes[upright[0]], rows, cols))):
                 rulings.append(i + 1)
     return np.isin(lines, rulings)
+
+
+def _width(box: tuple[slice, slice]) -> int:
+    return box[1].stop - box[1].start
+
+
+def _underlines(digit: tuple[slice, slice], rows: slice, cols: slice) -> bool:
+    """Whether a line on its own (its rows and columns) underlines one digit (its box): under all of it
+    and past it on both sides, by UNDER_GAP of its height each way. A straight stroke that broke off a
+    digit (the base of a 2) lies at its foot and ends where the digit does on one side at least."""
+    height = digit[0].stop - digit[0].start
+    margin = UNDER_GAP * height
+    return (rows.start >= digit[0].stop + margin
+            and cols.start <= digit[1].start - margin and cols.stop >= digit[1].stop + margin)
 
 
 def _outside(line: np.ndarray, rest: np.ndarray) -> bool:
