@@ -9,7 +9,7 @@ from PIL import Image
 from scipy import ndimage
 
 from digitnet.imageprep.loading import ImageError
-from digitnet.imageprep.measures import stroke_width
+from digitnet.imageprep.measures import extent, stroke_width
 from digitnet.settings import FIT, SIDE
 
 MNIST_CENTRE = (14.0, 14.0)  # mean centre of mass of MNIST's digits, (row, column)
@@ -18,14 +18,14 @@ MIN_STROKE = 2.0  # MNIST's strokes are 2-3 px wide in the 20x20 box; thinner on
 
 def fit_and_centre(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """One digit's ink -> the 28x28 field: thickened if thin, fitted in 20x20, centre of mass at MNIST's."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows, cols = extent(mask)
     scale = FIT / max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
     width = stroke_width(mask)
     if width * scale < MIN_STROKE:
         radius = int(np.ceil((MIN_STROKE / scale - width) / 2))
         ink = _dilated_by_disk(ink, radius)
         grown = ndimage.distance_transform_edt(~mask) <= radius  # binary dilation by the same disk
-        rows, cols = np.flatnonzero(grown.any(axis=1)), np.flatnonzero(grown.any(axis=0))
+        rows, cols = extent(grown)
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = FIT / max(h, w)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from digitnet.imageprep.measures import SPECK_SHARE, label_sums, stroke_width
+from digitnet.imageprep.measures import SPECK_SHARE, extent, label_sums, stroke_width
 
 LINE_STROKES, MIN_LINE = 6, 8  # a straight run of ink this many stroke widths long (and pixels) may be a line
 RULING_SPAN = 1.5  # a horizontal line this many times longer than the digits are tall is not part of one
@@ -32,7 +32,7 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
     FAINT_LINE): the thin printed lines of a form, smoothed, fall partly below the ink's threshold, and
     what is left of them (a row of boxes' dividers, where two sides meet) would read as 1s."""
     seen = mask if intensity is None else mask | (intensity > FAINT_LINE)
-    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    rows, cols = extent(seen)
     if not len(rows):
         return mask
     # the ink's extent and a pixel of paper round it (the distances to paper stay those of the whole mask)
@@ -128,8 +128,8 @@ def _outside(line: np.ndarray, rest: np.ndarray) -> bool:
     total = rest.sum()
     if not total:
         return True
-    rows, cols = np.flatnonzero(line.any(axis=1)), np.flatnonzero(line.any(axis=0))
-    rest_rows, rest_cols = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
+    rows, cols = extent(line)
+    rest_rows, rest_cols = extent(rest)
     height = rest_rows[-1] - rest_rows[0] + 1
     if rest[rows[-1] + 1 :].sum() <= UNDER_SHARE * total:  # an underline
         margin = UNDER_SHARE * height

@@ -17,9 +17,14 @@ def label_sums(labels: np.ndarray, count: int, values: np.ndarray | None = None)
     return np.bincount(labels[labelled], None if values is None else values[labelled], minlength=count + 1)[1:]
 
 
+def extent(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the rows, the columns) that hold any of mask, in order."""
+    return np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+
+
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels, from the distance transform (w = 4 mean - 3 for a band)."""
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    rows, cols = extent(mask)
     # The ink and a pixel of paper round it: the paper farther out is never the nearest to any ink.
     mask = mask[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
     return _band_width(mask.shape, np.packbits(mask).tobytes())

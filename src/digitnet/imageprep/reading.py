@@ -14,6 +14,7 @@ from digitnet.imageprep.fitting import MIN_STROKE, fit_and_centre
 from digitnet.imageprep.ink import ink_map
 from digitnet.imageprep.lines import without_rulings
 from digitnet.imageprep.loading import MAX_PIXELS, WORKING_SIDE, ZOOM, ImageError, exif_orientation, grey_array, open_image
+from digitnet.imageprep.measures import extent
 from digitnet.imageprep.pieces import components, digit_groups, number_box, row_turn, split_touching
 from digitnet.settings import FIT
 
@@ -88,15 +89,12 @@ def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -
             math.ceil(right * loaded_per_pixel), math.ceil(bottom * loaded_per_pixel))
 
 
-def _extent(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the rows, the columns) that hold any of mask."""
-    return np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-
-
-def _digit(ink: _Ink, mask: np.ndarray, turn: float = 0.0) -> PreparedDigit:
-    """The digit whose ink is under mask -> its 28x28 field and its box in source pixels; its ink
-    turned by turn degrees (counter-clockwise, row_turn's) before it is fitted."""
-    rows, cols = _extent(mask)
+def _digit(ink: _Ink, mask: np.ndarray, rows_and_cols: tuple[np.ndarray, np.ndarray], turn: float = 0.0
+           ) -> PreparedDigit:
+    """The digit whose ink is under mask (the rows and columns it covers: measures.extent) -> its 28x28
+    field and its box in source pixels; its ink turned by turn degrees (counter-clockwise, row_turn's)
+    before it is fitted."""
+    rows, cols = rows_and_cols
     left, top = ink.origin
     box = (round(left + cols[0] * ink.factor), round(top + rows[0] * ink.factor),
            round(left + (cols[-1] + 1) * ink.factor), round(top + (rows[-1] + 1) * ink.factor))
@@ -137,9 +135,9 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
             part = np.zeros_like(member_mask)
             part[:, x0:x1] = member_mask[:, x0:x1]
             masks.append(part)
-    extents = [_extent(part) for part in masks]
+    extents = [extent(part) for part in masks]
     turn = row_turn([((cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2) for rows, cols in extents])
-    return [_digit(ink, part, turn) for part in masks]
+    return [_digit(ink, part, part_extent, turn) for part, part_extent in zip(masks, extents)]
 
 
 def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
@@ -148,7 +146,8 @@ def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
     All the ink counts as one digit (specks dropped); prepare_digits reads several.
     """
     ink = _found_ink(image)
-    return _digit(ink, np.isin(ink.labels, ink.kept))
+    mask = np.isin(ink.labels, ink.kept)
+    return _digit(ink, mask, extent(mask))
 
 
 def read_digits(source, name: str = "image", max_pixels: int = MAX_PIXELS, one: bool = False
