@@ -328,20 +328,12 @@ def _write_photographed(out: Path, digits: np.ndarray, labels: np.ndarray, rng, 
             draw(rng, [digits[j] for j in chosen]).save(out / category / f"{text}_{n}.jpg", quality=90)
 
 
-def _write_tables(folder: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
-    """Numbers (1-4 digits) on a sheet lying on a table, from a stream of their own."""
+def _write_numbers(folder: Path, draw, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """Numbers (1-4 digits) drawn by draw(rng, digits28) as JPEGs, from a stream of their own."""
     for n in range(count):
         chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
         text = "".join(str(labels[j]) for j in chosen)
-        table(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
-
-
-def _write_turned(folder: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
-    """Numbers (1-4 digits) photographed turned, from a stream of their own."""
-    for n in range(count):
-        chosen = rng.integers(len(digits), size=int(rng.integers(1, 5)))
-        text = "".join(str(labels[j]) for j in chosen)
-        turned(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
+        draw(rng, [digits[j] for j in chosen]).save(folder / f"{text}_{n}.jpg", quality=90)
 
 
 def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, per_category: int = 200) -> dict:
@@ -365,8 +357,8 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
     _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
     _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
-    _write_tables(out / "table", digits, labels, np.random.default_rng([seed, 5]), per_category)
-    _write_turned(out / "turned", digits, labels, np.random.default_rng([seed, 6]), per_category)
+    _write_numbers(out / "table", table, digits, labels, np.random.default_rng([seed, 5]), per_category)
+    _write_numbers(out / "turned", turned, digits, labels, np.random.default_rng([seed, 6]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
