@@ -486,6 +486,19 @@ def test_digits_written_in_boxes_are_read_without_the_boxes(mnist_test_digits, t
         _same_digits(prepare_digits(boxed), prepare_digits(plain), tolerance=10.0 if touching else 6.0)
 
 
+@pytest.mark.parametrize("angle", [-2.5, 2.5])
+def test_a_row_of_boxes_photographed_turned_a_little_is_read_without_the_boxes(mnist_test_digits, angle):
+    """A form's row of boxes turned a few degrees: each side is shorter than the row is tall by the row's
+    width times the turn, so no side reached from the row's top to its bottom and the boxes stayed (their
+    dividers read as 1s)."""
+    digits, _ = mnist_test_digits
+    for start in range(0, 12, 3):
+        plain, boxed = _boxed(list(digits[start : start + 3]), comb=True)
+        turned = [np.asarray(Image.fromarray(page).rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=255))
+                  for page in (plain, boxed)]
+        _same_digits(prepare_digits(turned[1]), prepare_digits(turned[0]), tolerance=8.0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("category", "most_wrong"), [("boxed", 4), ("ruled", 3)])
 def test_ruled_and_boxed_numbers_are_cut_into_the_right_count_of_digits(mnist_test_digits, category, most_wrong):

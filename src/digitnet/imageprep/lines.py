@@ -166,7 +166,7 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
         if min(h, w) < length:
             continue
         across = _long_parts(horizontal[rows, cols] & piece, axis=1)
-        down = _long_parts(vertical[rows, cols] & piece, axis=0)
+        down = _long_parts(vertical[rows, cols] & piece, axis=0, across=across)
         if not (_near_both_ends(across.any(axis=1)) and _near_both_ends(down.any(axis=0))):
             continue
         if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
@@ -176,19 +176,31 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
     return frames
 
 
-def _long_parts(runs: np.ndarray, axis: int) -> np.ndarray:
+def _long_parts(runs: np.ndarray, axis: int, across: np.ndarray | None = None) -> np.ndarray:
     """The connected parts of runs that run along axis (1: across, 0: down) from one side of runs to the
     other (to within FRAME_END of its size: a box's sides meet at its corners; a digit's stem against
     a box too small for it does not) and are straight: no wider the other way than MAX_BEND of their
-    length (an arc of a small 8 or 0 made of short runs is not a side of a box)."""
+    length (an arc of a small 8 or 0 made of short runs is not a side of a box). With across (the
+    lines across, for parts down), a part down need only reach from the topmost line across its
+    columns to the lowest: in a photographed row of boxes turned a little, each side is shorter than
+    the row is tall by the row's width times the turn."""
     size = runs.shape[axis]
     labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
     long = []
     for i, box in enumerate(ndimage.find_objects(labels)):
         along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
-        if box[axis].start <= FRAME_END * size and box[axis].stop >= (1 - FRAME_END) * size and other <= MAX_BEND * along:
+        first, last = _ends(across, box[1]) if across is not None else (0, size)
+        if (box[axis].start <= first + FRAME_END * size and box[axis].stop >= last - FRAME_END * size
+                and other <= MAX_BEND * along):
             long.append(i + 1)
     return np.isin(labels, long)
+
+
+def _ends(across: np.ndarray, cols: slice) -> tuple[int, int]:
+    """The first row of the lines across within cols and the row after their last; the whole height
+    where none is there."""
+    rows = np.flatnonzero(across[:, cols].any(axis=1))
+    return (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, across.shape[0])
 
 
 def _near_both_ends(occupied: np.ndarray) -> bool:
