@@ -17,6 +17,10 @@ FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin
 ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
 FRAME_END = 0.1  # a box's sides run across or down it to within this share of its size of either end
 MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
+MAX_SKEW, SKEW_STEP = 8.0, 0.5  # degrees a photographed page's lines may be turned by, looked for in these steps
+SKEW_PIXELS = 3000  # ... counting about this many of the ink's pixels
+LEVEL_SKEW = np.tan(np.radians(1.0))  # ... less turned than this, the runs' sideways step follows the lines
+SKEW_GAIN = 1.25  # most ink on one turned line, this many times as much as on one level line: a line, not a blob
 
 
 def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np.ndarray:
@@ -41,11 +45,12 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
     if not ink.any():
         return mask
     length = max(MIN_LINE, round(LINE_STROKES * stroke_width(ink))) | 1  # odd: the filters' windows are centred
-    faint_across = _straight_runs(faint, length, axis=1)
+    slopes = _skews(faint, length)
+    faint_across = _straight_runs(faint, length, axis=1, slope=slopes[0])
     if not faint_across.any():
         return mask
-    boxes = _frames(ink, faint_across, _straight_runs(faint, length, axis=0), length)
-    lines = (boxes | _long_rows(ink, _straight_runs(ink, length, axis=1))) & ink
+    boxes = _frames(ink, faint_across, _straight_runs(faint, length, axis=0, slope=slopes[1]), length, slopes)
+    lines = (boxes | _long_rows(ink, _straight_runs(ink, length, axis=1, slope=slopes[0]))) & ink
     if not lines.any():
         return mask
     kept = ink & ~lines
@@ -57,14 +62,69 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
     return clean
 
 
-def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+def _skews(mask: np.ndarray, length: int) -> tuple[float, float]:
+    """The slopes of the straight lines across (rows down per column) and down (columns right per row)
+    where a photo turned the page: the turn (within MAX_SKEW degrees, to SKEW_STEP) whose profile of the
+    mask across the lines peaks highest, if that peak is a line (at least length pixels), SKEW_GAIN
+    times level's (not a blob of ink, as high at any slope) and past LEVEL_SKEW; else 0. The lines down
+    are turned the other way as much, or not at all (a photo taken at a slant), whichever peaks higher:
+    a box's short sides would stand out less from a digit's strokes. Turns are tried 4 steps apart,
+    then by single steps round the best."""
+    across = _Profile(mask)
+    coarse = np.arange(-MAX_SKEW, MAX_SKEW + SKEW_STEP / 2, 4 * SKEW_STEP)
+    peaks = {degrees: across.peak(degrees) for degrees in coarse}
+    centre = max(peaks, key=peaks.get)
+    for degrees in centre + SKEW_STEP * np.array([-2, -1, 1, 2]):
+        if abs(degrees) <= MAX_SKEW:
+            peaks[degrees] = across.peak(degrees)
+    best = max(peaks, key=peaks.get)
+    slope = float(np.tan(np.radians(best)))
+    if peaks[best] < max(length, SKEW_GAIN * peaks[0.0]) or abs(slope) < LEVEL_SKEW:
+        return 0.0, 0.0
+    down = _Profile(mask.T)
+    return slope, (-slope if down.peak(-best) > down.peak(0.0) else 0.0)
+
+
+class _Profile:
+    """The pixels of a mask counted on each line across it (rows, turned by some degrees); only every
+    stride-th column, to count fewer (about SKEW_PIXELS)."""
+
+    def __init__(self, mask: np.ndarray):
+        self.stride = max(1, np.count_nonzero(mask) // SKEW_PIXELS)
+        self.rows, columns = np.nonzero(mask[:, :: self.stride])
+        self.columns = columns * self.stride
+        self.positions = np.arange(mask.shape[1])
+        self.offset = int(np.ceil(np.tan(np.radians(MAX_SKEW)) * mask.shape[1]))
+
+    def peak(self, degrees: float) -> int:
+        """The most pixels on one line turned by degrees (row - slope * column constant, to the pixel)."""
+        shifts = np.rint(np.tan(np.radians(degrees)) * self.positions).astype(np.intp) - self.offset
+        return self.stride * int(np.bincount(self.rows - np.take(shifts, self.columns)).max(initial=0))
+
+
+def _straight_runs(mask: np.ndarray, length: int, axis: int, slope: float = 0.0) -> np.ndarray:
     """The pixels of mask in runs of at least length (odd) along axis, where a run may step a pixel
     sideways (a line photographed at a slight tilt): a binary opening by a straight line of the mask
     widened by a pixel each side, as a running minimum then maximum (whose cost does not grow with the
-    length), then only the mask's own pixels."""
+    length), then only the mask's own pixels. With slope (of the lines along axis, as _skews measures
+    it) the runs follow it: the mask is sheared straight, whole pixels at a time, and back."""
+    if slope and axis == 0:
+        return _straight_runs(mask.T, length, 1, slope).T
+    if slope:
+        rows, columns = _sheared(mask.shape, slope), np.arange(mask.shape[1])
+        straight = np.zeros((int(rows.max()) + 1, mask.shape[1]), dtype=bool)
+        straight[rows, columns] = mask
+        return _straight_runs(straight, length, 1)[rows, columns]
     wide = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=1 - axis)
     eroded = ndimage.minimum_filter1d(wide, length, axis=axis, mode="constant", cval=0)
     return ndimage.maximum_filter1d(eroded, length, axis=axis, mode="constant", cval=0).astype(bool) & mask
+
+
+def _sheared(shape: tuple[int, int], slope: float) -> np.ndarray:
+    """The row each pixel of an array of shape moves to when its columns move up by slope rows a column
+    (to whole pixels, the topmost row 0): lines falling by slope lie level."""
+    shifts = np.rint(slope * np.arange(shape[1])).astype(np.intp)
+    return np.arange(shape[0])[:, None] - (shifts - shifts.max())[None, :]
 
 
 def _long_rows(mask: np.ndarray, horizontal: np.ndarray) -> np.ndarray:
@@ -151,7 +211,8 @@ def _tallest_without(rest: np.ndarray, heights: np.ndarray, mass: np.ndarray) ->
     return int(heights[mass >= SPECK_SHARE * mass.max()].max())
 
 
-def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, length: int) -> np.ndarray:
+def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, length: int,
+            slopes: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """The lines of boxes drawn round ink. A piece of straight lines (horizontal and vertical runs of at
     least length) is a box, or a row of boxes, where it holds a line across it (_long_parts) near its top
     and another near its bottom and no third (more make a grid: squared paper), a line down it near its
@@ -165,8 +226,8 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
         h, w = piece.shape
         if min(h, w) < length:
             continue
-        across = _long_parts(horizontal[rows, cols] & piece, axis=1)
-        down = _long_parts(vertical[rows, cols] & piece, axis=0, across=across)
+        across = _long_parts(horizontal[rows, cols] & piece, axis=1, slopes=slopes)
+        down = _long_parts(vertical[rows, cols] & piece, axis=0, slopes=slopes, across=across)
         if not (_near_both_ends(across.any(axis=1)) and _near_both_ends(down.any(axis=0))):
             continue
         if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
@@ -176,22 +237,28 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
     return frames
 
 
-def _long_parts(runs: np.ndarray, axis: int, across: np.ndarray | None = None) -> np.ndarray:
+def _long_parts(runs: np.ndarray, axis: int, slopes: tuple[float, float] = (0.0, 0.0), across: np.ndarray | None = None
+                ) -> np.ndarray:
     """The connected parts of runs that run along axis (1: across, 0: down) from one side of runs to the
     other (to within FRAME_END of its size: a box's sides meet at its corners; a digit's stem against
     a box too small for it does not) and are straight: no wider the other way than MAX_BEND of their
-    length (an arc of a small 8 or 0 made of short runs is not a side of a box). With across (the
-    lines across, for parts down), a part down need only reach from the topmost line across its
-    columns to the lowest: in a photographed row of boxes turned a little, each side is shorter than
-    the row is tall by the row's width times the turn."""
+    length (an arc of a small 8 or 0 made of short runs is not a side of a box). With slopes (_skews',
+    across and down) a turned line is as much wider, and a line across may end as much short of the
+    sides as the lines down lean over the height. With across (the lines across, for parts down), a part
+    down need only reach from the topmost line across its columns to the lowest: in a photographed
+    row of boxes turned a little, each side is shorter than the row is tall by the row's width times
+    the turn."""
     size = runs.shape[axis]
+    bend = abs(slopes[1 - axis])  # these lines' slope
+    shift = 0 if across is not None else abs(slopes[axis]) * runs.shape[1 - axis]  # the other lines' lean
     labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
     long = []
     for i, box in enumerate(ndimage.find_objects(labels)):
         along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
         first, last = _ends(across, box[1]) if across is not None else (0, size)
-        if (box[axis].start <= first + FRAME_END * size and box[axis].stop >= last - FRAME_END * size
-                and other <= MAX_BEND * along):
+        reach = FRAME_END * size + shift
+        if (box[axis].start <= first + reach and box[axis].stop >= last - reach
+                and other <= (MAX_BEND + bend) * along):
             long.append(i + 1)
     return np.isin(labels, long)
 
