@@ -22,9 +22,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table", "turned")
+              "phone", "table", "turned", "turned-forms")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
+FORM_TURNS = (1.0, 6.0)  # ... and in `turned-forms`
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -145,6 +146,11 @@ def ruled(rng, digits28: list[np.ndarray]) -> Image.Image:
     """A handwritten number with straight lines that are not digits: underlined (apart from the digits
     or touching them), underlined twice, or written on ruled notebook paper whose lines run across the
     whole image; clean or photographed."""
+    return _clean_or_photo(rng, _ruled_ink(rng, digits28))
+
+
+def _ruled_ink(rng, digits28: list[np.ndarray]) -> np.ndarray:
+    """ruled's ink, in 0..1 (1 = ink)."""
     side = int(rng.integers(60, 120))
     row = _number_row(rng, digits28, side)
     ink = np.pad(row, side // 2)
@@ -157,19 +163,24 @@ def ruled(rng, digits28: list[np.ndarray]) -> Image.Image:
         for y in range(int(rows[-1]) + 1 - spacing, ink.shape[0], spacing):
             if y >= 0:
                 ink[y : y + thickness] = np.maximum(ink[y : y + thickness], rng.uniform(0.5, 1.0))
-        return _clean_or_photo(rng, ink)
+        return ink
     left, right = cols[0] - int(rng.integers(0, side // 3)), cols[-1] + int(rng.integers(0, side // 3))
     y = int(rows[-1]) + (1 if kind == "touching" else int(rng.integers(side // 20 + 2, side // 4)))
     ink[y : y + thickness, left:right] = 1.0
     if kind == "double":
         y += thickness + int(rng.integers(3, side // 8 + 4))
         ink[y : y + thickness, left:right] = 1.0
-    return _clean_or_photo(rng, ink)
+    return ink
 
 
 def boxed(rng, digits28: list[np.ndarray]) -> Image.Image:
     """Handwritten digits in a form's boxes, one a box: separate boxes or a row of boxes sharing their
     sides, some of them smaller than the writing, which then crosses their lines; clean or photographed."""
+    return _clean_or_photo(rng, _boxed_ink(rng, digits28))
+
+
+def _boxed_ink(rng, digits28: list[np.ndarray]) -> np.ndarray:
+    """boxed's ink, in 0..1 (1 = ink)."""
     side = int(rng.integers(60, 120))
     cell = int(side * rng.uniform(0.8, 1.4))
     comb = rng.random() < 0.5
@@ -188,7 +199,7 @@ def boxed(rng, digits28: list[np.ndarray]) -> Image.Image:
         for edge in (ink[y0 : y0 + thickness, x0 : x0 + cell], ink[y0 + cell - thickness : y0 + cell, x0 : x0 + cell],
                      ink[y0 : y0 + cell, x0 : x0 + thickness], ink[y0 : y0 + cell, x0 + cell - thickness : x0 + cell]):
             edge[...] = 1.0
-    return _clean_or_photo(rng, ink)
+    return ink
 
 
 def glare_spot(shape, centre, radius, strength) -> np.ndarray:
@@ -283,6 +294,14 @@ def turned(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _ink_on_paper(rng, np.clip(ndimage.rotate(ink, angle, order=1), 0, 1))
 
 
+def turned_form(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number in a form's boxes or on ruled paper (as boxed and ruled draw them)
+    photographed with the camera turned 1-6 degrees either way, the paper filling the frame."""
+    ink = (_boxed_ink if rng.random() < 0.5 else _ruled_ink)(rng, digits28)
+    angle = float(rng.choice([-1, 1]) * rng.uniform(*FORM_TURNS))
+    return _ink_on_paper(rng, np.clip(ndimage.rotate(ink, angle, order=1), 0, 1))
+
+
 def _write_unseen_fonts(folder: Path, rng, count: int) -> None:
     """Printed digits in fonts no recipe trained on; a stream of its own, so the other categories
     stay the images they were before this one was added."""
@@ -359,6 +378,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
     _write_numbers(out / "table", table, digits, labels, np.random.default_rng([seed, 5]), per_category)
     _write_numbers(out / "turned", turned, digits, labels, np.random.default_rng([seed, 6]), per_category)
+    _write_numbers(out / "turned-forms", turned_form, digits, labels, np.random.default_rng([seed, 7]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
