@@ -19,6 +19,7 @@ SURROUNDINGS_SIZE = 3.0  # ... nor one this many times taller or wider than the 
 FAINT_SHARE = 0.6  # an edge component whose strongest ink is below this share of the digits' is light, not ink
 SOFT_SHARE = 0.6  # ... so is one whose rim is less steep than this share of the sharpest digit's
 DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits'
+BLOB_LENGTH = 7.5  # ... or which is a blob: its area under this many times its thickness squared (strokes are long)
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
 LEVEL_SLANT = 8.0  # degrees a row may slope and its digits be read as they are (training turns digits up to 12)
@@ -50,27 +51,31 @@ def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tu
       than any of them;
     and which components near the edge (within SHADE_SHARE of its side) are light, not ink, judged
     against those farther in: their strongest part far fainter than theirs, or a little fainter and
-    with a soft rim. Ink is dark all along a stroke, with a sharp edge; what the background estimate
-    leaves near an edge (a shadow's end, the darker rim of the paper in a photo, the dark corners of a
-    photo beside a tilted sheet's edge, with the table or the desk's strip between them and the
-    edge) is not, and would read as a digit more."""
-    on_edge = _within(labels, len(index), EDGE_SHARE)
+    with a soft rim or a blob's shape (its area a few times its thickness squared). Ink is dark all
+    along a stroke, long and with a sharp edge; what the background estimate leaves near an edge (a
+    shadow's end, or the wedge between a shadow's edge and the image's, the darker rim of the paper
+    in a photo, the dark corners of a photo beside a tilted sheet's edge, with the table or the desk's
+    strip between them and the edge) is not, and would read as a digit more."""
+    on_edge, near_edge = _within(labels, len(index), EDGE_SHARE), _within(labels, len(index), SHADE_SHARE)
     outside = np.zeros(len(index), dtype=bool)
+    if not near_edge.any():
+        return outside
+    thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
     if on_edge.any() and not on_edge.all():
         inside = ~on_edge
-        thickness = ndimage.maximum(ndimage.distance_transform_edt(mask), labels, index=index)
         thick = thickness > SURROUNDINGS_THICKNESS * thickness[inside].max()
         sizes = np.array([max(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in slices])
         large = sizes > SURROUNDINGS_SIZE * sizes[inside].max()
         outside |= on_edge & (thick | large)
-    near_edge = _within(labels, len(index), SHADE_SHARE)
-    if near_edge.any() and not near_edge.all():
+    if not near_edge.all():
         inside = ~near_edge
         strongest = ndimage.labeled_comprehension(intensity, labels, index, lambda v: np.percentile(v, 90), float, 0.0)
         faint = strongest < FAINT_SHARE * strongest[inside].max()
         slopes = _rim_slopes(labels, index, mask, intensity)
-        soft = (slopes < SOFT_SHARE * slopes[inside].max()) & (strongest < DIM_SHARE * strongest[inside].max())
-        outside |= near_edge & (faint | soft)
+        dim = strongest < DIM_SHARE * strongest[inside].max()
+        soft = slopes < SOFT_SHARE * slopes[inside].max()
+        blob = label_sums(labels, len(index)) < BLOB_LENGTH * np.asarray(thickness) ** 2
+        outside |= near_edge & (faint | (dim & (soft | blob)))
     return outside
 
 
