@@ -86,12 +86,15 @@ def _skews(mask: np.ndarray, length: int) -> tuple[float, float]:
 
 
 class _Profile:
-    """The pixels of a mask counted on each line across it (rows, turned by some degrees); only every
-    stride-th column, to count fewer (about SKEW_PIXELS)."""
+    """The top edges of a mask's ink (its pixels with paper above them) counted on each line across it
+    (rows, turned by some degrees); only every stride-th column, to count fewer (about SKEW_PIXELS).
+    A line's top edge lies on one line; a blob's or a bold stroke's, curved or slanted, on many."""
 
     def __init__(self, mask: np.ndarray):
-        self.stride = max(1, np.count_nonzero(mask) // SKEW_PIXELS)
-        self.rows, columns = np.nonzero(mask[:, :: self.stride])
+        tops = mask.copy()
+        tops[1:] &= ~mask[:-1]
+        self.stride = max(1, np.count_nonzero(tops) // SKEW_PIXELS)
+        self.rows, columns = np.nonzero(tops[:, :: self.stride])
         self.columns = columns * self.stride
         self.positions = np.arange(mask.shape[1])
         self.offset = int(np.ceil(np.tan(np.radians(MAX_SKEW)) * mask.shape[1]))
