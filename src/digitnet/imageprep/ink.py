@@ -108,10 +108,11 @@ def _ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | floa
         paper = _clean_paper(ink)
         sheet = _sheet_on_desk(ink, paper)
         if sheet is not None:
-            # The sheet alone: the desk given the sheet's level, so that the sheet's paper, not the
-            # desk, is the paper the ink lies on (else all of the sheet, darker than the desk, is ink).
+            # The sheet alone: the desk, where lighter, given the sheet's level, so that the sheet's
+            # paper, not the desk, is the paper the ink lies on (else all of the sheet, darker than
+            # the desk, is ink). Darker things stay: ink on a part of the sheet as light as the desk.
             desk, level = sheet
-            gray = np.where(desk, np.float32(255.0 - level), gray)
+            gray = np.where(desk, np.minimum(gray, np.float32(255.0 - level)), gray)
         elif float(ink.min()) >= paper:
             # Nothing in the image is lighter than the paper at its edges (a drawing on a blank
             # canvas): the background below, capped at that paper, would be that paper everywhere.
@@ -138,12 +139,27 @@ def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | 
     than the white desk it lies on, the desk's white at the image's edges being paper (ink: 255 -
     grey); None for any other image.
 
-    The sheet is the largest region darker than that white (by MIN_CONTRAST), covering SHEET_SHARE of
-    the image or more, its level (SHEET_RIM pixels in from its rims) well below the darkest ink's (the
-    ink is written on it); the strokes of a bold digit, which may cover as much in a tight crop, are
+    The sheet is the largest region darker than that white (by MIN_CONTRAST; for a sheet less than
+    twice that darker, unevenly lit, by half its darkness, or its lighter side is cut off), covering
+    SHEET_SHARE of the image or more, its level (SHEET_RIM pixels in from its rims) well below the
+    darkest ink's (the ink is written on it); the strokes of a bold digit, which may cover as much in a tight crop, are
     as dark as the ink in from their soft rims. The desk takes two pixels of the sheet's blurred rim,
     lighter than the sheet, with it."""
-    darker = ink > paper + MIN_CONTRAST
+    found = _largest_darker(ink, paper + MIN_CONTRAST)
+    if found is None:
+        return None
+    sheet, level = found
+    if level < paper + 2 * MIN_CONTRAST:  # a light sheet: its lighter parts fell below that cut
+        sheet, level = _largest_darker(ink, (paper + level) / 2) or found
+    if level - paper >= STROKE_LEVEL * (float(np.percentile(ink, 99.5)) - paper):
+        return None
+    return ndimage.binary_dilation(~sheet, iterations=2), level
+
+
+def _largest_darker(ink: np.ndarray, cut: float) -> tuple[np.ndarray, float] | None:
+    """(the largest region of ink above cut, its level SHEET_RIM pixels in from its rims) where it
+    covers SHEET_SHARE of the image or more; else None."""
+    darker = ink > cut
     if np.count_nonzero(darker) < SHEET_SHARE * ink.size:
         return None
     labels, _ = ndimage.label(darker)
@@ -152,10 +168,7 @@ def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | 
         return None
     sheet = labels == int(np.argmax(sizes))
     inner = ndimage.binary_erosion(sheet, iterations=SHEET_RIM)
-    level = float(np.median(ink[inner if inner.any() else sheet]))
-    if level - paper >= STROKE_LEVEL * (float(np.percentile(ink, 99.5)) - paper):
-        return None
-    return ndimage.binary_dilation(~sheet, iterations=2), level
+    return sheet, float(np.median(ink[inner if inner.any() else sheet]))
 
 
 def _clean_paper(ink: np.ndarray) -> float | None:
