@@ -142,9 +142,9 @@ def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | 
     The sheet is the largest region darker than that white (by MIN_CONTRAST; for a sheet less than
     twice that darker, unevenly lit, by half its darkness, or its lighter side is cut off), covering
     SHEET_SHARE of the image or more, its level (SHEET_RIM pixels in from its rims) well below the
-    darkest ink's (the ink is written on it); the strokes of a bold digit, which may cover as much in a tight crop, are
-    as dark as the ink in from their soft rims. The desk takes two pixels of the sheet's blurred rim,
-    lighter than the sheet, with it."""
+    darkest ink's (the ink is written on it); the strokes of a bold digit, which may cover as much in
+    a tight crop, are as dark as the ink in from their soft rims. The desk takes two pixels of the
+    sheet's blurred rim, lighter than the sheet, with it."""
     found = _largest_darker(ink, paper + MIN_CONTRAST)
     if found is None:
         return None

@@ -30,11 +30,13 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
 
     A straight run of ink is a line only where it cannot be part of a digit: a horizontal one longer than
     RULING_SPAN times the digits' height (no digit is that much wider than tall) or lying apart under or
-    over two digits or more, or under one and past it on both sides, or the sides of a box with other ink inside (a square 0 or an LCD-style 8
-    has nothing else inside, and stays). Straight strokes of digits (a 1, the bar of a 7 or a 4) are
-    shorter, and stay. With intensity (ink_map's), boxes are looked for in fainter ink too (above
-    FAINT_LINE): the thin printed lines of a form, smoothed, fall partly below the ink's threshold, and
-    what is left of them (a row of boxes' dividers, where two sides meet) would read as 1s."""
+    over two digits or more, or under one and past it on both sides, or the sides of a box with other
+    ink inside (a square 0 or an LCD-style 8 has nothing else inside, and stays). Straight strokes of
+    digits (a 1, the bar of a 7 or a 4) are shorter, and stay. With intensity (ink_map's), boxes are
+    looked for in fainter ink too (above FAINT_LINE): the thin printed lines of a form, smoothed, fall
+    partly below the ink's threshold, and what is left of them (a row of boxes' dividers, where two
+    sides meet) would read as 1s. Where a photo turned the page a little, the runs follow its lines
+    (_skews)."""
     seen = mask if intensity is None else mask | (intensity > FAINT_LINE)
     rows, cols = extent(seen)
     if not len(rows):
@@ -64,12 +66,12 @@ def without_rulings(mask: np.ndarray, intensity: np.ndarray | None = None) -> np
 
 def _skews(mask: np.ndarray, length: int) -> tuple[float, float]:
     """The slopes of the straight lines across (rows down per column) and down (columns right per row)
-    where a photo turned the page: the turn (within MAX_SKEW degrees, to SKEW_STEP) whose profile of the
-    mask across the lines peaks highest, if that peak is a line (at least length pixels), SKEW_GAIN
-    times level's (not a blob of ink, as high at any slope) and past LEVEL_SKEW; else 0. The lines down
-    are turned the other way as much, or not at all (a photo taken at a slant), whichever peaks higher:
-    a box's short sides would stand out less from a digit's strokes. Turns are tried 4 steps apart,
-    then by single steps round the best."""
+    where a photo turned the page: the turn (within MAX_SKEW degrees, to SKEW_STEP) along which most of
+    the ink's top edges lie on one line (_Profile), if that line is as long as a run (length pixels),
+    SKEW_GAIN times the best level line and past LEVEL_SKEW; else 0. The lines down are turned the
+    other way as much, or not at all (a photo taken at a slant), whichever holds more on one line; they
+    are not searched for on their own, as a box's short sides stand out less from a digit's strokes.
+    Turns are tried 4 steps apart, then by single steps round the best."""
     across = _Profile(mask)
     coarse = np.arange(-MAX_SKEW, MAX_SKEW + SKEW_STEP / 2, 4 * SKEW_STEP)
     peaks = {degrees: across.peak(degrees) for degrees in coarse}
