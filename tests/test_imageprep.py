@@ -886,12 +886,12 @@ def test_the_dark_corners_of_a_sheet_with_the_desk_between_them_and_the_edge_are
     assert len(prepare_digits(real_world_set.lit(rng, chosen))) == len(chosen)
 
 
-@pytest.mark.parametrize("seed", [114, 156, 364])
+@pytest.mark.parametrize("seed", [107, 114, 156, 352, 364])
 def test_what_a_shadow_leaves_near_the_edge_as_a_blob_is_not_read(mnist_test_digits, seed):
     """Numbers as `lit` draws them where a shadow's hard edge runs into the photo's edge: in the
     narrow wedge between them the background estimate cannot follow the shadow, and leaves a solid
     triangle of light, a little fainter than the ink but as sharp. It is a blob, not a stroke (its area
-    a few times its thickness squared), and was read as a digit more (these 3 of the first 400
+    a few times its thickness squared), and was read as a digit more (these 5 of the first 400
     seeds; none of them that was read right is read wrong now)."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
