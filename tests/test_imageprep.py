@@ -491,7 +491,7 @@ def test_the_turn_of_a_page_s_lines_is_measured_and_their_runs_follow_it(degrees
         line[line_rows + k, columns] = True
         level[40 + k, columns] = True
     turned = ink | line
-    run = 2 * (length // 5) + 1
+    run = 2 * (length // 8) + 1  # 37-101 px: six strokes of digits about 60-170 px tall
     found, _ = lines._skews(turned, run)
     if abs(slope) * length > 2 * thickness:  # (a thick line turned less is as much ink on one level line)
         # as much ink lies along a thick line at any turn within its thickness over its length
