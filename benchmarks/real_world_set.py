@@ -289,16 +289,19 @@ def turned(rng, digits28: list[np.ndarray]) -> Image.Image:
     """A handwritten number photographed with the camera turned 12-25 degrees either way, the paper
     filling the frame."""
     side = int(rng.integers(50, 100))
-    ink = np.pad(_number_row(rng, digits28, side), side // 2)
-    angle = float(rng.choice([-1, 1]) * rng.uniform(*TURNS))
-    return _ink_on_paper(rng, np.clip(ndimage.rotate(ink, angle, order=1), 0, 1))
+    return _photographed_turned(rng, np.pad(_number_row(rng, digits28, side), side // 2), TURNS)
 
 
 def turned_form(rng, digits28: list[np.ndarray]) -> Image.Image:
     """A handwritten number in a form's boxes or on ruled paper (as boxed and ruled draw them)
     photographed with the camera turned 1-6 degrees either way, the paper filling the frame."""
-    ink = (_boxed_ink if rng.random() < 0.5 else _ruled_ink)(rng, digits28)
-    angle = float(rng.choice([-1, 1]) * rng.uniform(*FORM_TURNS))
+    return _photographed_turned(rng, (_boxed_ink if rng.random() < 0.5 else _ruled_ink)(rng, digits28), FORM_TURNS)
+
+
+def _photographed_turned(rng, ink: np.ndarray, turns: tuple[float, float]) -> Image.Image:
+    """ink photographed with the camera turned between turns (degrees) either way, the paper filling
+    the frame."""
+    angle = float(rng.choice([-1, 1]) * rng.uniform(*turns))
     return _ink_on_paper(rng, np.clip(ndimage.rotate(ink, angle, order=1), 0, 1))
 
 
