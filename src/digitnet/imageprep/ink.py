@@ -36,9 +36,7 @@ def _polarity(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[bool, int
     as wide as it is long, and grain departs alike on both sides. The strokes end at the width
     from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
     scales, dark, light = _thin_structures(gray)
-    if dark_ink is None:
-        dark_ink = _white_border(gray) or float(dark.sum()) > float(light.sum())
-    inverted = dark_ink
+    inverted = dark_ink if dark_ink is not None else _white_border(gray) or float(dark.sum()) > float(light.sum())
     ink_side, paper_side = (dark, light) if inverted else (light, dark)
     strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])

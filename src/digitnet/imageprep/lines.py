@@ -256,12 +256,12 @@ def _long_parts(runs: np.ndarray, axis: int, slopes: tuple[float, float] = (0.0,
     size = runs.shape[axis]
     bend = abs(slopes[1 - axis])  # these lines' slope
     shift = 0 if across is not None else abs(slopes[axis]) * runs.shape[1 - axis]  # the other lines' lean
+    reach = FRAME_END * size + shift
     labels, _ = ndimage.label(runs, structure=np.ones((3, 3)))
     long = []
     for i, box in enumerate(ndimage.find_objects(labels)):
         along, other = box[axis].stop - box[axis].start, box[1 - axis].stop - box[1 - axis].start
         first, last = _ends(across, box[1]) if across is not None else (0, size)
-        reach = FRAME_END * size + shift
         if (box[axis].start <= first + reach and box[axis].stop >= last - reach
                 and other <= (MAX_BEND + bend) * along):
             long.append(i + 1)
