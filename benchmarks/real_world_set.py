@@ -2,7 +2,8 @@
 print in fonts no recipe trains on: single digits, and numbers (clean or photographed); numbers
 underlined or on ruled paper, and digits written in a form's boxes; numbers photographed under glare,
 across a shadow's edge or in faint pencil, numbers small in a phone's photo of a page, and numbers on a
-sheet photographed lying on a table (white, grey or dark), turned a few degrees.
+sheet photographed lying on a table (white, grey or dark), turned a few degrees, and numbers on a small
+card on a grey or dark desk, turned up to 30 degrees.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -22,10 +23,11 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table", "turned", "turned-forms")
+              "phone", "table", "turned", "turned-forms", "cards")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
 FORM_TURNS = (1.0, 6.0)  # ... and in `turned-forms`
+CARD_TURNS = (0.0, 30.0)  # ... and in `cards`
 SYSTEM_FONTS = Path("/usr/share/fonts/truetype")
 
 
@@ -266,19 +268,35 @@ def table(rng, digits28: list[np.ndarray]) -> Image.Image:
     of it and sometimes running off its edges."""
     side = int(rng.integers(50, 100))
     ink = np.pad(_number_row(rng, digits28, side), side)
+    return _on_desk(rng, ink, turns=(2, 12), room=(1.0, 1.3), desks=TABLES, cut=True)
+
+
+def card(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A handwritten number on a small card (an index card, a sticky note) lying on a grey desk or dark
+    wood, the photo turned up to 30 degrees, the card a sixth to a half of it."""
+    side = int(rng.integers(40, 90))
+    ink = np.pad(_number_row(rng, digits28, side), side // 2)
+    return _on_desk(rng, ink, turns=CARD_TURNS, room=(1.4, 2.5), desks=TABLES[1:], cut=False)
+
+
+def _on_desk(rng, ink: np.ndarray, turns, room, desks, cut: bool) -> Image.Image:
+    """ink on a sheet of paper lying on a desk (its grey levels one of desks' ranges), photographed
+    turned between turns (degrees) either way; the photo room times the turned sheet's width and
+    height, cut by up to a tenth on each side where cut is set."""
     paper = _paper(rng, ink.shape)
     sheet = Image.fromarray(np.clip(paper * (1 - rng.uniform(0.55, 0.85) * ink), 0, 255).astype(np.uint8))
-    angle = float(rng.choice([-1, 1]) * rng.uniform(2, 12))
+    angle = float(rng.choice([-1, 1]) * rng.uniform(*turns))
     turned = sheet.rotate(angle, Image.Resampling.BICUBIC, expand=True)
     cover = Image.new("L", sheet.size, 255).rotate(angle, Image.Resampling.BICUBIC, expand=True)
     w, h = turned.size
-    width, height = int(w * rng.uniform(1.0, 1.3)), int(h * rng.uniform(1.0, 1.3))
-    low, high = TABLES[int(rng.integers(len(TABLES)))]
+    width, height = int(w * rng.uniform(*room)), int(h * rng.uniform(*room))
+    low, high = desks[int(rng.integers(len(desks)))]
     grain = ndimage.gaussian_filter(rng.normal(0, 10, (height, width)), (1, 8))  # wood's grain, a desk's texture
     photo = Image.fromarray(np.clip(rng.uniform(low, high) + grain, 0, 255).astype(np.uint8))
     photo.paste(turned, (int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))), cover)
-    cut = rng.uniform(0, 0.1, 4) * [width, height, width, height]
-    photo = photo.crop((int(cut[0]), int(cut[1]), width - int(cut[2]), height - int(cut[3])))
+    if cut:
+        edges = rng.uniform(0, 0.1, 4) * [width, height, width, height]
+        photo = photo.crop((int(edges[0]), int(edges[1]), width - int(edges[2]), height - int(edges[3])))
     photo = photo.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 1.2))))
     buffer = io.BytesIO()
     photo.save(buffer, "JPEG", quality=int(rng.integers(60, 90)))
@@ -382,6 +400,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_numbers(out / "table", table, digits, labels, np.random.default_rng([seed, 5]), per_category)
     _write_numbers(out / "turned", turned, digits, labels, np.random.default_rng([seed, 6]), per_category)
     _write_numbers(out / "turned-forms", turned_form, digits, labels, np.random.default_rng([seed, 7]), per_category)
+    _write_numbers(out / "cards", card, digits, labels, np.random.default_rng([seed, 8]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
