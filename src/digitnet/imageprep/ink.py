@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 from digitnet.imageprep.loading import ImageError
+from digitnet.imageprep.measures import stroke_width
 
 WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
 MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
@@ -15,6 +17,11 @@ STROKES_END = 0.1  # ... the strokes end at the width with fewer than this share
 SHEET_SHARE = 0.25  # paper darker than a white table around it, this share of the photo or more, is a sheet on it
 SHEET_RIM = 3  # ... its level judged this many pixels in from its rims
 STROKE_LEVEL = 0.75  # ... unless nearly as dark (this share of the way) as the darkest ink: a bold digit's strokes
+LIGHT_SHEET_SHARE = 0.05  # a sheet lighter than the desk covers this share of the photo or more
+MARK_LENGTH = 3.0  # a sheet lighter than the desk holds writing: its largest dark mark this many times longer than wide
+MARK_WIDTH = 0.25  # ... and narrower than this share of the sheet's width
+SHEET_FILL = 0.9  # ... and its outline a rectangle's (the share of the smallest one round it that it fills)
+SHEET_WEIGHT = 1.25  # the light side's thin structures must outweigh the dark this many times on such a sheet
 
 
 def _border(array: np.ndarray) -> np.ndarray:
@@ -33,16 +40,26 @@ def _polarity(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[bool, int
     A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
     of the image. Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
     side with more thin structures: strokes are long and narrow, while a glare spot or a shadow is
-    as wide as it is long, and grain departs alike on both sides. The strokes end at the width
-    from which the ink's side shows few structures (a share STROKES_END of the most at any width)."""
+    as wide as it is long, and grain departs alike on both sides. A light sheet on a dark desk adds
+    light structures of its own, its corners and its narrow parts: where the image shows such a sheet
+    written on (_written_light_sheet), the light side must outweigh the dark SHEET_WEIGHT times. The
+    strokes end at the width from which the ink's side shows few structures (a share STROKES_END of
+    the most at any width)."""
     scales, dark, light = _thin_structures(gray)
-    inverted = dark_ink if dark_ink is not None else _white_border(gray) or float(dark.sum()) > float(light.sum())
+    inverted = dark_ink if dark_ink is not None else _white_border(gray) or _dark_outweighs(gray, dark, light)
     ink_side, paper_side = (dark, light) if inverted else (light, dark)
     strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
     if not len(wider):
         return inverted, None
     return inverted, int(scales[strokes + wider[0]]) | 1
+
+
+def _dark_outweighs(gray: np.ndarray, dark: np.ndarray, light: np.ndarray) -> bool:
+    """Whether the dark side's thin structures outweigh the light's (_polarity)."""
+    if float(dark.sum()) > float(light.sum()):
+        return True
+    return float(light.sum()) < SHEET_WEIGHT * float(dark.sum()) and _written_light_sheet(gray)
 
 
 def _thin_structures(gray: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray]:
@@ -154,17 +171,71 @@ def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | 
     return ndimage.binary_dilation(~sheet, iterations=2), level
 
 
+def _written_light_sheet(gray: np.ndarray) -> bool:
+    """Whether the image shows a sheet lighter than the dark desk round it, written on.
+
+    The sheet is the largest region lighter than the desk at the image's edges (by MIN_CONTRAST,
+    then by half the sheet's lead: grey ink is darker than that), LIGHT_SHEET_SHARE of the image or
+    more, its outline a rectangle's (it fills SHEET_FILL of the smallest one round it); the dark marks
+    inside it are the strokes of writing: the largest MARK_LENGTH times longer than its strokes are
+    wide (measures.stroke_width), and they narrower than MARK_WIDTH of the sheet. A light digit on
+    dark (chalk, MNIST's own) holds only its loops' insides, mostly about as long as wide or as wide
+    as the strokes round them, and its outline is round."""
+    desk = float(np.median(_border(gray)))
+    sheet = _largest_region(gray > desk + MIN_CONTRAST, LIGHT_SHEET_SHARE)
+    if sheet is None:
+        return False
+    lighter = gray > (desk + float(np.median(gray[sheet]))) / 2
+    sheet = _largest_region(lighter, LIGHT_SHEET_SHARE)
+    if sheet is None:
+        return False
+    whole = ndimage.binary_fill_holes(sheet)
+    labels, count = ndimage.label(whole & ~lighter)
+    if not count:
+        return False
+    sizes = np.bincount(labels.ravel())[1:]
+    mark_width = stroke_width(labels == 1 + int(np.argmax(sizes)))
+    sheet_width = 2.0 * float(ndimage.distance_transform_edt(whole).max())
+    if sizes.max() < MARK_LENGTH * mark_width**2 or mark_width >= MARK_WIDTH * sheet_width:
+        return False
+    return _rectangle_fill(whole) >= SHEET_FILL
+
+
+def _rectangle_fill(region: np.ndarray) -> float:
+    """The share of the smallest rectangle round region, turned any way, that region fills: a sheet's
+    outline is straight (also where the image's edges cut it), a digit's is round (an ellipse fills
+    pi/4 of its rectangle). The smallest rectangle has a side along an edge of the region's convex hull."""
+    rim = region & ~ndimage.binary_erosion(region)
+    ys, xs = np.nonzero(rim)
+    if len(xs) < 3:  # a pixel or two
+        return 1.0
+    points = np.column_stack([xs, ys]).astype(float)
+    corners = points[ConvexHull(points, qhull_options="QJ").vertices]  # (joggled: a line's points are all on it)
+    edges = np.roll(corners, -1, axis=0) - corners
+    angles = np.arctan2(edges[:, 1], edges[:, 0])
+    along = corners @ np.stack([np.cos(angles), np.sin(angles)])
+    across = corners @ np.stack([-np.sin(angles), np.cos(angles)])
+    areas = (np.ptp(along, axis=0) + 1.0) * (np.ptp(across, axis=0) + 1.0)
+    return float(np.count_nonzero(region) / areas.min())
+
+
+def _largest_region(mask: np.ndarray, share: float = SHEET_SHARE) -> np.ndarray | None:
+    """The largest connected region of mask where it covers share of the image or more; else None."""
+    if np.count_nonzero(mask) < share * mask.size:
+        return None
+    labels, _ = ndimage.label(mask)
+    sizes = np.bincount(labels[mask])
+    if sizes.max() < share * mask.size:
+        return None
+    return labels == int(np.argmax(sizes))
+
+
 def _largest_darker(ink: np.ndarray, cut: float) -> tuple[np.ndarray, float] | None:
     """(the largest region of ink above cut, its level SHEET_RIM pixels in from its rims) where it
     covers SHEET_SHARE of the image or more; else None."""
-    darker = ink > cut
-    if np.count_nonzero(darker) < SHEET_SHARE * ink.size:
+    sheet = _largest_region(ink > cut)
+    if sheet is None:
         return None
-    labels, _ = ndimage.label(darker)
-    sizes = np.bincount(labels[darker])
-    if sizes.max() < SHEET_SHARE * ink.size:
-        return None
-    sheet = labels == int(np.argmax(sizes))
     inner = ndimage.binary_erosion(sheet, iterations=SHEET_RIM)
     return sheet, float(np.median(ink[inner if inner.any() else sheet]))
 
