@@ -293,6 +293,40 @@ def test_a_speck_far_from_the_digits_is_no_part_of_them(speck, where):
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(digits, clean)), where
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.text("0123456789", min_size=2, max_size=4), st.integers(1, 3), st.sampled_from(["period", "comma", "colon"]),
+       st.integers(6, 8), st.integers(30, 60))
+@example("12", 1, "colon", 6, 30).via("12:30's colon was read as a digit")
+def test_a_period_comma_or_colon_between_digits_is_not_read(text, at, mark, radius, gap):
+    """A decimal point, a thousands' comma or a time's colon between printed digits (66 pixels tall,
+    the marks 12-24): the same digits as with the gap left blank. A colon's two dots, stacked, were a
+    digit (12:30 read as 12530), and a comma joined the digit beside it."""
+    assume(at < len(text))
+    left, right = np.asarray(_number(text[:at], 20)), np.asarray(_number(text[at:], 20))
+    plain = np.concatenate([left, np.full((left.shape[0], gap), 255, np.uint8), right], axis=1)
+    rows, _ = _ink_extent(plain)
+    marked = Image.fromarray(plain)
+    pen = ImageDraw.Draw(marked)
+    x = left.shape[1] + gap // 2
+    centres = {"period": [rows[-1] - radius], "comma": [rows[-1] - radius],
+               "colon": [rows[0] + (rows[-1] - rows[0]) // 3, rows[-1] - radius]}[mark]
+    for y in centres:
+        pen.ellipse([x - radius, y - radius, x + radius, y + radius], fill=0)
+    if mark == "comma":
+        pen.line([(x + radius - 1, rows[-1] - radius), (x - radius, rows[-1] + radius)], fill=0, width=radius)
+    _same_digits(prepare_digits(_padded(marked)), prepare_digits(_padded(Image.fromarray(plain))))
+
+
+def test_a_small_broken_off_arm_high_up_is_part_of_its_digit():
+    """A 4 whose arm, small, parted from its stem (benchmarks/real_world_set.py's `pens`, a thin pen),
+    beside a tall 1: a mark as small as punctuation, but higher than the row's middle, so no period
+    nor comma: it joins the 4."""
+    image = _strokes((300, 240), [[(60, 40), (60, 200)], [(200, 40), (200, 200)], [(165, 60), (145, 110), (172, 112)]])
+    digits = prepare_digits(image)
+    assert len(digits) == 2
+    assert digits[1].box[0] <= 145
+
+
 @pytest.mark.parametrize(("tail_end", "tail_width"), [(295, 5), (300, 4), (320, 3), (310, 9)])
 def test_a_2_whose_long_tail_makes_it_wider_than_tall_is_one_digit(tail_end, tail_width):
     """A 2 whose bottom stroke runs on to the right, thinner than the rest (as glare leaves it), beside a

@@ -22,6 +22,7 @@ DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits
 BLOB_LENGTH = 9.0  # ... or which is a blob: its area under this many times its thickness squared (strokes are long)
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
+MARK_SHARE = 0.4  # a piece less tall and less wide than this share of the tallest is a mark: a period, a comma, a dot
 LEVEL_SLANT = 8.0  # degrees a row may slope and its digits be read as they are (training turns digits up to 12)
 ROW_SLANT = 35.0  # ... digits whose centres slope further than this are no row to turn: one stands above another
 NUMBER_SPAN = 1.5  # a number in a photo of a page is framed from its tallest piece no taller than this times the median
@@ -104,7 +105,8 @@ def digit_groups(kept: list[int], slices: list[tuple]) -> list[list]:
     bottom row + 1]. Pieces that overlap horizontally by half the narrower one's width are one digit
     (a broken stroke); a piece far shorter than the row's digits (the detached bar of a 5, a stray
     arc) joins its nearest neighbour instead of counting as a digit, or, lying far from it (a speck,
-    what a shadow's edge leaves), is no part of any."""
+    what a shadow's edge leaves), is no part of any. A group of marks alone (pieces small both ways:
+    a period, a comma, a colon's two dots) is punctuation, no digit nor part of one."""
     order = sorted(range(len(kept)), key=lambda i: slices[i][1].start)
     tallest = max(rows.stop - rows.start for rows, _ in slices)
     groups: list[list] = []
@@ -123,7 +125,20 @@ def digit_groups(kept: list[int], slices: list[tuple]) -> list[list]:
                 _absorb(g, piece)
                 continue
         groups.append(piece)
-    return _merge_fragments(groups)
+    return _merge_fragments(_without_punctuation(groups, kept, slices, tallest))
+
+
+def _without_punctuation(groups: list[list], kept: list[int], slices: list[tuple], tallest: int) -> list[list]:
+    """groups without those of marks alone (pieces less tall and less wide than MARK_SHARE of the
+    tallest): a colon's two dots, or one mark in the row's lower half (a period, a comma). One mark
+    higher up is a digit's broken-off arm (a 4's), and joins it."""
+    marks = {label for label, (rows, columns) in zip(kept, slices)
+             if max(rows.stop - rows.start, columns.stop - columns.start) < MARK_SHARE * tallest}
+    digits = [g for g in groups if not set(g[0]) <= marks]
+    if len(digits) == len(groups):
+        return groups
+    middle = (np.median([g[3] for g in digits]) + np.median([g[4] for g in digits])) / 2
+    return [g for g in groups if g in digits or (len(g[0]) == 1 and g[3] < middle)]
 
 
 def _stray(piece: list, group: list, tallest: int) -> bool:
