@@ -273,7 +273,7 @@ def table(rng, digits28: list[np.ndarray]) -> Image.Image:
 
 def card(rng, digits28: list[np.ndarray]) -> Image.Image:
     """A handwritten number on a small card (an index card, a sticky note) lying on a grey desk or dark
-    wood, the photo turned up to 30 degrees, the card a sixth to a half of it."""
+    wood, the photo turned up to 30 degrees, the turned card's box a sixth to a half of it."""
     side = int(rng.integers(40, 90))
     ink = np.pad(_number_row(rng, digits28, side), side // 2)
     return _on_desk(rng, ink, turns=CARD_TURNS, room=(1.4, 2.5), desks=TABLES[1:], cut=False)
