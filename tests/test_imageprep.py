@@ -1054,6 +1054,24 @@ def test_a_number_on_a_small_card_on_a_dark_desk_is_read_as_dark_ink(mnist_test_
     assert [d.inverted for d in read] == [True] * len(chosen)
 
 
+def test_a_photo_turned_with_its_corners_filled_dark_is_read_as_dark_ink(mnist_test_digits):
+    """A photo of a number turned 18-25 degrees in an editor, the corners it uncovers filled dark red:
+    a light sheet on a dark desk. Where a soft shadow darkens one side of the paper, the sheet cut
+    halfway between the desk's level and its own lost that side, and its outline was no rectangle:
+    the ink was taken to be light (seed 483 of 750). The outline is taken where the sheet is lighter
+    than the desk by half as much."""
+    digits = mnist_test_digits[0]
+    rng = np.random.default_rng(483)
+    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    side = int(rng.integers(60, 120))
+    ink = np.pad(real_world_set._number_row(rng, chosen, side), side // 2)
+    angle = float(rng.choice([-1, 1]) * rng.uniform(18, 25))
+    photo = real_world_set._ink_on_paper(rng, ink).rotate(angle, Image.Resampling.BICUBIC, expand=True,
+                                                           fillcolor=(180, 0, 0))
+    read = prepare_digits(photo)
+    assert [d.inverted for d in read] == [True] * len(chosen)
+
+
 @pytest.mark.parametrize("index", [13, 15, 97])
 def test_a_light_digit_whose_loops_are_slits_is_not_taken_for_a_written_sheet(mnist_test_digits, index):
     """MNIST's own white-on-black digits, enlarged: their light strokes, whose loops' insides are long

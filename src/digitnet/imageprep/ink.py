@@ -176,11 +176,13 @@ def _written_light_sheet(gray: np.ndarray) -> bool:
 
     The sheet is the largest region lighter than the desk at the image's edges (by MIN_CONTRAST,
     then by half the sheet's lead: grey ink is darker than that), LIGHT_SHEET_SHARE of the image or
-    more, its outline a rectangle's (it fills SHEET_FILL of the smallest one round it); the dark marks
-    inside it are the strokes of writing: the largest MARK_LENGTH times longer than its strokes are
-    wide (measures.stroke_width), and they narrower than MARK_WIDTH of the sheet. A light digit on
-    dark (chalk, MNIST's own) holds only its loops' insides, mostly about as long as wide or as wide
-    as the strokes round them, and its outline is round."""
+    more, its outline a rectangle's (it fills SHEET_FILL of the smallest one round it; the outline
+    where the sheet is lighter than the desk by half MIN_CONTRAST, so that a shadow over one side
+    leaves it whole); the dark marks inside it are the strokes of writing: the largest MARK_LENGTH
+    times longer than its strokes are wide (measures.stroke_width), and they narrower than
+    MARK_WIDTH of the sheet. A light digit on dark (chalk, MNIST's own) holds only its loops'
+    insides, mostly about as long as wide or as wide as the strokes round them, and its outline is
+    round."""
     desk = float(np.median(_border(gray)))
     sheet = _largest_region(gray > desk + MIN_CONTRAST, LIGHT_SHEET_SHARE)
     if sheet is None:
@@ -198,7 +200,8 @@ def _written_light_sheet(gray: np.ndarray) -> bool:
     sheet_width = 2.0 * float(ndimage.distance_transform_edt(whole).max())
     if sizes.max() < MARK_LENGTH * mark_width**2 or mark_width >= MARK_WIDTH * sheet_width:
         return False
-    return _rectangle_fill(whole) >= SHEET_FILL
+    outline = _largest_region(gray > desk + MIN_CONTRAST / 2, LIGHT_SHEET_SHARE)  # its shadowed side too
+    return outline is not None and _rectangle_fill(ndimage.binary_fill_holes(outline)) >= SHEET_FILL
 
 
 def _rectangle_fill(region: np.ndarray) -> float:
