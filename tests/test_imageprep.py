@@ -891,6 +891,11 @@ def test_numbers_under_uneven_light_or_small_in_a_photo_are_cut_into_the_right_c
     assert wrong <= most_wrong, f"{wrong} of 40 {category} numbers cut into the wrong count of digits"
 
 
+def _a_number(rng, digits: np.ndarray) -> list[np.ndarray]:
+    """1-3 different held-out digits drawn by rng: a number as the seeded tests below draw it."""
+    return [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+
+
 @pytest.mark.parametrize("seed", [5, 14, 52, 74, 58, 98])
 def test_the_dark_corners_beside_a_tilted_sheet_are_not_read_as_ink(mnist_test_digits, seed):
     """Numbers under glare, across a shadow's edge or in pencil (benchmarks/real_world_set.py's `lit`),
@@ -899,7 +904,7 @@ def test_the_dark_corners_beside_a_tilted_sheet_are_not_read_as_ink(mnist_test_d
     5, 14, 52, 74) or joined the digits into one (58, 98)."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     photo = real_world_set.lit(rng, chosen)
     read = prepare_digits(photo)
     assert len(read) == len(chosen)
@@ -916,7 +921,7 @@ def test_the_dark_corners_of_a_sheet_with_the_desk_between_them_and_the_edge_are
     read wrong now)."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     assert len(prepare_digits(real_world_set.lit(rng, chosen))) == len(chosen)
 
 
@@ -929,7 +934,7 @@ def test_what_a_shadow_leaves_near_the_edge_as_a_blob_is_not_read(mnist_test_dig
     seeds; none of them that was read right is read wrong now)."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     assert len(prepare_digits(real_world_set.lit(rng, chosen))) == len(chosen)
 
 
@@ -1036,7 +1041,7 @@ def test_the_digits_on_the_lighter_part_of_a_light_sheet_on_a_white_desk_are_rea
     halfway between its level and the desk's, and only what is lighter than the sheet is painted over."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     assert len(prepare_digits(real_world_set.table(rng, chosen))) == len(chosen)
 
 
@@ -1049,7 +1054,7 @@ def test_a_number_on_a_small_card_on_a_dark_desk_is_read_as_dark_ink(mnist_test_
     of them that was read right is read wrong now)."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(seed)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     read = prepare_digits(real_world_set.card(rng, chosen))
     assert [d.inverted for d in read] == [True] * len(chosen)
 
@@ -1062,7 +1067,7 @@ def test_a_photo_turned_with_its_corners_filled_dark_is_read_as_dark_ink(mnist_t
     than the desk by half as much."""
     digits = mnist_test_digits[0]
     rng = np.random.default_rng(483)
-    chosen = [digits[i] for i in rng.choice(len(digits), size=int(rng.integers(1, 4)), replace=False)]
+    chosen = _a_number(rng, digits)
     side = int(rng.integers(60, 120))
     ink = np.pad(real_world_set._number_row(rng, chosen, side), side // 2)
     angle = float(rng.choice([-1, 1]) * rng.uniform(18, 25))

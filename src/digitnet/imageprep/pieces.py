@@ -134,11 +134,12 @@ def _without_punctuation(groups: list[list], kept: list[int], slices: list[tuple
     higher up is a digit's broken-off arm (a 4's), and joins it."""
     marks = {label for label, (rows, columns) in zip(kept, slices)
              if max(rows.stop - rows.start, columns.stop - columns.start) < MARK_SHARE * tallest}
-    digits = [g for g in groups if not set(g[0]) <= marks]
-    if len(digits) == len(groups):
+    punctuation = [set(g[0]) <= marks for g in groups]
+    if not any(punctuation):
         return groups
+    digits = [g for g, marked in zip(groups, punctuation) if not marked]
     middle = (np.median([g[3] for g in digits]) + np.median([g[4] for g in digits])) / 2
-    return [g for g in groups if g in digits or (len(g[0]) == 1 and g[3] < middle)]
+    return [g for g, marked in zip(groups, punctuation) if not marked or (len(g[0]) == 1 and g[3] < middle)]
 
 
 def _stray(piece: list, group: list, tallest: int) -> bool:
