@@ -12,6 +12,7 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw, ImageFont
+from scipy import ndimage
 
 from digitnet.imageprep import ImageError, ink_map, open_image, prepare, prepare_digits, without_rulings
 from digitnet.predict import Predictor
@@ -670,8 +671,6 @@ def test_thickening_by_a_disk_is_scipys_dilation_done_faster(ink, radius):
     """The disk dilations that thicken thin digits, done as running maxima and a distance transform
     (a page of text took 15 s over scipy's own), give scipy's pixels wherever the disk fits in the
     image (where it does not, scipy's result varied from call to call here)."""
-    from scipy import ndimage
-
     from digitnet.imageprep.fitting import _dilated_by_disk, _disk
 
     dilated = _dilated_by_disk(ink, radius)
@@ -1085,6 +1084,48 @@ def test_a_light_digit_whose_loops_are_slits_is_not_taken_for_a_written_sheet(mn
     is round, not a sheet's straight one."""
     image = Image.fromarray(mnist_test_digits[0][index]).resize((280, 280), Image.Resampling.BICUBIC)
     assert prepare(image).inverted is False
+
+
+def _bold_light_digit(digit28: np.ndarray, boldness: int, margin: int) -> np.ndarray:
+    """An MNIST digit enlarged to 200 pixels, its strokes thickened boldness pixels (a broad brush, a
+    thick piece of chalk), white on a black canvas margin pixels wider all round."""
+    big = np.asarray(Image.fromarray(digit28).resize((200, 200), Image.Resampling.BICUBIC))
+    return np.pad(ndimage.grey_dilation(big, size=(boldness, boldness)), margin)
+
+
+@settings(max_examples=30, **LIGHT_SAMPLE)
+@given(st.integers(0, 1999), st.integers(9, 21), st.integers(0, 40))
+@example(4, 15, 30).via("a bold 1: its black canvas was taken for the ink, the gaps beside the stroke for strokes")
+def test_a_bold_light_digit_on_a_black_canvas_is_read_as_light_ink(mnist_test_digits, index, boldness, margin):
+    """A broad white brush on a black canvas (MNIST's own colours): the black between bold strokes, a
+    loop's inside narrowed to a slit, is thinner than the strokes; the canvas, black all round and
+    the darkest of the image, is the paper. The digit is prepared as the same drawing in black on white."""
+    light = _bold_light_digit(mnist_test_digits[0][index], boldness, margin)
+    assume(light[0].max() < 128 and light[-1].max() < 128 and light[:, 0].max() < 128 and light[:, -1].max() < 128)
+    got, dark = prepare(Image.fromarray(light)), prepare(Image.fromarray(255 - light))
+    assert got.inverted is False and dark.inverted is True
+    assert np.abs(got.pixels.astype(int) - dark.pixels.astype(int)).mean() < 8
+
+
+@pytest.mark.parametrize("paper", [40, 70, 100])
+def test_dark_digits_on_evenly_dark_paper_are_read_as_dark_ink(mnist_test_digits, paper):
+    """A dim photo of a page, the paper evenly dark all round: the ink is darker still, so the border
+    is not the darkest of the image, and not a black canvas."""
+    digits = [mnist_test_digits[0][i] for i in (0, 1, 2)]
+    ink = _number_ink(digits, side=90)
+    page = paper * (1.0 - 0.8 * ink)
+    assert all(d.inverted for d in prepare_digits(page.astype(np.uint8)))
+
+
+def test_a_written_sheet_on_a_black_canvas_is_read_as_dark_ink(mnist_test_digits):
+    """A scan of a page pasted on black (a dark viewer's window, a scanner's black lid): the border is
+    black and the darkest, but a written light sheet shows, and its dark strokes are the ink."""
+    digits = [mnist_test_digits[0][i] for i in (5, 6, 7)]
+    sheet = 235.0 * (1.0 - 0.85 * _number_ink(digits, side=90))
+    canvas = np.zeros((sheet.shape[0] + 120, sheet.shape[1] + 160))
+    canvas[60:-60, 80:-80] = sheet
+    read = prepare_digits(canvas.astype(np.uint8))
+    assert len(read) == 3 and all(d.inverted for d in read)
 
 
 @settings(max_examples=60, deadline=None)

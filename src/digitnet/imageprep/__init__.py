@@ -10,7 +10,8 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
 1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey,
    reduced to at most 512 pixels a side;
 2. a sheet of paper darker than the white table around it is read alone (the table given its level);
-   polarity: a white border means dark ink (invert); otherwise the ink is the side, dark or light,
+   polarity: a white border means dark ink (invert), a black one as dark as the darkest of the image
+   light ink (unless a written sheet lies on it); otherwise the ink is the side, dark or light,
    with more thin structures (top-hats over growing windows: strokes are long and narrow, a glare
    spot or a shadow is not), which also tells how wide the strokes are;
 3. background removed: a grey opening just wider than the strokes follows the paper's uneven light,

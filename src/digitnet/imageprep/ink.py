@@ -21,6 +21,7 @@ LIGHT_SHEET_SHARE = 0.05  # a sheet lighter than the desk covers this share of t
 MARK_LENGTH = 3.0  # a sheet lighter than the desk holds writing: its largest dark mark this many times longer than wide
 MARK_WIDTH = 0.25  # ... and narrower than this share of the sheet's width
 SHEET_FILL = 0.9  # ... and its outline a rectangle's (the share of the smallest one round it that it fills)
+BLACK_BORDER_SHARE = 0.9  # a border this evenly as dark as the darkest of the image is paper under light ink
 SHEET_WEIGHT = 1.25  # the light side's thin structures must outweigh the dark this many times on such a sheet
 
 
@@ -33,12 +34,22 @@ def _white_border(gray: np.ndarray) -> bool:
     return float(np.median(_border(gray))) >= WHITE_PAPER
 
 
+def _black_border(gray: np.ndarray) -> bool:
+    """Whether nearly all the border is as dark as the darkest of the image (BLACK_BORDER_SHARE of it
+    within MIN_CONTRAST / 2 of the image's darkest level, lightly smoothed against grain): a black
+    canvas, MNIST's own field."""
+    darkest = float(ndimage.gaussian_filter(gray, 1.0).min())
+    return float(np.percentile(_border(gray), 100 * BLACK_BORDER_SHARE)) <= darkest + MIN_CONTRAST / 2
+
+
 def _polarity(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[bool, int | None]:
     """(whether the ink is darker than the paper, the width just past its strokes' widths in gray's
     pixels, or None when the strokes show no end); dark_ink, where given, is the ink's side.
 
     A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
-    of the image. Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
+    of the image. So is a black one as dark as the darkest of the image (_black_border: a black
+    canvas, where the black between a broad brush's strokes, a loop narrowed to a slit, is thinner
+    than the strokes), unless a written light sheet shows (a page pasted on black). Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
     side with more thin structures: strokes are long and narrow, while a glare spot or a shadow is
     as wide as it is long, and grain departs alike on both sides. A light sheet on a dark desk adds
     light structures of its own, its corners and its narrow parts: where the image shows such a sheet
@@ -46,7 +57,14 @@ def _polarity(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[bool, int
     strokes end at the width from which the ink's side shows few structures (a share STROKES_END of
     the most at any width)."""
     scales, dark, light = _thin_structures(gray)
-    inverted = dark_ink if dark_ink is not None else _white_border(gray) or _dark_outweighs(gray, dark, light)
+    if dark_ink is not None:
+        inverted = dark_ink
+    elif _white_border(gray):
+        inverted = True
+    elif _black_border(gray) and not _written_light_sheet(gray):
+        inverted = False
+    else:
+        inverted = _dark_outweighs(gray, dark, light)
     ink_side, paper_side = (dark, light) if inverted else (light, dark)
     strokes = int(np.argmax(ink_side - paper_side))  # (grain, at the smallest widths, is on both sides)
     wider = np.flatnonzero(ink_side[strokes:] < STROKES_END * ink_side[strokes])
