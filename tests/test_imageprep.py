@@ -243,6 +243,41 @@ def test_numbers_are_cut_into_their_digits_left_to_right(text, gap, broken):
     assert all(d.pixels.shape == (28, 28) for d in digits)
 
 
+def _small_print(text: str, face: str, size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """text printed size pixels high (a screenshot of a form, an invoice) with a margin of size all
+    round, and the box (left, top, right, bottom) of its ink."""
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf" / face), size)
+    left, top, right, bottom = font.getbbox(text)
+    image = Image.new("L", (right - left + 2 * size, bottom - top + 2 * size), 255)
+    ImageDraw.Draw(image).text((size - left, size - top), text, fill=30, font=font)
+    ink = np.asarray(image) < 200
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return image, (int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.text("0123456789", min_size=2, max_size=5),
+       st.sampled_from(["DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf", "DejaVuSans-BoldOblique.ttf",
+                        "DejaVuSansMono.ttf"]),
+       st.integers(10, 16))
+@example("87", "DejaVuSerif.ttf", 10).via("digits 7 pixels tall, serifs touching: read as one digit")
+@example("58347", "DejaVuSerif.ttf", 10).via("the same, read as three")
+@example("5001", "DejaVuSerif-Italic.ttf", 12).via("slanted, 9 pixels tall: read as three")
+@example("404", "DejaVuSans-BoldOblique.ttf", 10).via("bold and slanted: the 0 split into two")
+@example("644", "DejaVuSansCondensed-Oblique.ttf", 11).via("narrow and slanted: the 4s as one")
+def test_a_number_in_small_print_is_cut_into_its_digits(text, face, size):
+    """Digits 8-12 pixels tall, a pixel or two apart: thresholded as they are, neighbours merge into
+    one piece. Read again enlarged (interpolated), each is its own, and its box is still given in the
+    image's own pixels."""
+    image, (left, top, right, bottom) = _small_print(text, face, size)
+    digits = prepare_digits(image)
+    assert len(digits) == len(text)
+    boxes = [d.box for d in digits]
+    assert [b[0] for b in boxes] == sorted(b[0] for b in boxes)
+    assert abs(boxes[0][0] - left) <= 2 and abs(boxes[-1][2] - right) <= 2
+    assert all(abs(b[1] - top) <= 2 and abs(b[3] - bottom) <= 2 for b in boxes if b[3] - b[1] >= 0.9 * (bottom - top))
+
+
 def test_dark_ink_on_grey_paper_with_darker_surroundings(mnist_test_digits):
     """A photo's paper is often darker than mid-grey, and the table around it darker still: the
     ink's side is judged from the whole image, not from the border."""

@@ -22,7 +22,8 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    strokes cross them; specks (components with far less ink than the largest), thick regions at or
    near the edge (a table beyond the paper), faint or soft ones near it (light the background
    estimate left near a photo's edge) and far larger ones (the paper's edge) dropped; ink in a small
-   part of a large image (a number in a photo of a page) is looked at again from the source, on its own;
+   part of a large image (a number in a photo of a page) is looked at again from the source, on its own,
+   and digits under 20 pixels tall (small print, a screenshot) enlarged by interpolation;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits);

@@ -125,31 +125,32 @@ def _upright_and_reduced(plane: Image.Image, size: tuple[int, int], box: tuple[i
     if size != plane.size or box != (0, 0, *plane.size):
         if plane.mode == "1":  # Pillow resizes 1-bit images by nearest neighbour, which drops thin strokes
             plane = plane.convert("L")
-        # reduce() first: no full-size copy
-        plane = plane.resize(size, Image.Resampling.BOX, box=box, reducing_gap=2.0)
+        if size[0] > box[2] - box[0]:  # enlarged: interpolated, not in blocks
+            plane = plane.resize(size, Image.Resampling.BICUBIC, box=box)
+        else:  # reduce() first: no full-size copy
+            plane = plane.resize(size, Image.Resampling.BOX, box=box, reducing_gap=2.0)
     return plane.transpose(_UPRIGHT[orientation]) if orientation in _UPRIGHT else plane
 
 
-def _reduce(image: Image.Image, region: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, float]:
+def _reduce(image: Image.Image, region: tuple[int, int, int, int] | None = None, enlarge: float = 1.0
+            ) -> tuple[np.ndarray, float]:
     """The image (or region, a box of the upright image in its pixels as loaded) as grey float32,
-    upright and reduced to at most WORKING_SIDE pixels a side, and source pixels per working pixel
-    (the source being the file before any JPEG draft scaling)."""
+    upright, enlarged enlarge times and reduced to at most WORKING_SIDE pixels a side, and source pixels
+    per working pixel (the source being the file before any JPEG draft scaling)."""
     source_width = image.info.get("source_width", image.size[0])
     orientation = exif_orientation(image)
     box = (0, 0, *image.size) if region is None else _stored_box(region, image.size, orientation)
     width, height = box[2] - box[0], box[3] - box[1]
-    size = (width, height)
-    if max(size) > WORKING_SIDE:
-        scale = WORKING_SIDE / max(size)
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    scale = min(enlarge, WORKING_SIDE / max(width, height))
+    size = (width, height) if scale == 1.0 else (max(1, round(width * scale)), max(1, round(height * scale)))
     gray, alpha = (None if p is None else _upright_and_reduced(p, size, box, orientation) for p in _planes(image))
     array = _composite(_to_float(gray), None if alpha is None else np.asarray(alpha, dtype=np.float32))
     stored_width = array.shape[0] if orientation in (5, 6, 7, 8) else array.shape[1]
     return array, source_width / image.size[0] * width / stored_width
 
 
-def grey_array(image: Image.Image | np.ndarray, region: tuple[int, int, int, int] | None = None
-          ) -> tuple[np.ndarray, float]:
+def grey_array(image: Image.Image | np.ndarray, region: tuple[int, int, int, int] | None = None,
+               enlarge: float = 1.0) -> tuple[np.ndarray, float]:
     """A 2-D float array of the image (or of a region of a Pillow image, see _reduce), and source
     pixels per array pixel."""
     if isinstance(image, np.ndarray):
@@ -160,7 +161,7 @@ def grey_array(image: Image.Image | np.ndarray, region: tuple[int, int, int, int
             raise ImageError("the pixel array holds NaN or infinite values")
         return gray, 1.0
     try:
-        return _reduce(image, region)
+        return _reduce(image, region, enlarge)
     except (ValueError, OSError) as exc:  # a mode Pillow cannot resize or convert to grey
         raise ImageError(f"cannot read pixels of image mode {image.mode} ({_reason(exc)}); save it as PNG or JPEG"
                          ) from None

@@ -18,6 +18,9 @@ from digitnet.imageprep.measures import extent
 from digitnet.imageprep.pieces import components, digit_groups, number_box, row_turn, split_touching
 from digitnet.settings import FIT
 
+SMALL_DIGIT = 20  # digits fewer pixels tall than this are read again enlarged ...
+CLOSE_DIGIT = 40  # ... to this height
+
 
 @dataclass
 class PreparedDigit:
@@ -63,10 +66,11 @@ def _found_ink(image: Image.Image | np.ndarray) -> _Ink:
         return ink
     upright_width = image.size[1] if exif_orientation(image) in (5, 6, 7, 8) else image.size[0]
     loaded_per_pixel = upright_width / gray.shape[1]
-    region = _closer_region(ink, gray.shape, loaded_per_pixel)
-    if region is None:
+    closer_look = _closer_region(ink, gray.shape, loaded_per_pixel)
+    if closer_look is None:
         return ink
-    closer, closer_factor = grey_array(image, region)
+    region, enlarge = closer_look
+    closer, closer_factor = grey_array(image, region, enlarge)
     source_per_loaded = factor / loaded_per_pixel
     try:
         return _ink(closer, closer_factor, (region[0] * source_per_loaded, region[1] * source_per_loaded))
@@ -74,19 +78,25 @@ def _found_ink(image: Image.Image | np.ndarray) -> _Ink:
         return ink
 
 
-def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float) -> tuple[int, int, int, int] | None:
+def _closer_region(ink: _Ink, shape: tuple[int, int], loaded_per_pixel: float
+                   ) -> tuple[tuple[int, int, int, int], float] | None:
     """The box (left, top, right, bottom, in the upright image's pixels as loaded) around the number
-    (number_box), with its height of paper all round, when reading that alone enlarges it ZOOM times
-    or more."""
+    (number_box), with its height of paper all round, and how much to enlarge the loaded pixels, when
+    reading that alone enlarges it ZOOM times or more: from the source's own pixels where the first
+    look reduced them, and interpolated where the digits are under SMALL_DIGIT pixels tall (a number in
+    small print), to CLOSE_DIGIT pixels."""
     left, top, right, bottom = number_box(ink.slices)
     margin = bottom - top
     top, left = max(0, top - margin), max(0, left - margin)
     bottom, right = min(shape[0], bottom + margin), min(shape[1], right + margin)
-    gain = min(loaded_per_pixel, WORKING_SIDE / max(bottom - top, right - left))
+    digit_height = float(np.median([rows.stop - rows.start for rows, _ in ink.slices]))
+    wanted = CLOSE_DIGIT / digit_height if digit_height < SMALL_DIGIT else 1.0
+    gain = min(max(loaded_per_pixel, wanted), WORKING_SIDE / max(bottom - top, right - left))
     if gain < ZOOM:
         return None
-    return (math.floor(left * loaded_per_pixel), math.floor(top * loaded_per_pixel),
-            math.ceil(right * loaded_per_pixel), math.ceil(bottom * loaded_per_pixel))
+    region = (math.floor(left * loaded_per_pixel), math.floor(top * loaded_per_pixel),
+              math.ceil(right * loaded_per_pixel), math.ceil(bottom * loaded_per_pixel))
+    return region, max(1.0, gain / loaded_per_pixel)
 
 
 def _digit(ink: _Ink, mask: np.ndarray, rows_and_cols: tuple[np.ndarray, np.ndarray], turn: float = 0.0
