@@ -2,8 +2,9 @@
 print in fonts no recipe trains on: single digits, and numbers (clean or photographed); numbers
 underlined or on ruled paper, and digits written in a form's boxes; numbers photographed under glare,
 across a shadow's edge or in faint pencil, numbers small in a phone's photo of a page, and numbers on a
-sheet photographed lying on a table (white, grey or dark), turned a few degrees, and numbers on a small
-card on a grey or dark desk, turned up to 30 degrees.
+sheet photographed lying on a table (white, grey or dark), turned a few degrees, numbers on a small
+card on a grey or dark desk, turned up to 30 degrees; numbers in small print (a screenshot), and digits
+drawn with a broad white brush on a black canvas.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -23,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table", "turned", "turned-forms", "cards")
+              "phone", "table", "turned", "turned-forms", "cards", "small-print", "brush")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
 FORM_TURNS = (1.0, 6.0)  # ... and in `turned-forms`
@@ -343,6 +344,39 @@ def printed_number(rng, font: Path, text: str) -> Image.Image:
     return _ink_on_paper(rng, 1 - np.asarray(canvas, dtype=np.float32) / 255)
 
 
+def small_print(rng, font: Path, text: str) -> Image.Image:
+    """A number printed 10-16 pixels high (digits 7-12 pixels tall), dark on light, a margin of a line
+    or two round it: a crop of a screenshot of a form or an invoice."""
+    size = int(rng.integers(10, 17))
+    face = ImageFont.truetype(str(font), size)
+    left, top, right, bottom = face.getbbox(text)
+    margin = rng.integers(size // 2, 2 * size, 4)
+    canvas = Image.new("L", (right - left + int(margin[0] + margin[1]), bottom - top + int(margin[2] + margin[3])),
+                       int(rng.integers(225, 256)))
+    ImageDraw.Draw(canvas).text((int(margin[0]) - left, int(margin[2]) - top), text, fill=int(rng.integers(0, 70)),
+                                font=face)
+    return canvas
+
+
+def _write_small_print(folder: Path, rng, count: int) -> None:
+    """Numbers of 2-5 digits in small print, every installed font in turn, from a stream of its own."""
+    font_list = fonts()
+    for n in range(count):
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
+        small_print(rng, font_list[n % len(font_list)], text).save(folder / f"{text}_{n}.png")
+
+
+def brush(rng, digit28: np.ndarray) -> Image.Image:
+    """The digit drawn with a broad white brush on a black canvas (a drawing app, MNIST's own colours):
+    enlarged to 150-250 pixels, its strokes thickened by 4-10% of that, a margin of black round it."""
+    side = int(rng.integers(150, 251))
+    big = np.asarray(Image.fromarray(digit28).resize((side, side), Image.Resampling.BICUBIC))
+    radius = max(1, int(side * rng.uniform(0.02, 0.05)))
+    ys, xs = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    bold = ndimage.grey_dilation(big, footprint=xs**2 + ys**2 <= radius**2)
+    return Image.fromarray(np.pad(bold, int(rng.integers(10, side // 3))))
+
+
 def _write_printed_numbers(folder: Path, rng, count: int) -> None:
     font_list = unseen_fonts()
     for n in range(count if font_list else 0):
@@ -401,6 +435,11 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_numbers(out / "turned", turned, digits, labels, np.random.default_rng([seed, 6]), per_category)
     _write_numbers(out / "turned-forms", turned_form, digits, labels, np.random.default_rng([seed, 7]), per_category)
     _write_numbers(out / "cards", card, digits, labels, np.random.default_rng([seed, 8]), per_category)
+    _write_small_print(out / "small-print", np.random.default_rng([seed, 9]), per_category)
+    brush_rng = np.random.default_rng([seed, 10])
+    for n in range(per_category):
+        i = int(brush_rng.integers(len(digits)))
+        brush(brush_rng, digits[i]).save(out / "brush" / f"{labels[i]}_{n}.png")
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
