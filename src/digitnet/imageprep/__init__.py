@@ -9,7 +9,8 @@ The CLI, the HTTP API and the draw-a-digit page all call it.
 Steps (scipy.ndimage for the filters, morphology and labelling):
 1. first frame, EXIF rotation, alpha composited onto a background the ink contrasts with, grey,
    reduced to at most 512 pixels a side;
-2. a sheet of paper darker than the white table around it is read alone (the table given its level);
+2. a grainy photo (dim light: 3x3 neighbourhoods varying by more than 3 grey levels) is smoothed first;
+   a sheet of paper darker than the white table around it is read alone (the table given its level);
    polarity: a white border means dark ink (invert), a black one as dark as the darkest of the image
    light ink (unless a written sheet lies on it); otherwise the ink is the side, dark or light,
    with more thin structures (top-hats over growing windows: strokes are long and narrow, a glare

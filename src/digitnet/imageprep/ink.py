@@ -22,6 +22,7 @@ MARK_LENGTH = 3.0  # a sheet lighter than the desk holds writing: its largest da
 MARK_WIDTH = 0.25  # ... and narrower than this share of the sheet's width
 SHEET_FILL = 0.9  # ... and its outline a rectangle's (the share of the smallest one round it that it fills)
 BLACK_BORDER_SHARE = 0.9  # a border this evenly as dark as the darkest of the image is paper under light ink
+GRAIN = 3.0  # an image grainier than this (_grain, grey levels) is smoothed before its ink is looked for
 SHEET_WEIGHT = 1.25  # the light side's thin structures must outweigh the dark this many times on such a sheet
 
 
@@ -276,6 +277,14 @@ def _clean_paper(ink: np.ndarray) -> float | None:
     return float(border[border <= paper + MIN_CONTRAST].max())
 
 
+def _grain(gray: np.ndarray) -> float:
+    """How grainy the image is: the median over its 3x3 neighbourhoods of their standard deviation, in
+    grey levels (strokes and lines cover too few of them to move it; paper under even light, 0-2)."""
+    mean = ndimage.uniform_filter(gray, 3)
+    variance = ndimage.uniform_filter(gray * gray, 3) - mean * mean
+    return float(np.sqrt(max(float(np.median(variance)), 0.0)))
+
+
 def _otsu(values: np.ndarray) -> float:
     """Otsu's threshold: the level that best separates the values into two classes."""
     counts, edges = np.histogram(values, bins=256)
@@ -296,6 +305,10 @@ def ink_map(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     at all, the other side is looked at: in a large photo of a page with one small digit, the grain
     can outweigh the digit's strokes (benchmarks/real_world_set.py's `phone`)."""
     gray = np.asarray(gray, dtype=np.float32)
+    if _grain(gray) > GRAIN:
+        # A grainy photo (dim light, a small sensor): grain a pixel wide outweighs the strokes in the
+        # spectrum and survives the threshold as specks, read as digits.
+        gray = ndimage.gaussian_filter(gray, 1.0)
     ink, background, inverted, even = _ink_and_background(gray)
     try:
         return _ink_mask(ink, background, inverted, even)
