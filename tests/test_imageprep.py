@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 from digitnet.imageprep import ImageError, ink_map, open_image, prepare, prepare_digits, without_rulings
@@ -241,6 +241,40 @@ def test_numbers_are_cut_into_their_digits_left_to_right(text, gap, broken):
     lefts = [d.box[0] for d in digits]
     assert lefts == sorted(lefts)
     assert all(d.pixels.shape == (28, 28) for d in digits)
+
+
+def _on_a_plate(text: str, plate: int, wall: int, angle: float) -> Image.Image:
+    """text printed light (grey 240, lighter than the wall) on a dark plate (grey plate) on a light wall (grey wall), the
+    plate turned angle degrees: a house number, a sign."""
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 70)
+    left, top, right, bottom = font.getbbox(text)
+    sign = Image.new("L", (right - left + 60, bottom - top + 60), plate)
+    ImageDraw.Draw(sign).text((30 - left, 30 - top), text, fill=240, font=font)
+    sign = sign.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=wall)
+    photo = Image.new("L", (sign.width + 120, sign.height + 100), wall)
+    photo.paste(sign, (60, 50))
+    return photo.filter(ImageFilter.GaussianBlur(0.8))
+
+
+@pytest.mark.parametrize("text", ["7", "42", "1309"])
+@pytest.mark.parametrize(("plate", "wall", "angle"), [(30, 230, 0.0), (60, 210, 4.0), (45, 235, -3.0)])
+def test_light_print_on_a_dark_plate_on_a_white_wall_is_read_as_light_ink(text, plate, wall, angle):
+    """The wall's white border was taken for paper, so the plate was one dark blob of ink; the
+    plate, as dark as the darkest of the image and written on with light marks, is read alone."""
+    read = prepare_digits(_on_a_plate(text, plate, wall, angle))
+    assert len(read) == len(text) and not any(d.inverted for d in read)
+
+
+@pytest.mark.parametrize(("category", "seed"), [("table", 51), ("table", 116), ("boxed", 156), ("boxed", 191)])
+def test_a_sheet_or_a_form_on_white_with_light_marks_on_it_is_no_plate(mnist_test_digits, category, seed):
+    """A sheet on a white desk that _sheet_on_desk leaves alone, or a form's boxes, shows a dark
+    region with lighter marks inside, as a plate does; but its dark ink is darker still, so it is
+    no plate and the ink stays dark (these seeds were read as light ink without that test)."""
+    digits = mnist_test_digits[0]
+    rng = np.random.default_rng(seed)
+    chosen = [digits[int(rng.integers(len(digits)))] for _ in range(int(rng.integers(1, 5)))]
+    read = prepare_digits(getattr(real_world_set, category)(rng, chosen))
+    assert all(d.inverted for d in read)
 
 
 def _small_print(text: str, face: str, size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:

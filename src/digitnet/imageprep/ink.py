@@ -7,7 +7,7 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull
 
 from digitnet.imageprep.loading import ImageError
-from digitnet.imageprep.measures import stroke_width
+from digitnet.imageprep.measures import around, stroke_width
 
 WHITE_PAPER = 200  # a border at least this bright is paper, whatever covers the rest
 MIN_LIGHT = 32  # paper this dark (grey level) or darker counts as this dark when its shadow is lifted
@@ -152,6 +152,11 @@ def _ink_and_background(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray | floa
             # canvas): the background below, capped at that paper, would be that paper everywhere.
             # The costly part of a drawing's preparation (the spectrum, the opening) is not needed.
             return ink, paper, True, True
+        elif (plate := _dark_plate(gray, ink)) is not None:
+            # Light print, lighter than the wall, on a dark plate on a white wall (a house number, a
+            # sign): the plate alone, the wall given the plate's level, and the light side is the ink.
+            gray = np.where(plate, gray, np.float32(np.median(gray[plate])))
+            return (*_measured_ink_and_background(gray, dark_ink=False), False)
     return (*_measured_ink_and_background(gray), False)
 
 
@@ -190,8 +195,30 @@ def _sheet_on_desk(ink: np.ndarray, paper: float) -> tuple[np.ndarray, float] | 
     return ndimage.binary_dilation(~sheet, iterations=2), level
 
 
+def _dark_plate(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
+    """Where a dark plate with light print lies on the white wall round it (with two pixels of its
+    blurred rim); None where the image shows none.
+
+    The plate is what _light_sheet_written_on finds in ink (255 - gray: the plate is the light sheet
+    there, its print the dark writing), and it must be as dark as the darkest of the image (its level
+    within MIN_CONTRAST of the darkest 1%): on a sheet darker than a white desk that _sheet_on_desk
+    left alone, the writing is darker than the sheet."""
+    darkest, plate_share = np.percentile(gray, [1, 100 * LIGHT_SHEET_SHARE])
+    if plate_share > darkest + MIN_CONTRAST:  # not enough of the image that dark for a plate
+        return None
+    plate = _light_sheet_written_on(ink)
+    if plate is None or float(np.median(gray[plate])) > darkest + MIN_CONTRAST:
+        return None
+    return ndimage.binary_dilation(plate, iterations=2)
+
+
 def _written_light_sheet(gray: np.ndarray) -> bool:
-    """Whether the image shows a sheet lighter than the dark desk round it, written on.
+    return _light_sheet_written_on(gray) is not None
+
+
+def _light_sheet_written_on(gray: np.ndarray) -> np.ndarray | None:
+    """Where the image shows a sheet lighter than the dark desk round it, written on: the sheet with
+    its marks (holes filled); else None.
 
     The sheet is the largest region lighter than the desk at the image's edges (by MIN_CONTRAST,
     then by half the sheet's lead: grey ink is darker than that), LIGHT_SHEET_SHARE of the image or
@@ -205,22 +232,24 @@ def _written_light_sheet(gray: np.ndarray) -> bool:
     desk = float(np.median(_border(gray)))
     sheet = _largest_region(gray > desk + MIN_CONTRAST, LIGHT_SHEET_SHARE)
     if sheet is None:
-        return False
+        return None
     lighter = gray > (desk + float(np.median(gray[sheet]))) / 2
     sheet = _largest_region(lighter, LIGHT_SHEET_SHARE)
     if sheet is None:
-        return False
+        return None
     whole = ndimage.binary_fill_holes(sheet)
     labels, count = ndimage.label(whole & ~lighter)
     if not count:
-        return False
+        return None
     sizes = np.bincount(labels.ravel())[1:]
     mark_width = stroke_width(labels == 1 + int(np.argmax(sizes)))
-    sheet_width = 2.0 * float(ndimage.distance_transform_edt(whole).max())
+    sheet_width = 2.0 * float(ndimage.distance_transform_edt(around(whole)).max())
     if sizes.max() < MARK_LENGTH * mark_width**2 or mark_width >= MARK_WIDTH * sheet_width:
-        return False
+        return None
     outline = _largest_region(gray > desk + MIN_CONTRAST / 2, LIGHT_SHEET_SHARE)  # its shadowed side too
-    return outline is not None and _rectangle_fill(ndimage.binary_fill_holes(outline)) >= SHEET_FILL
+    if outline is None or _rectangle_fill(ndimage.binary_fill_holes(outline)) < SHEET_FILL:
+        return None
+    return whole
 
 
 def _rectangle_fill(region: np.ndarray) -> float:

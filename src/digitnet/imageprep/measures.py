@@ -24,10 +24,15 @@ def extent(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels, from the distance transform (w = 4 mean - 3 for a band)."""
-    rows, cols = extent(mask)
-    # The ink and a pixel of paper round it: the paper farther out is never the nearest to any ink.
-    mask = mask[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+    mask = around(mask)
     return _band_width(mask.shape, np.packbits(mask).tobytes())
+
+
+def around(mask: np.ndarray) -> np.ndarray:
+    """The mask cut to its set pixels and a pixel round them (within the image): the part of it that
+    sets every distance of its distance transform, the paper farther out never being the nearest."""
+    rows, cols = extent(mask)
+    return mask[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
 
 
 @functools.lru_cache(maxsize=8)
