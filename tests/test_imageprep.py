@@ -277,6 +277,50 @@ def test_a_sheet_or_a_form_on_white_with_light_marks_on_it_is_no_plate(mnist_tes
     assert all(d.inverted for d in read)
 
 
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.text("0123456789", min_size=1, max_size=4), st.sampled_from(["ellipse", "rounded", "rectangle"]),
+       st.integers(16, 40), st.integers(5, 9))
+@example("71", "rounded", 20, 5).via("a rounded frame round 71: read as 2")
+@example("741", "ellipse", 20, 5).via("a circle round 741: read as 833")
+def test_a_circle_or_a_frame_round_a_number_is_not_read(text, shape, margin, width):
+    """A number circled (a worksheet's answer) or in a frame (a label, a plate): the closed curve holds
+    the digits in its inside and is no digit itself. Left as before: a curve 2-3 pixels wide in the
+    working image comes apart in the mask where it runs diagonally, and a frame nearer the digits
+    than a quarter of their height has its straight sides taken out as a form's box; the arcs or
+    corners left are read with the digits."""
+    row = _number(text, 25)
+    room = row.width // 3 + margin  # the ellipse reaches a quarter of the box past its sides
+    page = Image.new("L", (row.width + 2 * room, row.height + 2 * room), 255)
+    page.paste(row, (room, room))
+    ink = np.asarray(page) < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    box = (cols[0] - margin, rows[0] - margin, cols[-1] + margin, rows[-1] + margin)
+    draw = ImageDraw.Draw(page)
+    if shape == "ellipse":  # through the box's corners' surroundings: half again as wide and tall as the box
+        cx, cy, rx, ry = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, 0.75 * (box[2] - box[0]), 0.75 * (box[3] - box[1])
+        draw.ellipse((cx - rx, cy - ry, cx + rx, cy + ry), outline=0, width=width)
+    elif shape == "rounded":
+        draw.rounded_rectangle(box, radius=margin + 10, outline=0, width=width)
+    else:
+        draw.rectangle(box, outline=0, width=width)
+    framed, plain = prepare_digits(page), prepare_digits(row)
+    assert len(framed) == len(text)
+    assert all(np.abs(f.pixels.astype(int) - p.pixels.astype(int)).mean() < 12 for f, p in zip(framed, plain))
+
+
+@pytest.mark.parametrize("inner", [0.1, 0.2])
+def test_a_small_mark_inside_a_0_leaves_the_0_a_digit(inner):
+    """A dot or a short stroke inside a 0's loop (a dotted zero, a stray mark) is enclosed by it, but
+    too short for the 0 to be a frame round it."""
+    page = Image.new("L", (300, 300), 255)
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((90, 40, 210, 260), outline=0, width=14)
+    half = inner * 220 / 2
+    draw.line((150, 150 - half, 150, 150 + half), fill=0, width=10)
+    assert len(prepare_digits(page)) == 1
+    assert prepare(page).pixels.astype(bool).sum() > 150  # the 0 itself, not the mark alone
+
+
 def _small_print(text: str, face: str, size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """text printed size pixels high (a screenshot of a form, an invoice) with a margin of size all
     round, and the box (left, top, right, bottom) of its ink."""

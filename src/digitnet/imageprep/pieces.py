@@ -22,6 +22,7 @@ DIM_SHARE = 0.9  # ... and whose strongest ink is below this share of the digits
 BLOB_LENGTH = 9.0  # ... or which is a blob: its area under this many times its thickness squared (strokes are long)
 FRAGMENT_SHARE = 0.45  # a group less tall than this share of the tallest is part of a neighbour, not a digit
 STRAY_SHARE = 0.5  # ... unless farther from it than this share of the tallest: then it is none
+ENCLOSED_SHARE = 0.3  # a closed curve round a piece at least this share of its height tall is a frame, not ink
 MARK_SHARE = 0.4  # a piece less tall and less wide than this share of the tallest is a mark: a period, a comma, a colon's dot
 LEVEL_SLANT = 8.0  # degrees a row may slope and its digits be read as they are (training turns digits up to 12)
 ROW_SLANT = 35.0  # ... digits whose centres slope further than this are no row to turn: one stands above another
@@ -39,7 +40,36 @@ def components(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, lis
     kept = [i + 1 for i in range(count) if mass[i] > 0 and mass[i] >= SPECK_SHARE * mass.max()]
     if not kept:
         raise ImageError("no digit found: the image holds only lines, boxes or its surroundings")
+    kept = _without_frames(labels, kept, slices)
     return labels, kept, [slices[i - 1] for i in kept]
+
+
+def _without_frames(labels: np.ndarray, kept: list[int], slices: list[tuple]) -> list[int]:
+    """kept without the frames round the number: a closed curve (a circle drawn round it, a plate's
+    or a label's frame) whose inside holds another kept piece, nearly all of it, at least ENCLOSED_SHARE
+    of the curve's height tall (a dot inside a 0 is not a digit it frames). Where nothing else is
+    kept, nothing is a frame."""
+    frames = set()
+    for k in kept:
+        rows, cols = slices[k - 1]
+        own = labels[rows, cols] == k
+        inside = ndimage.binary_fill_holes(own) & ~own
+        if not inside.any():
+            continue
+        for j in kept:
+            if j == k or j in frames:
+                continue
+            j_rows, j_cols = slices[j - 1]
+            if not (rows.start <= j_rows.start and j_rows.stop <= rows.stop and cols.start <= j_cols.start
+                    and j_cols.stop <= cols.stop):
+                continue
+            if j_rows.stop - j_rows.start < ENCLOSED_SHARE * (rows.stop - rows.start):
+                continue
+            piece = labels[rows, cols] == j
+            if np.count_nonzero(piece & inside) >= 0.9 * np.count_nonzero(piece):
+                frames.add(k)
+                break
+    return [k for k in kept if k not in frames] if len(frames) < len(kept) else kept
 
 
 def _edge_regions_not_ink(labels: np.ndarray, index: np.ndarray, slices: list[tuple], mask: np.ndarray,
