@@ -3,8 +3,8 @@ print in fonts no recipe trains on: single digits, and numbers (clean or photogr
 underlined or on ruled paper, and digits written in a form's boxes; numbers photographed under glare,
 across a shadow's edge or in faint pencil, numbers small in a phone's photo of a page, and numbers on a
 sheet photographed lying on a table (white, grey or dark), turned a few degrees, numbers on a small
-card on a grey or dark desk, turned up to 30 degrees; numbers in small print (a screenshot), and digits
-drawn with a broad white brush on a black canvas.
+card on a grey or dark desk, turned up to 30 degrees; numbers in small print (a screenshot), digits
+drawn with a broad white brush on a black canvas, and numbers circled or framed.
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table", "turned", "turned-forms", "cards", "small-print", "brush")
+              "phone", "table", "turned", "turned-forms", "cards", "small-print", "brush", "framed")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
 FORM_TURNS = (1.0, 6.0)  # ... and in `turned-forms`
@@ -377,6 +377,29 @@ def brush(rng, digit28: np.ndarray) -> Image.Image:
     return Image.fromarray(np.pad(bold, int(rng.integers(10, side // 3))))
 
 
+def framed(rng, digits28: list[np.ndarray]) -> Image.Image:
+    """A number circled (an ellipse through its box's surroundings) or in a rounded frame, drawn with a
+    pen about as broad as the digits' strokes, a quarter to half a digit's height from them; on clean
+    paper or photographed."""
+    side = int(rng.integers(60, 120))
+    row = _number_row(rng, digits28, side)
+    gap = int(side * rng.uniform(0.25, 0.5))
+    room = (int(1.2 * side), row.shape[1] // 4 + side)  # the whole ellipse in the image
+    ink = np.pad(row, ((room[0], room[0]), (room[1], room[1])))
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 0.2), np.flatnonzero(ink.max(axis=0) > 0.2)
+    box = (cols[0] - gap, rows[0] - gap, cols[-1] + gap, rows[-1] + gap)
+    curve = Image.new("L", (ink.shape[1], ink.shape[0]), 0)
+    pen = max(2, int(side * rng.uniform(0.06, 0.1)))
+    if rng.random() < 0.5:
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        rx, ry = 0.7 * (box[2] - box[0]), 0.7 * (box[3] - box[1])
+        ImageDraw.Draw(curve).ellipse((cx - rx, cy - ry, cx + rx, cy + ry), outline=255, width=pen)
+    else:
+        ImageDraw.Draw(curve).rounded_rectangle(box, radius=gap, outline=255, width=pen)
+    curve = np.asarray(curve.filter(ImageFilter.GaussianBlur(0.7)), dtype=np.float32) / 255.0
+    return _clean_or_photo(rng, np.maximum(ink, curve))
+
+
 def _write_printed_numbers(folder: Path, rng, count: int) -> None:
     font_list = unseen_fonts()
     for n in range(count if font_list else 0):
@@ -440,6 +463,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     for n in range(per_category):
         i = int(brush_rng.integers(len(digits)))
         brush(brush_rng, digits[i]).save(out / "brush" / f"{labels[i]}_{n}.png")
+    _write_numbers(out / "framed", framed, digits, labels, np.random.default_rng([seed, 11]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
