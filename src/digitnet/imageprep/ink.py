@@ -50,13 +50,14 @@ def _polarity(gray: np.ndarray, dark_ink: bool | None = None) -> tuple[bool, int
     A white border is paper: a scan, a drawing, a tight crop of a bold digit whose ink covers most
     of the image. So is a black one as dark as the darkest of the image (_black_border: a black
     canvas, where the black between a broad brush's strokes, a loop narrowed to a slit, is thinner
-    than the strokes), unless a written light sheet shows (a page pasted on black). Otherwise (a photo: grey paper, shadows, glare, a table around it) the ink is the
-    side with more thin structures: strokes are long and narrow, while a glare spot or a shadow is
-    as wide as it is long, and grain departs alike on both sides. A light sheet on a dark desk adds
-    light structures of its own, its corners and its narrow parts: where the image shows such a sheet
-    written on (_written_light_sheet), the light side must outweigh the dark SHEET_WEIGHT times. The
-    strokes end at the width from which the ink's side shows few structures (a share STROKES_END of
-    the most at any width)."""
+    than the strokes), unless a written light sheet shows (a page pasted on black). Otherwise (a
+    photo: grey paper, shadows, glare, a table around it) the ink is the side with more thin
+    structures: strokes are long and narrow, while a glare spot or a shadow is as wide as it is long,
+    and grain departs alike on both sides. A light sheet on a dark desk adds light structures of its
+    own, its corners and its narrow parts: where the image shows such a sheet written on
+    (_written_light_sheet), the light side must outweigh the dark SHEET_WEIGHT times. The strokes end
+    at the width from which the ink's side shows few structures (a share STROKES_END of the most at
+    any width)."""
     scales, dark, light = _thin_structures(gray)
     if dark_ink is not None:
         inverted = dark_ink
@@ -213,6 +214,7 @@ def _dark_plate(gray: np.ndarray, ink: np.ndarray) -> np.ndarray | None:
 
 
 def _written_light_sheet(gray: np.ndarray) -> bool:
+    """Whether the image shows a sheet lighter than the dark desk round it, written on."""
     return _light_sheet_written_on(gray) is not None
 
 
