@@ -50,25 +50,23 @@ def _without_frames(labels: np.ndarray, kept: list[int], slices: list[tuple]) ->
     of the curve's height tall and no mark beside the other pieces (under MARK_SHARE of the tallest:
     the dot of a dotted zero, 0.16-0.18 of its height, is not a digit it frames). Where nothing else
     is kept, nothing is a frame."""
+    boxes = np.array([[r.start, r.stop, c.start, c.stop] for r, c in (slices[k - 1] for k in kept)])
+    heights = boxes[:, 1] - boxes[:, 0]
     frames = set()
-    heights = {k: slices[k - 1][0].stop - slices[k - 1][0].start for k in kept}
-    for k in kept:
-        rows, cols = slices[k - 1]
-        others_tallest = max((h for j, h in heights.items() if j != k), default=0)
-        own = labels[rows, cols] == k
-        inside = ndimage.binary_fill_holes(own) & ~own
-        if not inside.any():
+    for a, k in enumerate(kept):
+        top, bottom, left, right = boxes[a]
+        within = ((boxes[:, 0] >= top) & (boxes[:, 1] <= bottom) & (boxes[:, 2] >= left) & (boxes[:, 3] <= right))
+        within[a] = False
+        others_tallest = np.delete(heights, a).max(initial=0)
+        tall = heights >= max(ENCLOSED_SHARE * heights[a], MARK_SHARE * others_tallest)  # not a dotted zero's dot
+        candidates = [kept[b] for b in np.flatnonzero(within & tall) if kept[b] not in frames]
+        if not candidates:
             continue
-        for j in kept:
-            if j == k or j in frames:
-                continue
-            j_rows, j_cols = slices[j - 1]
-            if not (rows.start <= j_rows.start and j_rows.stop <= rows.stop and cols.start <= j_cols.start
-                    and j_cols.stop <= cols.stop):
-                continue
-            if heights[j] < max(ENCLOSED_SHARE * heights[k], MARK_SHARE * others_tallest):
-                continue  # a mark inside a 0 (a dotted zero), not a digit it frames
-            piece = labels[rows, cols] == j
+        region = labels[top:bottom, left:right]
+        own = region == k
+        inside = ndimage.binary_fill_holes(own) & ~own
+        for j in candidates:
+            piece = region == j
             if np.count_nonzero(piece & inside) >= 0.9 * np.count_nonzero(piece):
                 frames.add(k)
                 break
