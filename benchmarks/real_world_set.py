@@ -358,14 +358,6 @@ def small_print(rng, font: Path, text: str) -> Image.Image:
     return canvas
 
 
-def _write_small_print(folder: Path, rng, count: int) -> None:
-    """Numbers of 2-5 digits in small print, every installed font in turn, from a stream of its own."""
-    font_list = fonts()
-    for n in range(count):
-        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
-        small_print(rng, font_list[n % len(font_list)], text).save(folder / f"{text}_{n}.png")
-
-
 def brush(rng, digit28: np.ndarray) -> Image.Image:
     """The digit drawn with a broad white brush on a black canvas (a drawing app, MNIST's own colours):
     enlarged to 150-250 pixels, its strokes thickened by 4-10% of that, a margin of black round it."""
@@ -400,11 +392,18 @@ def framed(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _clean_or_photo(rng, np.maximum(ink, curve))
 
 
-def _write_printed_numbers(folder: Path, rng, count: int) -> None:
-    font_list = unseen_fonts()
+def _write_printed_numbers(folder: Path, draw, font_list: list[Path], rng, count: int) -> None:
+    """Numbers of 2-5 digits drawn by draw(rng, font, text), the fonts in turn, from a stream of their own."""
     for n in range(count if font_list else 0):
         text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6))))
-        printed_number(rng, font_list[n % len(font_list)], text).convert("L").save(folder / f"{text}_{n}.png")
+        draw(rng, font_list[n % len(font_list)], text).convert("L").save(folder / f"{text}_{n}.png")
+
+
+def _write_digits(folder: Path, draw, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
+    """Single held-out digits drawn by draw(rng, digit28) as PNGs, from a stream of their own."""
+    for n in range(count):
+        i = int(rng.integers(len(digits)))
+        draw(rng, digits[i]).save(folder / f"{labels[i]}_{n}.png")
 
 
 def _write_lined(out: Path, digits: np.ndarray, labels: np.ndarray, rng, count: int) -> None:
@@ -451,18 +450,16 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
         text = "".join(str(labels[j]) for j in chosen)
         number(rng, [digits[j] for j in chosen]).convert("L").save(out / "numbers" / f"{text}_{n}.png")
     _write_unseen_fonts(out / "unseen-fonts", np.random.default_rng([seed, 1]), per_category)
-    _write_printed_numbers(out / "printed-numbers", np.random.default_rng([seed, 2]), per_category)
+    _write_printed_numbers(out / "printed-numbers", printed_number, unseen_fonts(), np.random.default_rng([seed, 2]),
+                           per_category)
     _write_lined(out, digits, labels, np.random.default_rng([seed, 3]), per_category)
     _write_photographed(out, digits, labels, np.random.default_rng([seed, 4]), per_category)
     _write_numbers(out / "table", table, digits, labels, np.random.default_rng([seed, 5]), per_category)
     _write_numbers(out / "turned", turned, digits, labels, np.random.default_rng([seed, 6]), per_category)
     _write_numbers(out / "turned-forms", turned_form, digits, labels, np.random.default_rng([seed, 7]), per_category)
     _write_numbers(out / "cards", card, digits, labels, np.random.default_rng([seed, 8]), per_category)
-    _write_small_print(out / "small-print", np.random.default_rng([seed, 9]), per_category)
-    brush_rng = np.random.default_rng([seed, 10])
-    for n in range(per_category):
-        i = int(brush_rng.integers(len(digits)))
-        brush(brush_rng, digits[i]).save(out / "brush" / f"{labels[i]}_{n}.png")
+    _write_printed_numbers(out / "small-print", small_print, fonts(), np.random.default_rng([seed, 9]), per_category)
+    _write_digits(out / "brush", brush, digits, labels, np.random.default_rng([seed, 10]), per_category)
     _write_numbers(out / "framed", framed, digits, labels, np.random.default_rng([seed, 11]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
