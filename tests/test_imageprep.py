@@ -446,6 +446,53 @@ def test_a_period_comma_or_colon_between_digits_is_not_read(text, at, mark, radi
     _same_digits(prepare_digits(_padded(marked)), prepare_digits(_padded(Image.fromarray(plain))))
 
 
+def _printed_with_symbol(before, symbol, after, face, size, drawn):
+    """before, symbol and after printed in a row (the symbol left blank unless drawn), on a margin of
+    paper: the digits lie where they lie with the symbol."""
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf" / face), size)
+    width = int(font.getlength(before + symbol + after)) + 2 * size
+    image = Image.new("L", (width, 2 * size), 255)
+    pen = ImageDraw.Draw(image)
+    x = size
+    for text, ink in ((before, True), (symbol, drawn), (after, True)):
+        if ink:
+            pen.text((x, size // 2), text, fill=0, font=font)
+        x += font.getlength(text)
+    return np.asarray(image)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text("0123456789", min_size=3, max_size=4), st.sampled_from(["$", "+", "(", ")", ","]),
+       st.sampled_from(["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf"]),
+       st.integers(40, 80))
+@example("1205", ",", "DejaVuSans-Bold.ttf", 60).via("a comma under a 7's bar, then taken in by the 7")
+@example("4950", "+", "DejaVuSans.ttf", 50).via("a plus sign read as a 4")
+def test_a_symbol_beside_printed_digits_is_not_read(digits, symbol, face, size):
+    """A price ($45), a phone number (+49 ..., (030) ...), a thousands' comma in print: the same digits
+    as with the symbol left blank. Each was read as a digit ($ as 5, + as 4, a bracket as 1, a comma
+    beside a 7 made it a 3)."""
+    at = {"$": 0, "+": 0, "(": 0, ")": len(digits), ",": len(digits) - 3 if len(digits) > 3 else 1}[symbol]
+    if symbol == ",":
+        digits = digits[:at] + "7" + digits[at + 1:]  # the comma right after a 7, under its bar
+        at += 1
+    marked, plain = (_printed_with_symbol(digits[:at], symbol, digits[at:], face, size, drawn) for drawn in (True, False))
+    _same_digits(prepare_digits(marked), prepare_digits(plain))
+
+
+def test_handwritten_shapes_like_symbols_are_digits():
+    """A 4 crossed like a plus sign, smaller than its neighbours, and a 6 written in two strokes (a
+    slanting stroke and a loop: a slash with one ring), in a row whose other digits line up as print's
+    do: digits, all four."""
+    image = _strokes((620, 220), [
+        [(60, 40), (60, 180)],  # a 1
+        [(150, 90), (210, 90)], [(180, 60), (180, 150)], [(150, 90), (175, 60)],  # a 4 like a plus, with its arm
+        [(300, 40), (260, 180)], [(300, 40), (300, 40)],  # a 6: its slanting stroke ...
+        [(380, 40), (380, 180)],  # a 1
+    ])
+    ImageDraw.Draw(image).ellipse([262, 120, 322, 180], outline=0, width=9)  # ... and its loop, apart
+    assert len(prepare_digits(image)) == 4
+
+
 def test_a_small_broken_off_arm_high_up_is_part_of_its_digit():
     """A 4 whose arm, small, parted from its stem (benchmarks/real_world_set.py's `pens`, a thin pen),
     beside a tall 1: a mark as small as punctuation, but higher than the row's middle, so no period

@@ -27,7 +27,9 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    and digits under 20 pixels tall (small print, a screenshot) enlarged by interpolation;
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
-   much wider than the row is tall is split at a clearly thinnest column (touching digits);
+   much wider than the row is tall is split at a clearly thinnest column (touching digits); marks
+   alone are punctuation, and in a printed row (its digits on two lines) a bracket, a dollar sign,
+   a plus, a percent sign or a dash is a symbol: neither is read;
 6. a row whose digits' centres slope more than 8 degrees (a photo taken with the camera turned) has
    its digits turned back by the slope past that, to within what the models learned;
 7. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,

@@ -132,7 +132,7 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     ink = _found_ink(image)
     labels, kept, slices = ink.labels, ink.kept, ink.slices
     masks = []
-    groups = digit_groups(kept, slices)
+    groups = digit_groups(labels, kept, slices)
     row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
     widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
     for members, gx0, gx1, _, _ in groups:
