@@ -28,6 +28,7 @@ SYMBOL_ROW = 10  # rows of digits fewer pixels tall are not looked at for symbol
 PRINTED_LINE = 0.04  # digits whose tops and bottoms lie this close (a share of their height) to the row's are printed
 DESCENT = 0.12  # in a printed row, a piece reaching this far below its digits and up to their tops is a symbol: ( ) $ /
 SYMBOL_WIDTH = 0.9  # ... no wider than this (an old-style figure descends too, from a lower top, and wider)
+BRACKET_WIDTH = 0.5  # ... and a piece so descending within a digit's group, no wider than this, a bracket it took in
 FLOAT = 0.12  # ... and so is one this far off both of the row's lines, inside them: - = < > ~
 SLASH_SLANT = 15.0  # a percent sign's stroke slants further than this many degrees from upright ...
 SLASH_WIDTH = 0.18  # ... and is straight: its ink's spread across under this share of its spread along
@@ -189,9 +190,9 @@ def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     that reaches from the top line to DESCENT below the bottom one (a bracket, a dollar's bar, some
     fonts' slash: a printed digit never does) and is no wider than SYMBOL_WIDTH; one under half the
     row's height, FLOAT inside both lines (a dash, an equals sign); one below the top line (twice
-    PRINTED_LINE) shaped as a plus (_cross); a percent sign (_percent, _percent_apart); and a comma:
-    ink from below the row's middle to DESCENT below its bottom line, a group of its own or a piece a
-    digit took in (a comma under a 7's bar). The set's handwritten rows (MNIST's digits, each scaled
+    PRINTED_LINE) shaped as a plus (_cross); a percent sign (_percent, _percent_apart); a comma: ink
+    from below the row's middle to DESCENT below its bottom line; and a comma or a bracket a digit's
+    group took in (a comma under a 7's bar, a bracket close to a serif 8: _without_descenders). The set's handwritten rows (MNIST's digits, each scaled
     to one height) line up too: none of these shapes is one of their digits (docs/real-world.md)."""
     height = np.median([g[4] for g in groups]) - np.median([g[3] for g in groups])
     if len(groups) < 3 or height < SYMBOL_ROW:
@@ -200,8 +201,7 @@ def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     near = max(1.0, PRINTED_LINE * height)
     if np.count_nonzero((np.abs(above) <= near) & (np.abs(below) <= near)) < 2:
         return groups
-    groups = [_without_comma(g, labels, g[4] - below[k] - height / 2, g[4] - below[k] + DESCENT * height)
-              for k, g in enumerate(groups)]
+    groups = [_without_descenders(g, labels, g[3] - above[k], height) for k, g in enumerate(groups)]
     above, below = _off_lines(groups)
     tops, bottoms = np.array([g[3] for g in groups]), np.array([g[4] for g in groups])
     widths = np.array([g[2] - g[1] for g in groups])
@@ -221,18 +221,26 @@ def _off_lines(groups: list[list]) -> tuple[np.ndarray, np.ndarray]:
     return tops - np.median(tops), bottoms - np.median(bottoms)
 
 
-def _without_comma(group: list, labels: np.ndarray, middle: float, below: float) -> list:
-    """group without the pieces that lie wholly between the row's middle and below its bottom line, the
-    line reached (a comma the digit took in), its box shrunk to what is left; as it is if that is all."""
+def _without_descenders(group: list, labels: np.ndarray, top_line: float, height: float) -> list:
+    """group without the pieces that reach DESCENT below the row's bottom line (top_line + height) from
+    below its middle (a comma) or, no wider than BRACKET_WIDTH, from its top line (a bracket): what a
+    digit took in beside it, its box shrunk to what is left; as it is if that is all."""
     members, left, right, top, bottom = group
     if len(members) < 2:
         return group
     region = labels[top:bottom, left:right]
     boxes = {m: extent(region == m) for m in members}
-    comma = {m for m, (rows, _) in boxes.items() if top + rows[0] > middle and top + rows[-1] + 1 > below}
-    if not comma or len(comma) == len(members):
+    near = max(1.0, PRINTED_LINE * height)
+
+    def descender(rows: np.ndarray, cols: np.ndarray) -> bool:
+        first, last = top + rows[0], top + rows[-1] + 1
+        from_top = first <= top_line + near and len(cols) <= BRACKET_WIDTH * height
+        return last > top_line + (1 + DESCENT) * height and (first > top_line + height / 2 or from_top)
+
+    dropped = {m for m, (rows, cols) in boxes.items() if descender(rows, cols)}
+    if not dropped or len(dropped) == len(members):
         return group
-    kept = [m for m in members if m not in comma]
+    kept = [m for m in members if m not in dropped]
     rows = np.concatenate([boxes[m][0] for m in kept])
     cols = np.concatenate([boxes[m][1] for m in kept])
     return [kept, left + int(cols.min()), left + int(cols.max()) + 1, top + int(rows.min()), top + int(rows.max()) + 1]
