@@ -801,15 +801,19 @@ def test_bars_of_touching_printed_digits_are_not_taken_for_a_line(text, gap):
     _assert_no_line_found(np.pad(np.asarray(_number(text, gap)), 30, constant_values=255))
 
 
-@pytest.mark.parametrize(("face", "size", "char"), [("DejaVuSans.ttf", 24, "8"), ("DejaVuSerif.ttf", 40, "8"),
+@pytest.mark.parametrize(("face", "size", "text"), [("DejaVuSans.ttf", 24, "8"), ("DejaVuSerif.ttf", 40, "8"),
                                                     ("DejaVuSans-Oblique.ttf", 30, "0"), ("DejaVuSans.ttf", 30, "0"),
-                                                    ("cmr10.ttf", 60, "8"), ("cmtt10.ttf", 70, "8")])
-def test_a_small_printed_8_or_0_is_not_taken_for_a_box(face, size, char):
+                                                    ("cmr10.ttf", 60, "8"), ("cmtt10.ttf", 70, "8"),
+                                                    ("DejaVuSans.ttf", 54, "18"), ("DejaVuSans.ttf", 60, "808"),
+                                                    ("DejaVuSansMono.ttf", 51, "3845")])
+def test_a_printed_8_or_0_is_not_taken_for_a_box(face, size, text):
     """At a few strokes' size, the arcs of a thin 8 or 0 are made of runs of ink nearly as straight as a
-    box's sides, with the rest of the glyph inside them: they are not straight enough to be a box."""
-    image = Image.new("L", (size * 2, size * 2), 255)
+    box's sides, with the rest of the glyph inside them: they are not straight enough to be a box. In a
+    bold 8 a little larger, the inner edges of its loops are straight and its top and bottom flat: a
+    box but for the rest of its strokes beside its lines."""
     font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / face), size)
-    ImageDraw.Draw(image).text((size // 3, size // 4), char, fill=0, font=font)
+    image = Image.new("L", (int(font.getlength(text)) + size, size * 2), 255)
+    ImageDraw.Draw(image).text((size // 3, size // 4), text, fill=0, font=font)
     _assert_no_line_found(image)
 
 

@@ -16,6 +16,7 @@ UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink abo
 FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin printed lines
 ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
 FRAME_END = 0.1  # a box's sides run across or down it to within this share of its size of either end
+STROKE_SIDE = 0.5  # ... and no more than this share of their pixels lie beside other ink (a bold 8's inner edges do)
 MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
 MAX_SKEW, SKEW_STEP = 8.0, 0.5  # degrees a photographed page's lines may be turned by, looked for in these steps
 SKEW_PIXELS = 3000  # ... counting about this many of the ink's pixels
@@ -222,7 +223,8 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
     least length) is a box, or a row of boxes, where it holds a line across it (_long_parts) near its top
     and another near its bottom and no third (more make a grid: squared paper), a line down it near its
     left and another near its right, and ink inside that is none of these lines (a square 0 or an
-    LCD-style 8 is nothing but such lines, and stays). Its lines across or down it go: the sides, and the
+    LCD-style 8 is nothing but such lines, and stays), and which are no strokes' edges (_within_strokes).
+    Its lines across or down it go: the sides, and the
     dividers of a row of boxes; shorter straight strokes touching them (a 1 written against a side) stay."""
     labels, _ = ndimage.label(horizontal | vertical, structure=np.ones((3, 3)))
     frames = np.zeros_like(mask)
@@ -237,9 +239,19 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
             continue
         if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
             continue
-        if (mask[rows, cols] & ~(across | down)).sum() >= length:
+        if (mask[rows, cols] & ~(across | down)).sum() >= length and not _within_strokes(mask[rows, cols], across, down):
             frames[rows, cols] |= across | down
     return frames
+
+
+def _within_strokes(mask: np.ndarray, across: np.ndarray, down: np.ndarray) -> bool:
+    """Whether the would-be box's lines run along the inside of thick strokes: more than STROKE_SIDE of
+    their pixels beside other ink (the rest of a stroke) all along. A box's lines have paper on both
+    sides, but where a digit touches them; the straight inner edges of a bold 8's loops, with its
+    flattened top and bottom, look like a box, the rest of its strokes beside them."""
+    lines = across | down
+    beside = ndimage.binary_dilation(mask & ~lines) & lines
+    return np.count_nonzero(beside) > STROKE_SIDE * np.count_nonzero(lines)
 
 
 def _long_parts(runs: np.ndarray, axis: int, slopes: tuple[float, float] = (0.0, 0.0), across: np.ndarray | None = None
