@@ -187,8 +187,9 @@ def _without_punctuation(groups: list[list], kept: list[int], slices: list[tuple
 def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     """groups without the symbols of a printed row. Where at least two groups lie on the row's lines
     (their median top and bottom, within PRINTED_LINE of the row's height), these are symbols: a group
-    that reaches from the top line to DESCENT below the bottom one (a bracket, a dollar's bar, some
-    fonts' slash: a printed digit never does) and is no wider than SYMBOL_WIDTH; one under half the
+    that reaches from the top line to DESCENT below the bottom one, or past both lines by twice
+    PRINTED_LINE (a bracket, a dollar's bar, some fonts' slash: a printed digit never does), and is no
+    wider than SYMBOL_WIDTH; one under half the
     row's height, FLOAT inside both lines (a dash, an equals sign); one below the top line (twice
     PRINTED_LINE) shaped as a plus (_cross); a percent sign (_percent, _percent_apart); a comma: ink
     from below the row's middle to DESCENT below its bottom line; and a comma or a bracket a digit's
@@ -205,7 +206,8 @@ def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     above, below = _off_lines(groups)
     tops, bottoms = np.array([g[3] for g in groups]), np.array([g[4] for g in groups])
     widths = np.array([g[2] - g[1] for g in groups])
-    descends = (below > DESCENT * height) & (above <= near) & (widths <= SYMBOL_WIDTH * height)
+    past_both = (below > DESCENT * height) & (above <= near) | (below > 2 * near) & (above < -2 * near)
+    descends = past_both & (widths <= SYMBOL_WIDTH * height)
     floats = (above > FLOAT * height) & (-below > FLOAT * height) & (bottoms - tops < 0.5 * height)
     crosses = (above > 2 * near) & np.array([_cross(labels, g) for g in groups])
     percents = np.array([_percent(labels, g) for g in groups]) | _percent_apart(groups, labels, height)
