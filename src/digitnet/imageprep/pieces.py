@@ -33,6 +33,7 @@ FLOAT = 0.12  # ... and so is one this far off both of the row's lines, inside t
 SLASH_SLANT = 15.0  # a percent sign's stroke slants further than this many degrees from upright ...
 SLASH_WIDTH = 0.18  # ... and is straight: its ink's spread across under this share of its spread along
 RING_SHARE = 0.6  # ... and its rings, standing apart, are less tall than this share of the row
+HASH_BAR = 0.85  # a number sign's bars ink this share of its width, and this share of its other rows hold two strokes
 CORNER_INK = 0.05  # a plus sign has no more than this share of its ink away from its two bars
 LEVEL_SLANT = 8.0  # degrees a row may slope and its digits be read as they are (training turns digits up to 12)
 ROW_SLANT = 35.0  # ... digits whose centres slope further than this are no row to turn: one stands above another
@@ -191,7 +192,7 @@ def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     PRINTED_LINE (a bracket, a dollar's bar, some fonts' slash: a printed digit never does), and is no
     wider than SYMBOL_WIDTH; one under half the
     row's height, FLOAT inside both lines (a dash, an equals sign); one below the top line (twice
-    PRINTED_LINE) shaped as a plus (_cross); a percent sign (_percent, _percent_apart); a comma: ink
+    PRINTED_LINE) shaped as a plus (_cross); a number sign (_hash); a percent sign (_percent, _percent_apart); a comma: ink
     from below the row's middle to DESCENT below its bottom line; and a comma or a bracket a digit's
     group took in (a comma under a 7's bar, a bracket close to a serif 8: _without_descenders). The set's handwritten rows (MNIST's digits, each scaled
     to one height) line up too: none of these shapes is one of their digits (docs/real-world.md)."""
@@ -212,7 +213,8 @@ def _without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     crosses = (above > 2 * near) & np.array([_cross(labels, g) for g in groups])
     percents = np.array([_percent(labels, g) for g in groups]) | _percent_apart(groups, labels, height)
     commas = (above > height / 2) & (below > DESCENT * height)
-    symbols = descends | floats | crosses | percents | commas
+    hashes = np.array([_hash(_group_ink(labels, g)) for g in groups])
+    symbols = descends | floats | crosses | percents | commas | hashes
     return [g for g, symbol in zip(groups, symbols) if not symbol] if not symbols.all() else groups
 
 
@@ -293,6 +295,24 @@ def _slash(ink: np.ndarray) -> bool:
     spread, axes = np.linalg.eigh(np.cov(np.stack([xs, ys]).astype(float)))
     slant = math.degrees(math.atan2(abs(axes[0, 1]), abs(axes[1, 1])))
     return spread[0] <= SLASH_WIDTH ** 2 * spread[1] and slant > SLASH_SLANT
+
+
+def _hash(ink: np.ndarray) -> bool:
+    """Whether ink, no wider than tall, is a number sign: two bands of rows inked across (HASH_BAR of the width or more),
+    one in each half, and two strokes down (two runs of ink) in nearly all the other rows, above,
+    between and below them (a 4's bar has one stroke below it)."""
+    rows, width = ink.shape
+    if rows < 8 or width > rows:  # touching digits are wider
+        return False
+    across = np.count_nonzero(ink, axis=1) >= HASH_BAR * width
+    bands, count = ndimage.label(across)
+    if count != 2:
+        return False
+    first, second = (np.flatnonzero(bands == k) for k in (1, 2))
+    if first[-1] >= rows / 2 or second[0] < rows / 2:
+        return False
+    strokes = np.count_nonzero(np.diff(ink.astype(np.int8), axis=1, prepend=0) == 1, axis=1)
+    return bool(np.mean(strokes[~across] == 2) >= HASH_BAR)
 
 
 def _cross(labels: np.ndarray, group: list) -> bool:
