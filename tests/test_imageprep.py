@@ -806,12 +806,13 @@ def test_bars_of_touching_printed_digits_are_not_taken_for_a_line(text, gap):
                                                     ("DejaVuSans-Oblique.ttf", 30, "0"), ("DejaVuSans.ttf", 30, "0"),
                                                     ("cmr10.ttf", 60, "8"), ("cmtt10.ttf", 70, "8"),
                                                     ("DejaVuSans.ttf", 54, "18"), ("DejaVuSans.ttf", 60, "808"),
-                                                    ("DejaVuSansMono.ttf", 51, "3845")])
+                                                    ("DejaVuSansMono.ttf", 51, "3845"), ("cmss10.ttf", 36, "3845")])
 def test_a_printed_8_or_0_is_not_taken_for_a_box(face, size, text):
     """At a few strokes' size, the arcs of a thin 8 or 0 are made of runs of ink nearly as straight as a
     box's sides, with the rest of the glyph inside them: they are not straight enough to be a box. In a
     bold 8 a little larger, the inner edges of its loops are straight and its top and bottom flat: a
-    box but for the rest of its strokes beside its lines."""
+    box but for the rest of its strokes beside its lines; in a thin one, a box with nothing inside as
+    tall as a digit."""
     font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / face), size)
     image = Image.new("L", (int(font.getlength(text)) + size, size * 2), 255)
     ImageDraw.Draw(image).text((size // 3, size // 4), text, fill=0, font=font)

@@ -16,6 +16,7 @@ UNDER_SHARE = 0.1  # ... or lies under them (all but this share of their ink abo
 FAINT_LINE = 0.1  # ink this faint (intensity) may still be part of a box's thin printed lines
 ALONE_SHARE = 1.25  # a piece of ink with at most this much more ink than the straight line in it is that line alone
 FRAME_END = 0.1  # a box's sides run across or down it to within this share of its size of either end
+HELD_SHARE = 0.4  # ... and hold a piece of ink at least this share of their height tall: a digit
 STROKE_SIDE = 0.5  # ... and no more than this share of their pixels lie beside other ink (a bold 8's inner edges do)
 MAX_BEND = 0.15  # ... and are straight: no wider the other way than this share of their length
 MAX_SKEW, SKEW_STEP = 8.0, 0.5  # degrees a photographed page's lines may be turned by, looked for in these steps
@@ -223,7 +224,8 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
     least length) is a box, or a row of boxes, where it holds a line across it (_long_parts) near its top
     and another near its bottom and no third (more make a grid: squared paper), a line down it near its
     left and another near its right, and ink inside that is none of these lines (a square 0 or an
-    LCD-style 8 is nothing but such lines, and stays), and which are no strokes' edges (_within_strokes).
+    LCD-style 8 is nothing but such lines, and stays) and tall enough to be a digit (_holds_a_digit), and
+    which are no strokes' edges (_within_strokes).
     Its lines across or down it go: the sides, and the
     dividers of a row of boxes; shorter straight strokes touching them (a 1 written against a side) stay."""
     labels, _ = ndimage.label(horizontal | vertical, structure=np.ones((3, 3)))
@@ -239,7 +241,8 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
             continue
         if ndimage.label(across, structure=np.ones((3, 3)))[1] > 2:  # a grid, not a box or a row of boxes
             continue
-        if (mask[rows, cols] & ~(across | down)).sum() >= length and not _within_strokes(mask[rows, cols], across, down):
+        inside = mask[rows, cols] & ~(across | down)
+        if inside.sum() >= length and not _within_strokes(mask[rows, cols], across, down) and _holds_a_digit(inside):
             frames[rows, cols] |= across | down
     return frames
 
@@ -252,6 +255,15 @@ def _within_strokes(mask: np.ndarray, across: np.ndarray, down: np.ndarray) -> b
     lines = across | down
     beside = ndimage.binary_dilation(mask & ~lines) & lines
     return np.count_nonzero(beside) > STROKE_SIDE * np.count_nonzero(lines)
+
+
+def _holds_a_digit(inside: np.ndarray) -> bool:
+    """Whether the ink inside a would-be box has a piece at least HELD_SHARE of the box's height tall: a
+    digit written in it. A thin 8 whose loops' sides and flattened ends are the box has only the short
+    bits of its waist inside."""
+    pieces, count = ndimage.label(inside, structure=np.ones((3, 3)))
+    heights = [rows.stop - rows.start for rows, _ in ndimage.find_objects(pieces)]
+    return max(heights, default=0) >= HELD_SHARE * inside.shape[0]
 
 
 def _long_parts(runs: np.ndarray, axis: int, slopes: tuple[float, float] = (0.0, 0.0), across: np.ndarray | None = None
