@@ -84,6 +84,14 @@ def views(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.concatenate([digits, *moved, *scaled])), 0, 255).astype(np.uint8)
 
 
+SPLIT_MARGIN = 0.3  # how much surer of both halves than of the whole a reading of two touching digits must be
+
+
+def _prediction(probabilities: np.ndarray, prepared: PreparedDigit) -> Prediction:
+    return Prediction(int(probabilities.argmax()), float(probabilities.max()), [float(v) for v in probabilities],
+                      prepared.pixels, prepared.inverted, prepared.box)
+
+
 class ImagePredictor:
     """Shared by the PyTorch and the ONNX Runtime predictors: images in, Predictions out.
 
@@ -104,9 +112,22 @@ class ImagePredictor:
         return self.probabilities(views(pixels)).reshape(VIEWS, len(pixels), -1).mean(axis=0)
 
     def predict_prepared(self, prepared: list[PreparedDigit]) -> Reading:
-        probs = self.digit_probabilities(np.stack([p.pixels for p in prepared]))
-        return Reading([Prediction(int(row.argmax()), float(row.max()), [float(v) for v in row], p.pixels,
-                                   p.inverted, p.box) for row, p in zip(probs, prepared)])
+        """The prepared digits read; one whose ink may be two touching digits (its splits) is read as
+        the two halves of the split the network is surest of both halves of, where it is surer of each
+        than of the whole by SPLIT_MARGIN (a single digit cut in two reads as two digits, now and then,
+        a little surer than as one: docs/real-world.md)."""
+        halves = [half for p in prepared for split in p.splits for half in split]
+        probs = self.digit_probabilities(np.stack([p.pixels for p in prepared + halves]))
+        half_probs = iter(probs[len(prepared):])
+        predictions = []
+        for row, p in zip(probs, prepared):
+            best, sure = None, row.max() + SPLIT_MARGIN
+            for split in p.splits:
+                left, right = next(half_probs), next(half_probs)
+                if min(left.max(), right.max()) > sure:
+                    best, sure = [_prediction(left, split[0]), _prediction(right, split[1])], min(left.max(), right.max())
+            predictions += best or [_prediction(row, p)]
+        return Reading(predictions)
 
     def read_image(self, source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Reading:
         """An image file, bytes or Pillow image -> its digits, left to right (ImageError for a bad or

@@ -29,7 +29,10 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits); marks
    alone are punctuation, and in a printed row (its digits on two lines) a bracket, a dollar sign,
-   a plus, a percent sign or a dash is a symbol: neither is read;
+   a plus, a number sign, a percent sign or a dash is a symbol: neither is read; a piece too little
+   wider than tall to split for its shape, but wide enough to be two digits touching (a narrow 1
+   against a 7), is prepared both whole and cut at a few of its thinnest columns (`splits`): a
+   reader with a model keeps the halves where it is much surer of both than of the whole;
 6. a row whose digits' centres slope more than 8 degrees (a photo taken with the camera turned) has
    its digits turned back by the slope past that, to within what the models learned;
 7. each digit: strokes thickened where they would be thinner than MNIST's after scaling, cropped,

@@ -12,6 +12,8 @@ from digitnet.imageprep.measures import SPECK_SHARE, extent, label_sums
 
 SPLIT_ASPECT = 1.25  # a group wider than this times its height may hold touching digits
 FORCE_SPLIT_ASPECT = 1.6  # ... and one wider than this does, even with no clear valley between them
+DOUBT_ASPECT = 0.8  # one left whole this wide for its height may still be two, a narrow one touching: read both ways
+DOUBT_CUTS = 3  # ... cut at this many of its thinnest columns
 SURROUNDINGS_THICKNESS = 2.0  # an edge region this many times thicker than the strokes is not ink
 EDGE_SHARE = 0.02  # ... components this close to the edge (a share of its side) count as touching it
 SHADE_SHARE = 0.08  # ... and this close, as near it, where light left by the background estimate is looked for
@@ -394,6 +396,31 @@ def split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) 
     if min(_height(part[:, :cut]), _height(part[:, cut:])) < FRAGMENT_SHARE * height:
         return [(x0, x1)]  # one side is a 2's long tail or a 7's bar, not a digit of its own
     return split_touching(mask, x0, x0 + cut, row_height) + split_touching(mask, x0 + cut, x1, row_height)
+
+
+def doubtful_cuts(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) -> list[int]:
+    """Where mask[:, x0:x1], one digit to split_touching, might part if it were two touching digits (a
+    narrow 1 against a 7, too little wider than tall to split for its shape alone): where it is at least
+    DOUBT_ASPECT as wide as tall (its height or the row's, as for split_touching), its DOUBT_CUTS
+    thinnest columns between a fifth and four fifths of its width that are local minima of its columns'
+    ink and leave digits' height (FRAGMENT_SHARE) on both sides; none where it cannot be two."""
+    part = mask[:, x0:x1]
+    own = _height(part)
+    width = x1 - x0
+    height = max(own, row_height)
+    if not own or width < DOUBT_ASPECT * height or width < 8:
+        return []
+    columns = ndimage.uniform_filter1d(part.sum(axis=0).astype(float), 3)
+    inner = np.arange(width // 5, width - width // 5)
+    minima = [c for c in inner if columns[c] <= columns[c - 1] and columns[c] <= columns[c + 1]]
+    cuts = []
+    for c in sorted(minima, key=lambda c: columns[c]):
+        if min(_height(part[:, :c]), _height(part[:, c:])) >= FRAGMENT_SHARE * height \
+                and all(abs(c - other) > width // 10 for other in cuts):
+            cuts.append(c)
+        if len(cuts) == DOUBT_CUTS:
+            break
+    return [x0 + c for c in cuts]
 
 
 def number_box(slices: list[tuple]) -> tuple[int, int, int, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -15,7 +15,7 @@ from digitnet.imageprep.ink import ink_map
 from digitnet.imageprep.lines import without_rulings
 from digitnet.imageprep.loading import MAX_PIXELS, WORKING_SIDE, ZOOM, ImageError, exif_orientation, grey_array, open_image
 from digitnet.imageprep.measures import extent
-from digitnet.imageprep.pieces import components, digit_groups, number_box, row_turn, split_touching
+from digitnet.imageprep.pieces import components, digit_groups, doubtful_cuts, number_box, row_turn, split_touching
 from digitnet.settings import FIT
 
 SMALL_DIGIT = 20  # digits fewer pixels tall than this are read again enlarged ...
@@ -27,6 +27,9 @@ class PreparedDigit:
     pixels: np.ndarray  # uint8 (28, 28), white ink on black, as MNIST
     inverted: bool  # True when the source was dark ink on a light background
     box: tuple[int, int, int, int] = (0, 0, 0, 0)  # (left, top, right, bottom) in the source image
+    # the same ink as two touching digits, cut in a few places, where its shape leaves that in doubt
+    # (pieces.doubtful_cuts): a reader with a model keeps whichever it reads most surely
+    splits: list[tuple[PreparedDigit, PreparedDigit]] = field(default_factory=list)
 
 
 class _Ink(NamedTuple):
@@ -142,12 +145,24 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         spanning = max(widths[m] for m in members) >= 0.8 * (gx1 - gx0)
         parts = split_touching(member_mask, gx0, gx1, row_height) if spanning else [(gx0, gx1)]
         for x0, x1 in parts:
-            part = np.zeros_like(member_mask)
-            part[:, x0:x1] = member_mask[:, x0:x1]
-            masks.append(part)
-    extents = [extent(part) for part in masks]
+            cuts = doubtful_cuts(member_mask, x0, x1, row_height) if spanning else []
+            masks.append((_columns(member_mask, x0, x1),
+                          [(_columns(member_mask, x0, cut), _columns(member_mask, cut, x1)) for cut in cuts]))
+    extents = [extent(part) for part, _ in masks]
     turn = row_turn([((cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2) for rows, cols in extents])
-    return [_digit(ink, part, part_extent, turn) for part, part_extent in zip(masks, extents)]
+    digits = []
+    for (part, splits), part_extent in zip(masks, extents):
+        digit = _digit(ink, part, part_extent, turn)
+        digit.splits = [tuple(_digit(ink, half, extent(half), turn) for half in halves) for halves in splits]
+        digits.append(digit)
+    return digits
+
+
+def _columns(mask: np.ndarray, x0: int, x1: int) -> np.ndarray:
+    """mask with only its columns x0:x1 kept."""
+    part = np.zeros_like(mask)
+    part[:, x0:x1] = mask[:, x0:x1]
+    return part
 
 
 def prepare(image: Image.Image | np.ndarray) -> PreparedDigit:
