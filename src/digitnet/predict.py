@@ -84,7 +84,7 @@ def views(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.concatenate([digits, *moved, *scaled])), 0, 255).astype(np.uint8)
 
 
-SPLIT_MARGIN = 0.3  # how much surer of both halves than of the whole a reading of two touching digits must be
+SPLIT_MARGIN = 0.4  # how much surer of both halves than of the whole a reading of two touching digits must be
 
 
 def _prediction(probabilities: np.ndarray, prepared: PreparedDigit) -> Prediction:
