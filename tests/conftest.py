@@ -5,6 +5,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw
 import pytest
 import torch
 
@@ -163,3 +164,12 @@ def crash_after(epoch: int):
             raise Crash
 
     return on_epoch
+
+
+def strokes(size: tuple[int, int], lines: list[list[tuple[int, int]]], width: int = 9) -> Image.Image:
+    """Lines of ink (each a list of points) drawn black on a white image of size: a digit written by hand."""
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    for line in lines:
+        draw.line(line, fill=0, width=width, joint="curve")
+    return image

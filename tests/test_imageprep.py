@@ -14,6 +14,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
+from conftest import strokes
 from digitnet.imageprep import ImageError, ink_map, open_image, prepare, prepare_digits, without_rulings
 from digitnet.predict import Predictor
 
@@ -385,18 +386,10 @@ def test_dark_ink_on_grey_paper_with_darker_surroundings(mnist_test_digits):
     assert np.abs(prepared.pixels.astype(int) - clean.pixels.astype(int)).mean() < 8
 
 
-def _strokes(size, lines, width=9):
-    image = Image.new("L", size, 255)
-    draw = ImageDraw.Draw(image)
-    for line in lines:
-        draw.line(line, fill=0, width=width, joint="curve")
-    return image
-
-
 def test_a_detached_bar_or_tail_is_part_of_its_digit_not_a_digit():
     """A 5 whose top bar does not touch its body and a short 2 whose tail is a separate stroke,
     beside a tall 1: three digits, not five, and the short 2 with its tail is not split."""
-    image = _strokes((420, 200), [
+    image = strokes((420, 200), [
         [(60, 40), (60, 170)],  # a tall 1
         [(130, 110), (150, 95), (175, 100), (180, 120), (140, 160)], [(142, 163), (200, 163)],  # a short 2 + tail
         [(270, 36), (320, 36)],  # the 5's detached bar...
@@ -414,8 +407,8 @@ def test_a_speck_far_from_the_digits_is_no_part_of_them(speck, where):
     """A dot of dust, or what a shadow's edge leaves, over half a digit's height away from the digits:
     it made the digit above or beside it a box larger (a 0 read as 9, a 2 as 8)."""
     lines = [[(60, 110), (60, 240)], [(165, 110), (200, 125), (205, 200), (165, 240), (130, 200), (130, 130), (165, 110)]]
-    clean = prepare_digits(_strokes((400, 360), lines))
-    page = _strokes((400, 360), lines)
+    clean = prepare_digits(strokes((400, 360), lines))
+    page = strokes((400, 360), lines)
     ImageDraw.Draw(page).ellipse([speck[0] - 8, speck[1] - 8, speck[0] + 8, speck[1] + 8], fill=0)
     digits = prepare_digits(page)
     assert [d.box for d in digits] == [d.box for d in clean], where
@@ -487,7 +480,7 @@ def test_handwritten_shapes_like_symbols_are_digits():
     """A 4 crossed like a plus sign, smaller than its neighbours, and a 6 written in two strokes (a
     slanting stroke and a loop: a slash with one ring), in a row whose other digits line up as print's
     do: digits, all four."""
-    image = _strokes((620, 220), [
+    image = strokes((620, 220), [
         [(60, 40), (60, 180)],  # a 1
         [(150, 90), (210, 90)], [(180, 60), (180, 150)], [(150, 90), (175, 60)],  # a 4 like a plus, with its arm
         [(300, 40), (260, 180)], [(300, 40), (300, 40)],  # a 6: its slanting stroke ...
@@ -501,7 +494,7 @@ def test_a_small_broken_off_arm_high_up_is_part_of_its_digit():
     """A 4 whose arm, small, parted from its stem (benchmarks/real_world_set.py's `pens`, a thin pen),
     beside a tall 1: a mark as small as punctuation, but higher than the row's middle, so no period
     nor comma: it joins the 4."""
-    image = _strokes((300, 240), [[(60, 40), (60, 200)], [(200, 40), (200, 200)], [(165, 60), (145, 110), (172, 112)]])
+    image = strokes((300, 240), [[(60, 40), (60, 200)], [(200, 40), (200, 200)], [(165, 60), (145, 110), (172, 112)]])
     digits = prepare_digits(image)
     assert len(digits) == 2
     assert digits[1].box[0] <= 145
@@ -511,7 +504,7 @@ def test_a_small_broken_off_arm_high_up_is_part_of_its_digit():
 def test_a_2_whose_long_tail_makes_it_wider_than_tall_is_one_digit(tail_end, tail_width):
     """A 2 whose bottom stroke runs on to the right, thinner than the rest (as glare leaves it), beside a
     1: two digits. Split at the tail's thin columns, the tail would read as a digit of its own."""
-    image = _strokes((460, 220), [[(50, 45), (50, 170)], [(135, 70), (165, 45), (205, 50), (215, 85), (140, 165)]])
+    image = strokes((460, 220), [[(50, 45), (50, 170)], [(135, 70), (165, 45), (205, 50), (215, 85), (140, 165)]])
     ImageDraw.Draw(image).line([(140, 165), (tail_end, 168)], fill=0, width=tail_width)
     digits = prepare_digits(image)
     assert len(digits) == 2
@@ -519,12 +512,12 @@ def test_a_2_whose_long_tail_makes_it_wider_than_tall_is_one_digit(tail_end, tai
 
 
 def test_a_thick_frame_touching_the_edge_is_not_ink_but_a_tightly_cropped_stroke_is():
-    frame = _strokes((300, 300), [[(150, 60), (150, 240)]])
+    frame = strokes((300, 300), [[(150, 60), (150, 240)]])
     framed = np.asarray(frame).copy()
     framed[:, :40] = 0  # a dark band along the left edge, 40 px thick; strokes are 9
     digits = prepare_digits(Image.fromarray(framed))
     assert len(digits) == 1 and digits[0].box[0] > 100
-    cropped = _strokes((60, 200), [[(30, 0), (30, 199)]])  # a 1 touching the top and bottom edges
+    cropped = strokes((60, 200), [[(30, 0), (30, 199)]])  # a 1 touching the top and bottom edges
     assert len(prepare_digits(cropped)) == 1
 
 
@@ -781,7 +774,7 @@ def test_ruled_and_boxed_numbers_are_cut_into_the_right_count_of_digits(mnist_te
     [[(50, 40), (160, 40), (160, 200), (50, 200), (50, 40)], [(50, 120), (160, 120)]],  # an LCD-style 8
 ])
 def test_straight_strokes_of_a_digit_stay(lines):
-    image = np.asarray(_strokes((220, 250), lines))
+    image = np.asarray(strokes((220, 250), lines))
     kept = prepare(image).pixels
     assert (kept > 0).sum() > 0
     _assert_no_line_found(image)
@@ -1383,7 +1376,7 @@ def test_a_bold_soft_drawing_over_a_quarter_of_the_canvas_is_not_taken_for_a_she
 
     from digitnet.imageprep.ink import _clean_paper, _sheet_on_desk
 
-    canvas = _strokes((280, 280), [[(140, 40), (140, 240)], [(60, 140), (220, 140)], [(70, 60), (210, 220)]], width=40)
+    canvas = strokes((280, 280), [[(140, 40), (140, 240)], [(60, 140), (220, 140)], [(70, 60), (210, 220)]], width=40)
     gray = ndimage.gaussian_filter(np.asarray(canvas, dtype=np.float32), 6)
     assert (gray < 231).mean() > 0.25
     assert _sheet_on_desk(255.0 - gray, _clean_paper(255.0 - gray)) is None

@@ -3,24 +3,17 @@ cuts (pieces.doubtful_cuts), and the reader keeps the halves only where the netw
 of both of them than of the whole (predict.ImagePredictor.predict_prepared)."""
 
 import numpy as np
-from PIL import Image, ImageDraw
+from conftest import strokes
+from PIL import Image
 
 from digitnet.imageprep import prepare, prepare_digits
 from digitnet.predict import Predictor
 
 
-def _strokes(size, lines, width=9):
-    image = Image.new("L", size, 255)
-    draw = ImageDraw.Draw(image)
-    for line in lines:
-        draw.line(line, fill=0, width=width, joint="curve")
-    return image
-
-
 def test_a_1_leaning_on_a_7_is_offered_cut_where_they_meet():
     """A 1 whose foot touches a 7's stem: one piece of ink, too little wider than tall to split for its
     shape; the cuts offered lie between the two strokes, and each cut's halves share out the box."""
-    image = _strokes((320, 240), [[(80, 40), (80, 200)], [(100, 40), (220, 40), (88, 200)]])
+    image = strokes((320, 240), [[(80, 40), (80, 200)], [(100, 40), (220, 40), (88, 200)]])
     (digit,) = prepare_digits(image)
     assert digit.splits
     left, top, right, bottom = digit.box
@@ -33,8 +26,8 @@ def test_a_1_leaning_on_a_7_is_offered_cut_where_they_meet():
 def test_narrow_digits_and_broken_ones_are_not_offered_cuts():
     """A 1, narrow, has no second digit in it; a digit in two pieces (a 5 whose bar parted) was joined
     from pieces and is one."""
-    one = _strokes((200, 240), [[(100, 40), (100, 200)]])
-    five = _strokes((260, 260), [[(150, 40), (90, 40)], [(85, 50), (80, 120), (140, 110), (160, 160), (120, 205), (70, 190)]])
+    one = strokes((200, 240), [[(100, 40), (100, 200)]])
+    five = strokes((260, 260), [[(150, 40), (90, 40)], [(85, 50), (80, 120), (140, 110), (160, 160), (120, 205), (70, 190)]])
     assert not prepare_digits(one)[0].splits
     assert not prepare_digits(five)[0].splits
 
