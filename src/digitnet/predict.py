@@ -121,12 +121,12 @@ class ImagePredictor:
         half_probs = iter(probs[len(prepared):])
         predictions = []
         for row, p in zip(probs, prepared):
-            best, sure = None, row.max() + SPLIT_MARGIN
+            chosen, sure = [_prediction(row, p)], row.max() + SPLIT_MARGIN
             for split in p.splits:
                 left, right = next(half_probs), next(half_probs)
                 if min(left.max(), right.max()) > sure:
-                    best, sure = [_prediction(left, split[0]), _prediction(right, split[1])], min(left.max(), right.max())
-            predictions += best or [_prediction(row, p)]
+                    chosen, sure = [_prediction(left, split[0]), _prediction(right, split[1])], min(left.max(), right.max())
+            predictions += chosen
         return Reading(predictions)
 
     def read_image(self, source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Reading:
