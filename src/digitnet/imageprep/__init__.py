@@ -39,8 +39,9 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    fitted into 20x20, shifted by a sub-pixel amount so its centre of mass is at (14.0, 14.0).
 
 Modules, in the order an image goes through them: loading (file -> grey array), ink (-> ink map),
-lines (straight lines that are no digit taken out), pieces (-> digits), fitting (-> 28x28 field);
-measures holds what several of them measure; reading runs them.
+lines (straight lines that are no digit taken out), pieces (-> digits; symbols: what in a printed
+row is no digit), fitting (-> 28x28 field); measures holds what several of them measure; reading
+runs them.
 """
 
 from digitnet.imageprep.ink import ink_map
