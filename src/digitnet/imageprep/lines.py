@@ -224,10 +224,10 @@ def _frames(mask: np.ndarray, horizontal: np.ndarray, vertical: np.ndarray, leng
     least length) is a box, or a row of boxes, where it holds a line across it (_long_parts) near its top
     and another near its bottom and no third (more make a grid: squared paper), a line down it near its
     left and another near its right, and ink inside that is none of these lines (a square 0 or an
-    LCD-style 8 is nothing but such lines, and stays) and tall enough to be a digit (_holds_a_digit), and
-    which are no strokes' edges (_within_strokes).
-    Its lines across or down it go: the sides, and the
-    dividers of a row of boxes; shorter straight strokes touching them (a 1 written against a side) stay."""
+    LCD-style 8 is nothing but such lines, and stays) and tall enough to be a digit (_holds_a_digit),
+    and whose lines are no strokes' edges (_within_strokes). Its lines across or down it go: the sides,
+    and the dividers of a row of boxes; shorter straight strokes touching them (a 1 written against a
+    side) stay."""
     labels, _ = ndimage.label(horizontal | vertical, structure=np.ones((3, 3)))
     frames = np.zeros_like(mask)
     for i, (rows, cols) in enumerate(ndimage.find_objects(labels)):

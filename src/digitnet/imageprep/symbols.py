@@ -28,12 +28,13 @@ def without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     (their median top and bottom, within PRINTED_LINE of the row's height), these are symbols: a group
     that reaches from the top line to DESCENT below the bottom one, or past both lines by twice
     PRINTED_LINE (a bracket, a dollar's bar, some fonts' slash: a printed digit never does), and is no
-    wider than SYMBOL_WIDTH; one under half the
-    row's height, FLOAT inside both lines (a dash, an equals sign); one below the top line (twice
-    PRINTED_LINE) shaped as a plus (_cross); a number sign (_hash); a percent sign (_percent, _percent_apart); a comma: ink
-    from below the row's middle to DESCENT below its bottom line; and a comma or a bracket a digit's
-    group took in (a comma under a 7's bar, a bracket close to a serif 8: _without_descenders). The set's handwritten rows (MNIST's digits, each scaled
-    to one height) line up too: none of these shapes is one of their digits (docs/real-world.md)."""
+    wider than SYMBOL_WIDTH; one under half the row's height, FLOAT inside both lines (a dash, an
+    equals sign); one below the top line (twice PRINTED_LINE) shaped as a plus (_cross); a number sign
+    (_hash); a percent sign (_percent, _percent_apart); a comma: ink from below the row's middle to
+    DESCENT below its bottom line; and a comma or a bracket a digit's group took in (a comma under a
+    7's bar, a bracket close to a serif 8: _without_descenders). The set's handwritten rows (MNIST's
+    digits, each scaled to one height) line up too: none of these shapes is one of their digits
+    (docs/real-world.md)."""
     height = np.median([g[4] for g in groups]) - np.median([g[3] for g in groups])
     if len(groups) < 3 or height < SYMBOL_ROW:
         return groups
@@ -41,17 +42,18 @@ def without_symbols(groups: list[list], labels: np.ndarray) -> list[list]:
     near = max(1.0, PRINTED_LINE * height)
     if np.count_nonzero((np.abs(above) <= near) & (np.abs(below) <= near)) < 2:
         return groups
-    groups = [_without_descenders(g, labels, g[3] - above[k], height) for k, g in enumerate(groups)]
+    groups = [_without_descenders(g, labels, g[3] - above[k], height, near) for k, g in enumerate(groups)]
     above, below = _off_lines(groups)
+    inks = [_group_ink(labels, g) for g in groups]
     tops, bottoms = np.array([g[3] for g in groups]), np.array([g[4] for g in groups])
     widths = np.array([g[2] - g[1] for g in groups])
     past_both = (below > DESCENT * height) & (above <= near) | (below > 2 * near) & (above < -2 * near)
     descends = past_both & (widths <= SYMBOL_WIDTH * height)
     floats = (above > FLOAT * height) & (-below > FLOAT * height) & (bottoms - tops < 0.5 * height)
-    crosses = (above > 2 * near) & np.array([_cross(labels, g) for g in groups])
-    percents = np.array([_percent(labels, g) for g in groups]) | _percent_apart(groups, labels, height)
+    crosses = (above > 2 * near) & np.array([_cross(ink) for ink in inks])
+    percents = np.array([_percent(labels, g) for g in groups]) | _percent_apart(groups, inks, height)
     commas = (above > height / 2) & (below > DESCENT * height)
-    hashes = np.array([_hash(_group_ink(labels, g)) for g in groups])
+    hashes = np.array([_hash(ink) for ink in inks])
     symbols = descends | floats | crosses | percents | commas | hashes
     return [g for g, symbol in zip(groups, symbols) if not symbol] if not symbols.all() else groups
 
@@ -63,16 +65,15 @@ def _off_lines(groups: list[list]) -> tuple[np.ndarray, np.ndarray]:
     return tops - np.median(tops), bottoms - np.median(bottoms)
 
 
-def _without_descenders(group: list, labels: np.ndarray, top_line: float, height: float) -> list:
+def _without_descenders(group: list, labels: np.ndarray, top_line: float, height: float, near: float) -> list:
     """group without the pieces that reach DESCENT below the row's bottom line (top_line + height) from
-    below its middle (a comma) or, no wider than BRACKET_WIDTH, from its top line (a bracket): what a
-    digit took in beside it, its box shrunk to what is left; as it is if that is all."""
+    below its middle (a comma) or, no wider than BRACKET_WIDTH, from its top line (within near: a
+    bracket): what a digit took in beside it, its box shrunk to what is left; as it is if that is all."""
     members, left, right, top, bottom = group
     if len(members) < 2:
         return group
     region = labels[top:bottom, left:right]
     boxes = {m: extent(region == m) for m in members}
-    near = max(1.0, PRINTED_LINE * height)
 
     def descender(rows: np.ndarray, cols: np.ndarray) -> bool:
         first, last = top + rows[0], top + rows[-1] + 1
@@ -107,14 +108,14 @@ def _percent(labels: np.ndarray, group: list) -> bool:
     return len(rings) >= 2 and _slash(pieces[tallest])
 
 
-def _percent_apart(groups: list[list], labels: np.ndarray, height: float) -> np.ndarray:
-    """Which groups are a percent sign whose rings stand apart from its slash: a slash (_slash) with a
-    ring under RING_SHARE of the row's height on either side."""
+def _percent_apart(groups: list[list], inks: list[np.ndarray], height: float) -> np.ndarray:
+    """Which groups (their inks) are a percent sign whose rings stand apart from its slash: a slash
+    (_slash) with a ring under RING_SHARE of the row's height on either side."""
     found = np.zeros(len(groups), dtype=bool)
     for k in range(1, len(groups) - 1):
         if any(g[4] - g[3] >= RING_SHARE * height for g in (groups[k - 1], groups[k + 1])):
             continue
-        ring_left, stroke, ring_right = (_group_ink(labels, g) for g in groups[k - 1:k + 2])
+        ring_left, stroke, ring_right = inks[k - 1:k + 2]
         if _ring(ring_left) and _ring(ring_right) and _slash(stroke):
             found[k - 1:k + 2] = True
     return found
@@ -136,9 +137,9 @@ def _slash(ink: np.ndarray) -> bool:
 
 
 def _hash(ink: np.ndarray) -> bool:
-    """Whether ink, no wider than tall, is a number sign: two bands of rows inked across (HASH_BAR of the width or more),
-    one in each half, and two strokes down (two runs of ink) in nearly all the other rows, above,
-    between and below them (a 4's bar has one stroke below it)."""
+    """Whether ink, no wider than tall, is a number sign: two bands of rows inked across (HASH_BAR of
+    the width or more), one in each half, and two strokes down (two runs of ink) in nearly all the
+    other rows, above, between and below them (a 4's bar has one stroke below it)."""
     rows, width = ink.shape
     if rows < 8 or width > rows:  # touching digits are wider
         return False
@@ -153,11 +154,10 @@ def _hash(ink: np.ndarray) -> bool:
     return bool(np.mean(strokes[~across] == 2) >= HASH_BAR)
 
 
-def _cross(labels: np.ndarray, group: list) -> bool:
-    """Whether the group's ink is a plus sign: a bar across its middle fifth of rows from side to side,
-    one down its middle fifth of columns from top to bottom, and next to no ink (CORNER_INK) away from
-    the middle two fifths both ways (a handwritten 4 crossed like a plus has its arm there)."""
-    ink = _group_ink(labels, group)
+def _cross(ink: np.ndarray) -> bool:
+    """Whether ink is a plus sign: a bar across its middle fifth of rows from side to side, one down
+    its middle fifth of columns from top to bottom, and next to no ink (CORNER_INK) away from the
+    middle two fifths both ways (a handwritten 4 crossed like a plus has its arm there)."""
     rows, cols = ink.shape
     across = ink[2 * rows // 5:max(3 * rows // 5, 2 * rows // 5 + 1)].any(axis=0).mean()
     down = ink[:, 2 * cols // 5:max(3 * cols // 5, 2 * cols // 5 + 1)].any(axis=1).mean()
