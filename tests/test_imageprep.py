@@ -22,6 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import real_world_set  # noqa: E402  (the real-world set's drawings: photos, numbers, lines, light)
 
 
+FONTS = Path(matplotlib.get_data_path()) / "fonts" / "ttf"  # matplotlib's own faces: on every installation
+
+
+def _font(face: str, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONTS / face), size)
+
+
 def _png(image: Image.Image, fmt="PNG", **kw) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **kw)
@@ -204,7 +211,7 @@ def test_a_photographed_digit_is_20_pixels_tall(mnist_test_digits):
 
 def _number(text, gap, font_size=90, broken=False):
     """Printed digits side by side: gap in pixels between them (negative: they touch)."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), font_size)
+    font = _font("DejaVuSans-Bold.ttf", font_size)
     glyphs = []
     for ch in text:
         g = Image.new("L", (font_size, int(font_size * 1.3)), 255)
@@ -247,7 +254,7 @@ def test_numbers_are_cut_into_their_digits_left_to_right(text, gap, broken):
 def _on_a_plate(text: str, plate: int, wall: int, angle: float) -> Image.Image:
     """text printed light (grey 240, lighter than the wall) on a dark plate (grey plate) on a light wall (grey wall), the
     plate turned angle degrees: a house number, a sign."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 70)
+    font = _font("DejaVuSans-Bold.ttf", 70)
     left, top, right, bottom = font.getbbox(text)
     sign = Image.new("L", (right - left + 60, bottom - top + 60), plate)
     ImageDraw.Draw(sign).text((30 - left, 30 - top), text, fill=240, font=font)
@@ -340,7 +347,7 @@ def test_the_dot_of_a_dotted_zero_leaves_the_zero_a_digit(seed, index):
 def _small_print(text: str, face: str, size: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """text printed size pixels high (a screenshot of a form, an invoice) with a margin of size all
     round, and the box (left, top, right, bottom) of its ink."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf" / face), size)
+    font = _font(face, size)
     left, top, right, bottom = font.getbbox(text)
     image = Image.new("L", (right - left + 2 * size, bottom - top + 2 * size), 255)
     ImageDraw.Draw(image).text((size - left, size - top), text, fill=30, font=font)
@@ -442,7 +449,7 @@ def test_a_period_comma_or_colon_between_digits_is_not_read(text, at, mark, radi
 def _printed_with_symbol(before, symbol, after, face, size, drawn):
     """before, symbol and after printed in a row (the symbol left blank unless drawn), on a margin of
     paper: the digits lie where they lie with the symbol."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf" / face), size)
+    font = _font(face, size)
     width = int(font.getlength(before + symbol + after)) + 2 * size
     image = Image.new("L", (width, 2 * size), 255)
     pen = ImageDraw.Draw(image)
@@ -543,7 +550,7 @@ def _wrong_counts(category: str, digits: np.ndarray, fewest: int) -> int:
 
 @pytest.mark.parametrize("char", "8014")
 def test_a_tight_crop_of_a_bold_digit_is_read_as_with_a_margin(char):
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 120)
+    font = _font("DejaVuSans-Bold.ttf", 120)
     glyph = Image.new("L", (100, 150), 255)
     ImageDraw.Draw(glyph).text((0, -10), char, fill=0, font=font)
     page = np.asarray(glyph)
@@ -563,7 +570,7 @@ def test_light_left_at_the_edge_of_a_photo_is_not_read_as_a_digit(seed, text):
     as 4 digits) or joined the number into one ("94" as 1)."""
     rng = np.random.default_rng(seed)
     assert "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(2, 6)))) == text
-    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+    font = FONTS / "DejaVuSans.ttf"
     image = np.asarray(real_world_set.printed_number(rng, font, text).convert("L"))
     assert len(prepare_digits(image)) == len(text)
 
@@ -631,7 +638,7 @@ def test_the_base_of_a_2_broken_off_is_no_underline(face, gap):
     """A 2 whose base has broken off (a pen lifted, worn print) has a straight line on its own under
     the rest, as wide as it, but not past it on both sides: it stays. Without that condition it went,
     and the 2 read as 7."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf" / face), 90)
+    font = _font(face, 90)
     glyph = Image.new("L", (120, 150), 255)
     ImageDraw.Draw(glyph).text((15, 10), "2", fill=0, font=font)
     page = np.asarray(glyph).copy()
@@ -806,7 +813,7 @@ def test_a_printed_8_or_0_is_not_taken_for_a_box(face, size, text):
     bold 8 a little larger, the inner edges of its loops are straight and its top and bottom flat: a
     box but for the rest of its strokes beside its lines; in a thin one, a box with nothing inside as
     tall as a digit."""
-    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / face), size)
+    font = _font(face, size)
     image = Image.new("L", (int(font.getlength(text)) + size, size * 2), 255)
     ImageDraw.Draw(image).text((size // 3, size // 4), text, fill=0, font=font)
     _assert_no_line_found(image)
