@@ -104,8 +104,9 @@ def _percent(labels: np.ndarray, group: list) -> bool:
     region = labels[top:bottom, left:right]
     pieces = [region == m for m in members]
     tallest = int(np.argmax([np.count_nonzero(piece.any(axis=1)) for piece in pieces]))
-    rings = [k for k, piece in enumerate(pieces) if k != tallest and _ring(piece)]
-    return len(rings) >= 2 and _slash(pieces[tallest])
+    if not _slash(pieces[tallest]):  # first: a page of text has many groups of many pieces
+        return False
+    return sum(_ring(piece) for k, piece in enumerate(pieces) if k != tallest) >= 2
 
 
 def _percent_apart(groups: list[list], inks: list[np.ndarray], height: float) -> np.ndarray:
