@@ -85,11 +85,31 @@ def views(pixels: np.ndarray) -> np.ndarray:
 
 
 SPLIT_MARGIN = 0.4  # how much surer of both halves than of the whole a reading of two touching digits must be
+JOIN_MARGIN = 0.2  # how much surer of a piece of ink than of its least sure part a reading of it as one digit must be
+JOIN_DOUBT = 0.3  # ... and its doubt (1 - confidence) under this share of that part's
 
 
 def _prediction(probabilities: np.ndarray, prepared: PreparedDigit) -> Prediction:
     return Prediction(int(probabilities.argmax()), float(probabilities.max()), [float(v) for v in probabilities],
                       prepared.pixels, prepared.inverted, prepared.box)
+
+
+def _split_or_whole(row: np.ndarray, prepared: PreparedDigit, half_probs) -> list[Prediction]:
+    """A prepared digit's reading, its confidences row: itself, or the halves of its split (their
+    confidences next in half_probs, two a split) that the network is surest of, where it is surer of
+    each than of the whole by SPLIT_MARGIN."""
+    chosen, sure = [_prediction(row, prepared)], row.max() + SPLIT_MARGIN
+    for split in prepared.splits:
+        left, right = next(half_probs), next(half_probs)
+        if min(left.max(), right.max()) > sure:
+            chosen, sure = [_prediction(left, split[0]), _prediction(right, split[1])], min(left.max(), right.max())
+    return chosen
+
+
+def _one_digit(whole: float, least_part: float) -> bool:
+    """Whether the network's confidence in a piece of ink read whole so outweighs its confidence in
+    the least sure of the parts it was cut into that it is one digit."""
+    return whole > least_part + JOIN_MARGIN and 1 - whole < JOIN_DOUBT * (1 - least_part)
 
 
 class ImagePredictor:
@@ -112,21 +132,29 @@ class ImagePredictor:
         return self.probabilities(views(pixels)).reshape(VIEWS, len(pixels), -1).mean(axis=0)
 
     def predict_prepared(self, prepared: list[PreparedDigit]) -> Reading:
-        """The prepared digits read; one whose ink may be two touching digits (its splits) is read as
+        """The prepared digits read. One whose ink may be two touching digits (its splits) is read as
         the two halves of the split the network is surest of both halves of, where it is surer of each
         than of the whole by SPLIT_MARGIN (a single digit cut in two reads as two digits, now and then,
-        a little surer than as one: docs/real-world.md)."""
+        a little surer than as one: docs/real-world.md). Digits cut from one piece of ink for its shape
+        are read as that one piece (their first's joined) where the network is surer of it than of the
+        least sure of them by JOIN_MARGIN and its doubt is under JOIN_DOUBT of that one's (a wide 0 cut
+        into a 6 and a 2; a doubt ratio alone, as a margin alone, joined two touching printed 4s)."""
         halves = [half for p in prepared for split in p.splits for half in split]
-        probs = self.digit_probabilities(np.stack([p.pixels for p in prepared + halves]))
-        half_probs = iter(probs[len(prepared):])
-        predictions = []
-        for row, p in zip(probs, prepared):
-            chosen, sure = [_prediction(row, p)], row.max() + SPLIT_MARGIN
-            for split in p.splits:
-                left, right = next(half_probs), next(half_probs)
-                if min(left.max(), right.max()) > sure:
-                    chosen, sure = [_prediction(left, split[0]), _prediction(right, split[1])], min(left.max(), right.max())
-            predictions += chosen
+        joined = [p.joined for p in prepared if p.joined is not None]
+        probs = self.digit_probabilities(np.stack([p.pixels for p in prepared + halves + joined]))
+        half_probs = iter(probs[len(prepared):len(prepared) + len(halves)])
+        readings = [_split_or_whole(row, p, half_probs) for row, p in zip(probs, prepared)]
+        joined_probs = iter(probs[len(prepared) + len(halves):])
+        predictions, k = [], 0
+        while k < len(prepared):
+            p = prepared[k]
+            whole = next(joined_probs) if p.joined is not None else None
+            if whole is not None and _one_digit(whole.max(), probs[k:k + p.joins].max(axis=1).min()):
+                predictions.append(_prediction(whole, p.joined))
+                k += p.joins
+            else:
+                predictions += readings[k]
+                k += 1
         return Reading(predictions)
 
     def read_image(self, source, name: str = "image", max_pixels: int = MAX_PIXELS) -> Reading:

@@ -30,6 +30,10 @@ class PreparedDigit:
     # the same ink as two touching digits, cut in a few places, where its shape leaves that in doubt
     # (pieces.doubtful_cuts): a reader with a model keeps whichever it reads most surely
     splits: list[tuple[PreparedDigit, PreparedDigit]] = field(default_factory=list)
+    # the first of `joins` digits cut from one piece of ink for its shape (pieces.split_touching): that
+    # ink as one digit (a wide 0 cut in two), for a reader to keep where it reads it far more surely
+    joined: PreparedDigit | None = None
+    joins: int = 0
 
 
 class _Ink(NamedTuple):
@@ -134,7 +138,7 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     a row written or photographed askew turned towards level first (row_turn)."""
     ink = _found_ink(image)
     labels, kept, slices = ink.labels, ink.kept, ink.slices
-    masks = []
+    masks, wholes = [], {}
     groups = digit_groups(labels, kept, slices)
     row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
     widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
@@ -144,6 +148,8 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         # several pieces was merged as one broken digit and stays whole.
         spanning = max(widths[m] for m in members) >= 0.8 * (gx1 - gx0)
         parts = split_touching(member_mask, gx0, gx1, row_height) if spanning else [(gx0, gx1)]
+        if len(parts) > 1:
+            wholes[len(masks)] = (member_mask, len(parts))
         for x0, x1 in parts:
             cuts = doubtful_cuts(member_mask, x0, x1, row_height) if spanning else []
             masks.append((_columns(member_mask, x0, x1),
@@ -155,6 +161,8 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         digit = _digit(ink, part, part_extent, turn)
         digit.splits = [tuple(_digit(ink, half, extent(half), turn) for half in halves) for halves in splits]
         digits.append(digit)
+    for first, (whole, count) in wholes.items():
+        digits[first].joined, digits[first].joins = _digit(ink, whole, extent(whole), turn), count
     return digits
 
 
