@@ -138,7 +138,7 @@ class ImagePredictor:
         a little surer than as one: docs/real-world.md). Digits cut from one piece of ink for its shape
         are read as that one piece (their first's joined) where the network is surer of it than of the
         least sure of them by JOIN_MARGIN and its doubt is under JOIN_DOUBT of that one's (a wide 0 cut
-        into a 6 and a 2; a doubt ratio alone, as a margin alone, joined two touching printed 4s)."""
+        into a 6 and a 2; a margin alone joined two touching printed 4s: docs/real-world.md)."""
         halves = [half for p in prepared for split in p.splits for half in split]
         joined = [p.joined for p in prepared if p.joined is not None]
         probs = self.digit_probabilities(np.stack([p.pixels for p in prepared + halves + joined]))
