@@ -50,6 +50,31 @@ def test_a_wide_0_cut_for_its_shape_is_offered_whole_and_pieces_apart_are_not():
     assert [digit.joined for digit in prepare_digits(strokes((320, 240), halves))] == [None, None]
 
 
+def test_in_a_turned_row_a_cut_between_touching_digits_follows_the_turn():
+    """Two 1s whose bases touch, in a row photographed turned 15 degrees: a cut straight down the
+    image would give each half a corner of the other digit; one of the cuts offered runs along the
+    turn, its halves each with their own digit's top and bottom (within 2 pixels)."""
+
+    def turned(lines):
+        return strokes((760, 300), lines).rotate(15, expand=True, fillcolor=255, resample=Image.Resampling.BICUBIC)
+
+    def ink_box(image):
+        ink = np.asarray(image) < 128
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        return cols[0], rows[0], cols[-1] + 1, rows[-1] + 1
+
+    def one(x):
+        return [[(x - 25, 110), (x, 90), (x, 210)], [(x - 30, 210), (x + 30, 210)]]
+
+    four = [[(140, 90), (110, 170), (190, 170)], [(175, 110), (175, 210)]]
+    five = [[(700, 90), (630, 90), (625, 140), (690, 140), (700, 180), (640, 210)]]
+    first, second = one(330), one(392)
+    _, pair, _ = prepare_digits(turned(four + first + second + five))
+    (_, top_1, _, bottom_1), (_, top_2, _, bottom_2) = ink_box(turned(first)), ink_box(turned(second))
+    assert any(abs(left.box[1] - top_1) <= 2 and abs(left.box[3] - bottom_1) <= 2
+               and abs(right.box[1] - top_2) <= 2 and abs(right.box[3] - bottom_2) <= 2 for left, right in pair.splits)
+
+
 def _side_by_side(left: np.ndarray, right: np.ndarray, overlap: int) -> Image.Image:
     """Two MNIST digits (white on black) enlarged and moved together by overlap pixels, dark on light."""
     big = [np.asarray(Image.fromarray(d).resize((112, 112), Image.Resampling.BICUBIC), dtype=np.float32) for d in (left, right)]

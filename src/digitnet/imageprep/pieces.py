@@ -244,29 +244,48 @@ def split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) 
     return split_touching(mask, x0, x0 + cut, row_height) + split_touching(mask, x0 + cut, x1, row_height)
 
 
-def doubtful_cuts(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) -> list[int]:
-    """Where mask[:, x0:x1], one digit to split_touching, might part if it were two touching digits (a
-    narrow 1 against a 7, too little wider than tall to split for its shape alone): where it is at least
-    DOUBT_ASPECT as wide as tall (its height or the row's, as for split_touching), its DOUBT_CUTS
-    thinnest columns between a fifth and four fifths of its width that are local minima of its columns'
-    ink and leave digits' height (FRAGMENT_SHARE) on both sides; none where it cannot be two."""
+def doubtful_cuts(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0, turn: float = 0.0
+                   ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The halves (masks) that mask[:, x0:x1], one digit to split_touching, might part into if it were two
+    touching digits (a narrow 1 against a 7, too little wider than tall to split for its shape alone):
+    where it is at least DOUBT_ASPECT as wide as tall (its height or the row's, as for split_touching),
+    cut at its DOUBT_CUTS thinnest columns between a fifth and four fifths of its width that are local
+    minima of its columns' ink and leave digits' height (FRAGMENT_SHARE) on both sides; none where it
+    cannot be two. Columns run across the row turned by turn degrees (row_turn's): in a row
+    photographed turned, the line between two touching digits is turned with them."""
     part = mask[:, x0:x1]
     own = _height(part)
     width = x1 - x0
     height = max(own, row_height)
     if not own or width < DOUBT_ASPECT * height or width < 8:
         return []
-    columns = ndimage.uniform_filter1d(part.sum(axis=0).astype(float), 3)
-    inner = np.arange(width // 5, width - width // 5)
+    rows, cols = np.nonzero(part)
+    angle = math.radians(turn)
+    along = cols * math.cos(angle) + (rows - rows.mean()) * math.sin(angle) if turn else cols
+    bins = np.floor(along).astype(int)
+    bins -= min(0, int(bins.min()))
+    count = max(width, int(bins.max()) + 1)
+    columns = ndimage.uniform_filter1d(np.bincount(bins, minlength=count).astype(float), 3)
+    inner = np.arange(count // 5, count - count // 5)
     minima = [c for c in inner if columns[c] <= columns[c - 1] and columns[c] <= columns[c + 1]]
     cuts = []
     for c in sorted(minima, key=lambda c: columns[c]):
-        if min(_height(part[:, :c]), _height(part[:, c:])) >= FRAGMENT_SHARE * height \
-                and all(abs(c - other) > width // 10 for other in cuts):
+        if min(_span(rows[bins < c]), _span(rows[bins >= c])) >= FRAGMENT_SHARE * height \
+                and all(abs(c - other) > count // 10 for other in cuts):
             cuts.append(c)
         if len(cuts) == DOUBT_CUTS:
             break
-    return [x0 + c for c in cuts]
+    halves = []
+    for c in cuts:
+        pair = np.zeros_like(mask), np.zeros_like(mask)
+        for half, side in zip(pair, (bins < c, bins >= c)):
+            half[rows[side], x0 + cols[side]] = True
+        halves.append(pair)
+    return halves
+
+
+def _span(rows: np.ndarray) -> int:
+    return int(rows.max() - rows.min() + 1) if len(rows) else 0
 
 
 def number_box(slices: list[tuple]) -> tuple[int, int, int, int]:

@@ -138,7 +138,7 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
     a row written or photographed askew turned towards level first (row_turn)."""
     ink = _found_ink(image)
     labels, kept, slices = ink.labels, ink.kept, ink.slices
-    masks, wholes = [], {}
+    pieces, wholes = [], {}
     groups = digit_groups(labels, kept, slices)
     row_height = float(np.median([y1 - y0 for _, _, _, y0, y1 in groups]))
     widths = {label: piece[1].stop - piece[1].start for label, piece in zip(kept, slices)}
@@ -149,16 +149,15 @@ def prepare_digits(image: Image.Image | np.ndarray) -> list[PreparedDigit]:
         spanning = max(widths[m] for m in members) >= 0.8 * (gx1 - gx0)
         parts = split_touching(member_mask, gx0, gx1, row_height) if spanning else [(gx0, gx1)]
         if len(parts) > 1:
-            wholes[len(masks)] = (member_mask, len(parts))
-        for x0, x1 in parts:
-            cuts = doubtful_cuts(member_mask, x0, x1, row_height) if spanning else []
-            masks.append((_columns(member_mask, x0, x1),
-                          [(_columns(member_mask, x0, cut), _columns(member_mask, cut, x1)) for cut in cuts]))
-    extents = [extent(part) for part, _ in masks]
+            wholes[len(pieces)] = (member_mask, len(parts))
+        pieces += [(member_mask, x0, x1, spanning) for x0, x1 in parts]
+    masks = [_columns(member_mask, x0, x1) for member_mask, x0, x1, _ in pieces]
+    extents = [extent(part) for part in masks]
     turn = row_turn([((cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2) for rows, cols in extents])
     digits = []
-    for (part, splits), part_extent in zip(masks, extents):
+    for (member_mask, x0, x1, spanning), part, part_extent in zip(pieces, masks, extents):
         digit = _digit(ink, part, part_extent, turn)
+        splits = doubtful_cuts(member_mask, x0, x1, row_height, turn) if spanning else []
         digit.splits = [tuple(_digit(ink, half, extent(half), turn) for half in halves) for halves in splits]
         digits.append(digit)
     for first, (whole, count) in wholes.items():
