@@ -261,7 +261,7 @@ def _holds_a_digit(inside: np.ndarray) -> bool:
     """Whether the ink inside a would-be box has a piece at least HELD_SHARE of the box's height tall: a
     digit written in it. A thin 8 whose loops' sides and flattened ends are the box has only the short
     bits of its waist inside."""
-    pieces, count = ndimage.label(inside, structure=np.ones((3, 3)))
+    pieces, _ = ndimage.label(inside, structure=np.ones((3, 3)))
     heights = [rows.stop - rows.start for rows, _ in ndimage.find_objects(pieces)]
     return max(heights, default=0) >= HELD_SHARE * inside.shape[0]
 

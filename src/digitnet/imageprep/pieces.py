@@ -218,8 +218,12 @@ def _merge_fragments(groups: list[list]) -> list[list]:
 
 
 def _height(mask: np.ndarray) -> int:
-    rows = np.flatnonzero(mask.any(axis=1))
-    return int(rows[-1] - rows[0] + 1) if len(rows) else 0
+    return _span(np.flatnonzero(mask.any(axis=1)))
+
+
+def _span(rows: np.ndarray) -> int:
+    """How many rows from the first to the last of rows (row numbers of ink, in any order)."""
+    return int(rows.max() - rows.min() + 1) if len(rows) else 0
 
 
 def split_touching(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0) -> list[tuple[int, int]]:
@@ -253,13 +257,12 @@ def doubtful_cuts(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0, t
     minima of its columns' ink and leave digits' height (FRAGMENT_SHARE) on both sides; none where it
     cannot be two. Columns run across the row turned by turn degrees (row_turn's): in a row
     photographed turned, the line between two touching digits is turned with them."""
-    part = mask[:, x0:x1]
-    own = _height(part)
+    rows, cols = np.nonzero(mask[:, x0:x1])
+    own = _span(rows)
     width = x1 - x0
     height = max(own, row_height)
     if not own or width < DOUBT_ASPECT * height or width < 8:
         return []
-    rows, cols = np.nonzero(part)
     angle = math.radians(turn)
     along = cols * math.cos(angle) + (rows - rows.mean()) * math.sin(angle) if turn else cols
     bins = np.floor(along).astype(int)
@@ -282,10 +285,6 @@ def doubtful_cuts(mask: np.ndarray, x0: int, x1: int, row_height: float = 0.0, t
             half[rows[side], x0 + cols[side]] = True
         halves.append(pair)
     return halves
-
-
-def _span(rows: np.ndarray) -> int:
-    return int(rows.max() - rows.min() + 1) if len(rows) else 0
 
 
 def number_box(slices: list[tuple]) -> tuple[int, int, int, int]:
