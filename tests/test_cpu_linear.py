@@ -20,30 +20,37 @@ needs_onednn = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reas
 ZEN5 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\nflags\t\t: fpu avx2 avx512f avx512_bf16\n"
 
 
-@pytest.fixture(params=[False, True], ids=["mkl-avx512-or-half-width", "full-width-avx512-beside-mkl-avx2"])
+@pytest.fixture(params=cpu_linear.PLANS)
 def plan(request, monkeypatch):
-    """Either CPU's plan, whatever CPU runs the test: True where oneDNN takes every large GEMM."""
+    """Each CPU's plan, whatever CPU runs the test."""
     return _use_plan(monkeypatch, request.param)
 
 
-def _use_plan(monkeypatch, onednn_outruns_mkl: bool) -> bool:
-    monkeypatch.setattr(cpu_linear, "onednn_outruns_mkl", lambda: onednn_outruns_mkl)
-    return onednn_outruns_mkl
+def _use_plan(monkeypatch, plan: str) -> str:
+    monkeypatch.setattr(cpu_linear, "cpu_plan", lambda: plan)
+    return plan
+
+
+XEON = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 207\n"
+        "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16\n")
+EVERY, FORWARD, MKL = cpu_linear.EVERY_LARGE_GEMM, cpu_linear.LARGE_HIDDEN_FORWARD, cpu_linear.MKL_ONLY
 
 
 @pytest.mark.parametrize(("cpuinfo", "expected"), [
-    (ZEN5, True),
-    (ZEN5.replace("cpu family\t: 26", "cpu family\t: 27"), True),  # later families keep full-width AVX-512
-    (ZEN5.replace("cpu family\t: 26", "cpu family\t: 25"), False),  # Zen 4: AVX-512 as two 256-bit halves
-    (ZEN5.replace(" avx512f", ""), False),
-    (ZEN5.replace("AuthenticAMD", "GenuineIntel").replace("cpu family\t: 26", "cpu family\t: 6"), False),
-    (ZEN5.replace("AuthenticAMD", "GenuineIntel"), False),  # MKL runs AVX-512 on Intel itself
-    (ZEN5.replace("cpu family\t: 26", "cpu family\t: twenty-six"), False),
-    ("", False),
-    (ZEN5 + "\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n", True),  # the first processor decides
+    (ZEN5, EVERY),
+    (ZEN5.replace("cpu family\t: 26", "cpu family\t: 27"), EVERY),  # later families keep full-width AVX-512
+    (ZEN5.replace("cpu family\t: 26", "cpu family\t: 25"), FORWARD),  # Zen 4: AVX-512 as two 256-bit halves
+    (ZEN5.replace(" avx512f", ""), FORWARD),
+    (XEON, MKL),  # MKL runs AVX-512 on Intel itself
+    (XEON.replace(" avx512f", ""), FORWARD),
+    (ZEN5.replace("AuthenticAMD", "GenuineIntel"), MKL),
+    (ZEN5.replace("cpu family\t: 26", "cpu family\t: twenty-six"), FORWARD),
+    ("", FORWARD),
+    (ZEN5 + "\nprocessor\t: 1\nvendor_id\t: GenuineIntel\n", EVERY),  # the first processor decides
+    (XEON + "\nprocessor\t: 1\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\n", MKL),
 ])
 def test_the_plan_follows_the_cpu_vendor_family_and_avx512(cpuinfo, expected):
-    assert cpu_linear.cpu_runs_avx512_beside_mkl_avx2(first_processor(cpuinfo)) is expected
+    assert cpu_linear.plan_for(first_processor(cpuinfo)) == expected
 
 
 @needs_onednn
@@ -67,7 +74,7 @@ def test_each_form_computes_its_product(rows, inputs, outputs, transposed_grad):
 
 @needs_onednn
 def test_where_mkl_is_as_fast_only_large_hidden_layers_forward_on_full_batches_take_onednn(monkeypatch):
-    _use_plan(monkeypatch, False)
+    _use_plan(monkeypatch, FORWARD)
     first, second, top = nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)
     assert cpu_linear.onednn_serves(first, torch.float32, rows=128)
     assert not cpu_linear.onednn_serves(first, torch.float32, rows=128, hidden=False)  # no ReLU to fold in
@@ -81,9 +88,20 @@ def test_where_mkl_is_as_fast_only_large_hidden_layers_forward_on_full_batches_t
     assert MLPLayers(model, torch.bfloat16).buffers(128).onednn == set()
 
 
+def test_where_mkl_runs_avx512_itself_no_layer_takes_onednn(monkeypatch):
+    _use_plan(monkeypatch, MKL)
+    first, second, top = nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)
+    for rows in (32, 128, 512, 4096):
+        for layer in (first, second, top):
+            assert not cpu_linear.onednn_serves(layer, torch.float32, rows)
+            assert not cpu_linear.onednn_serves_gradients(layer, torch.float32, rows)
+    buffers = MLPLayers(build_model((1024, 512), seed=0)).buffers(512)
+    assert buffers.onednn == buffers.onednn_gradients == set()
+
+
 @needs_onednn
 def test_where_onednn_outruns_mkl_every_gemm_of_3m_multiply_adds_takes_it(monkeypatch):
-    _use_plan(monkeypatch, True)
+    _use_plan(monkeypatch, EVERY)
     first, second, top = nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)
     for serves in (cpu_linear.onednn_serves, cpu_linear.onednn_serves_gradients):
         assert serves(first, torch.float32, rows=32) and serves(second, torch.float32, rows=96)
@@ -104,7 +122,7 @@ def test_where_onednn_outruns_mkl_every_gemm_of_3m_multiply_adds_takes_it(monkey
 def test_the_tutorial_step_under_either_plan_matches_autograd_and_sgd(plan, hidden, sizes):
     step = assert_fused_step_matches_autograd(hidden, sizes)
     small = hidden == (64, 32, 16)  # 50 x 784 x 64: under 3M multiply-adds, MKL under either plan
-    assert bool(step.mlp.buffers(sizes[0]).onednn_gradients) == (plan and not small)
+    assert bool(step.mlp.buffers(sizes[0]).onednn_gradients) == (plan == EVERY and not small)
 
 
 @needs_onednn
@@ -114,7 +132,7 @@ def test_the_tutorial_step_under_either_plan_matches_autograd_and_sgd(plan, hidd
 ])
 def test_the_written_out_backward_under_either_plan_matches_autograd(plan, recipe, overrides, sizes):
     _, step = assert_backprop_matches_autograd(get_recipe(recipe, **overrides), (256, 128), sizes)
-    assert step.mlp.buffers(96).onednn_gradients == ({0, 1} if plan else set())
+    assert step.mlp.buffers(96).onednn_gradients == ({0, 1} if plan == EVERY else set())
 
 
 @pytest.mark.parametrize("form", ["linear", "input_gradient", "weight_gradient"])
@@ -129,7 +147,7 @@ def test_a_torch_whose_primitive_is_gone_or_changed_keeps_mkl(monkeypatch, form,
         return real(*args, **kwargs) * 1.01
 
     cpu_linear._linear_pointwise_matches.cache_clear()
-    monkeypatch.setattr(cpu_linear, "onednn_outruns_mkl", lambda: True)
+    _use_plan(monkeypatch, EVERY)
     monkeypatch.setattr(cpu_linear, form, {"missing": missing, "silently_different": different}[primitive])
     try:
         batches = random_batches([128] * 3)
@@ -145,9 +163,9 @@ def test_a_torch_whose_primitive_is_gone_or_changed_keeps_mkl(monkeypatch, form,
 
 
 @needs_onednn
-@pytest.mark.parametrize(("hidden", "rows", "onednn_layers"), [((256, 128), 4096, {True: 3, False: 1}),
-                                                                ((256, 128), 8, {True: 0, False: 0}),
-                                                                ((32,), 4096, {True: 1, False: 0})])
+@pytest.mark.parametrize(("hidden", "rows", "onednn_layers"), [((256, 128), 4096, {EVERY: 3, FORWARD: 1, MKL: 0}),
+                                                                ((256, 128), 8, {EVERY: 0, FORWARD: 0, MKL: 0}),
+                                                                ((32,), 4096, {EVERY: 1, FORWARD: 0, MKL: 0})])
 def test_evaluation_passes_take_onednn_where_it_serves_and_give_the_model_s_output(plan, monkeypatch, hidden, rows,
                                                                                    onednn_layers):
     calls = []

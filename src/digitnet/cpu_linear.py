@@ -2,24 +2,29 @@
 
 PyTorch's float32 GEMMs on the CPU are MKL's, which takes its AVX-512 code only on Intel CPUs and runs
 AVX2 on AMD ones. oneDNN (in every x86 build of torch) runs AVX-512 wherever the CPU has it. What that is
-worth depends on the CPU, so there are two plans, chosen from /proc/cpuinfo, never from a timing, so that
-a run still repeats bit for bit from its seed on one machine:
+worth depends on the CPU, so there are three plans (PLANS), chosen from /proc/cpuinfo, never from a timing,
+so that a run still repeats bit for bit from its seed on one machine:
 
-- AVX-512 at full width beside MKL's AVX2 (AMD, family 26 and later: Zen 5): oneDNN's products ran at
-  about twice MKL's, 406 against 202 GFLOP/s on 2 cores for best's first layer, for the forward pass, the
-  weight gradient and the gradient flowing below alike; each oneDNN call also costs about 13 us whatever
-  its size, so a layer takes oneDNN for all three of its GEMMs when they have at least MIN_MULTIPLY_ADDS
-  multiply-adds each (benchmarks/cpu_linear.py --all-gemms on a 2-core EPYC of family 26: at batch 128,
-  784 -> 256 1.9-2.1x as fast, 256 -> 128 1.1-1.4x, 128 -> 10 0.3-0.5x; at batch 32, 256 -> 128
-  0.6-0.8x, 784 -> 64 0.8-1.0x). oneDNN's outputs are new tensors: a large one costs page faults where
-  the allocator has given freed memory back to the system (in that benchmark's changing sizes, 784 ->
-  1024 at batch 32 and 64), none in a training step's steady round of the same sizes (0 a step, best
-  and tutorial, counted by getrusage in a throw-away probe; training also keeps freed memory for reuse,
-  training/memory.py).
-- elsewhere (Zen 4, where AVX-512 runs as two 256-bit halves; Intel, where MKL runs AVX-512 itself): only
-  a hidden layer's forward pass, as one primitive with its ReLU: on a 2-core Zen 4 EPYC, alone and hot,
-  float32 at batch 128 784 -> 256 1.25-1.44x as fast as MKL's GEMM then the ReLU, 784 -> 512
-  1.12-1.26x, 784 -> 1024 1.18-1.46x, 512 -> 256 1.09x, but 256 -> 128 0.76-0.86x and 784 -> 64
+- EVERY_LARGE_GEMM, AVX-512 at full width beside MKL's AVX2 (AMD, family 26 and later: Zen 5): oneDNN's
+  products ran at about twice MKL's, 406 against 202 GFLOP/s on 2 cores for best's first layer, for the
+  forward pass, the weight gradient and the gradient flowing below alike; each oneDNN call also costs
+  about 13 us whatever its size, so a layer takes oneDNN for all three of its GEMMs when they have at
+  least MIN_MULTIPLY_ADDS multiply-adds each (benchmarks/cpu_linear.py --all-gemms on a 2-core EPYC of
+  family 26: at batch 128, 784 -> 256 1.9-2.1x as fast, 256 -> 128 1.1-1.4x, 128 -> 10 0.3-0.5x; at
+  batch 32, 256 -> 128 0.6-0.8x, 784 -> 64 0.8-1.0x). oneDNN's outputs are new tensors: a large one costs
+  page faults where the allocator has given freed memory back to the system (in that benchmark's
+  changing sizes, 784 -> 1024 at batch 32 and 64), none in a training step's steady round of the same
+  sizes (0 a step, best and tutorial, counted by getrusage in a throw-away probe; training also keeps
+  freed memory for reuse, training/memory.py).
+- MKL_ONLY, MKL running AVX-512 itself (Intel with AVX-512): on a 2-core Xeon of family 6 model 207
+  (AMX, 2026-11-29) oneDNN's forward with its ReLU was no faster than MKL's GEMM at any of the shapes
+  (0.94-1.17x at batch 128-512, 0.5-0.7x for the small layers) and its gradients slower (0.6-0.8x);
+  inside best's whole step MKL alone measured 1.06x as fast as the forward through oneDNN
+  (benchmarks/paired_steps.py --baseline-src, 100 cycles), the tutorial's 1.01x.
+- LARGE_HIDDEN_FORWARD, elsewhere (Zen 4, where AVX-512 runs as two 256-bit halves; CPUs without
+  AVX-512): only a hidden layer's forward pass, as one primitive with its ReLU: on a 2-core Zen 4 EPYC,
+  alone and hot, float32 at batch 128 784 -> 256 1.25-1.44x as fast as MKL's GEMM then the ReLU, 784 ->
+  512 1.12-1.26x, 784 -> 1024 1.18-1.46x, 512 -> 256 1.09x, but 256 -> 128 0.76-0.86x and 784 -> 64
   0.86-0.90x; 784 -> 256 at batch 512 1.08-1.21x, at batch 32 0.93-0.98x. So it serves float32 layers
   of at least MIN_WEIGHTS weights on batches of at least MIN_ROWS rows; inside best's whole step that
   gained 1.023x, 1.026x and 0.997x in three runs of paired blocks. The weight gradient through oneDNN
@@ -43,21 +48,23 @@ from digitnet import cpuinfo
 MIN_WEIGHTS, MIN_ROWS = 100_000, 64
 MIN_MULTIPLY_ADDS = 3_000_000
 FULL_WIDTH_AVX512_FAMILY = 26  # AMD's Zen 5
+EVERY_LARGE_GEMM, LARGE_HIDDEN_FORWARD, MKL_ONLY = "every-large-gemm", "large-hidden-forward", "mkl-only"
+PLANS = (EVERY_LARGE_GEMM, LARGE_HIDDEN_FORWARD, MKL_ONLY)
 
 
 def onednn_serves(layer: torch.nn.Linear, dtype: torch.dtype, rows: int, hidden: bool = True) -> bool:
     """Whether oneDNN is the faster forward pass for this layer (ReLU'd where hidden) computing in dtype
     on batches of rows."""
-    if not _float32_on_cpu(layer, dtype) or not _linear_pointwise_matches():
+    if cpu_plan() == MKL_ONLY or not _float32_on_cpu(layer, dtype) or not _linear_pointwise_matches():
         return False
-    if onednn_outruns_mkl():
+    if cpu_plan() == EVERY_LARGE_GEMM:
         return _multiply_adds(layer, rows) >= MIN_MULTIPLY_ADDS
     return hidden and layer.weight.numel() >= MIN_WEIGHTS and rows >= MIN_ROWS
 
 
 def onednn_serves_gradients(layer: torch.nn.Linear, dtype: torch.dtype, rows: int) -> bool:
     """Whether oneDNN is the faster way to this layer's weight gradient and the gradient below it."""
-    return (_float32_on_cpu(layer, dtype) and onednn_outruns_mkl() and _linear_pointwise_matches()
+    return (_float32_on_cpu(layer, dtype) and cpu_plan() == EVERY_LARGE_GEMM and _linear_pointwise_matches()
             and _multiply_adds(layer, rows) >= MIN_MULTIPLY_ADDS)
 
 
@@ -97,19 +104,25 @@ def weight_gradient(grad: torch.Tensor, below: torch.Tensor) -> torch.Tensor:
 
 
 @functools.cache
-def onednn_outruns_mkl() -> bool:
-    """Whether this CPU runs AVX-512 at full width while MKL gives it AVX2 (AMD, family 26 and later)."""
-    return cpu_runs_avx512_beside_mkl_avx2(cpuinfo.first_processor())
+def cpu_plan() -> str:
+    """This CPU's plan: one of PLANS."""
+    return plan_for(cpuinfo.first_processor())
 
 
-def cpu_runs_avx512_beside_mkl_avx2(fields: dict[str, str]) -> bool:
-    """From /proc/cpuinfo's fields: an AMD CPU of family FULL_WIDTH_AVX512_FAMILY or later with AVX-512."""
+def plan_for(fields: dict[str, str]) -> str:
+    """From /proc/cpuinfo's fields: EVERY_LARGE_GEMM for an AMD CPU of family FULL_WIDTH_AVX512_FAMILY or
+    later with AVX-512, MKL_ONLY for an Intel CPU with AVX-512, LARGE_HIDDEN_FORWARD for any other."""
+    avx512 = "avx512f" in fields.get("flags", "").split()
+    vendor = fields.get("vendor_id")
     try:
         family = int(fields.get("cpu family", ""))
     except ValueError:
-        return False
-    return (fields.get("vendor_id") == "AuthenticAMD" and family >= FULL_WIDTH_AVX512_FAMILY
-            and "avx512f" in fields.get("flags", "").split())
+        family = 0
+    if avx512 and vendor == "AuthenticAMD" and family >= FULL_WIDTH_AVX512_FAMILY:
+        return EVERY_LARGE_GEMM
+    if avx512 and vendor == "GenuineIntel":
+        return MKL_ONLY
+    return LARGE_HIDDEN_FORWARD
 
 
 def _float32_on_cpu(layer: torch.nn.Linear, dtype: torch.dtype) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from digitnet import cpu_linear
 from digitnet.cpu_linear import weight_gradient
 from digitnet.recipes import Recipe
 from digitnet.training.fastpath import MLPLayers, StepBuffers
@@ -60,9 +61,10 @@ class BackpropStep(AutogradStep):
         elif k in buf.onednn_gradients:  # oneDNN writes no out=: its new tensor becomes the gradient, where
             # copying it into weight_grad made best's step 1.02x slower (benchmarks/paired_steps.py --baseline-src)
             layer.weight.grad = weight_gradient(grad, below_input)
-        elif weight_grad.numel() >= ACCUMULATE_FROM:  # zeroed, then added to: MKL's overwriting GEMM (beta 0)
-            # took 1.04-1.3x as long for the first layer's 256 x 784 gradient on an AMD EPYC
-            # (benchmarks/step_breakdown.py, wgrad rows)
+        elif weight_grad.numel() >= ACCUMULATE_FROM and cpu_linear.cpu_plan() != cpu_linear.MKL_ONLY:
+            # zeroed, then added to: MKL's overwriting GEMM (beta 0) took 1.04-1.3x as long for the first
+            # layer's 256 x 784 gradient on an AMD EPYC, but 0.81-0.89x on an Intel Xeon, where MKL runs
+            # AVX-512 (benchmarks/step_breakdown.py, wgrad rows)
             weight_grad.zero_().addmm_(grad.t(), below_input)
         else:  # but 0.93x for best's 128 x 256, 1.05x for its 10 x 128 (a throw-away probe, hot)
             torch.mm(grad.t(), below_input, out=weight_grad)
