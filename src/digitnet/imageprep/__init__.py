@@ -24,7 +24,8 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    near the edge (a table beyond the paper), faint or soft ones near it (light the background
    estimate left near a photo's edge) and far larger ones (the paper's edge) dropped; ink in a small
    part of a large image (a number in a photo of a page) is looked at again from the source, on its own,
-   and digits under 20 pixels tall (small print, a screenshot) enlarged by interpolation;
+   and digits under 20 pixels tall (small print, a screenshot) enlarged by interpolation; the dots
+   of dot-matrix print (many alike small dots in rows, a receipt) joined into strokes (dots.py);
 5. components grouped into digits: pieces that overlap horizontally are one digit (a broken
    stroke), a piece far shorter than the row's digits joins its neighbour, and one piece of ink
    much wider than the row is tall is split at a clearly thinnest column (touching digits); marks
@@ -39,9 +40,9 @@ Steps (scipy.ndimage for the filters, morphology and labelling):
    fitted into 20x20, shifted by a sub-pixel amount so its centre of mass is at (14.0, 14.0).
 
 Modules, in the order an image goes through them: loading (file -> grey array), ink (-> ink map),
-lines (straight lines that are no digit taken out), pieces (-> digits; symbols: what in a printed
-row is no digit), fitting (-> 28x28 field); measures holds what several of them measure; reading
-runs them.
+lines (straight lines that are no digit taken out), dots (dot-matrix print joined), pieces (-> digits;
+symbols: what in a printed row is no digit), fitting (-> 28x28 field); measures holds what several of
+them measure; reading runs them.
 """
 
 from digitnet.imageprep.ink import ink_map

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from digitnet.imageprep.dots import joined_dots
 from digitnet.imageprep.fitting import MIN_STROKE, fit_and_centre
 from digitnet.imageprep.ink import ink_map
 from digitnet.imageprep.lines import without_rulings
@@ -50,12 +51,16 @@ class _Ink(NamedTuple):
 
 
 def _ink_without_rulings(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """ink_map, with the rulings and frames (without_rulings) and their anti-aliased rims taken out."""
+    """ink_map, with the rulings and frames (without_rulings) and their anti-aliased rims taken out, and
+    the dots of dot-matrix print joined (joined_dots)."""
     intensity, mask, inverted = ink_map(gray)
     clean = without_rulings(mask, intensity)
     if clean is not mask:
         rims = ndimage.binary_dilation(mask & ~clean, iterations=2) & ~clean
         intensity[rims] = 0.0
+    joined = joined_dots(clean, intensity)
+    if joined is not None:
+        clean, intensity = joined
     return intensity, clean, inverted
 
 

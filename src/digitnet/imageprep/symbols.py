@@ -20,6 +20,7 @@ SLASH_SLANT = 15.0  # a percent sign's stroke slants further than this many degr
 SLASH_WIDTH = 0.18  # ... and is straight: its ink's spread across under this share of its spread along
 RING_SHARE = 0.6  # ... and its rings, standing apart, are less tall than this share of the row
 HASH_BAR = 0.85  # a number sign's bars ink this share of its width, and this share of its other rows hold two strokes
+HASH_ENDS = 0.1  # ... its strokes reach past its bars by this share of its height or more, up and down
 CORNER_INK = 0.05  # a plus sign has no more than this share of its ink away from its two bars
 
 
@@ -150,6 +151,8 @@ def _hash(ink: np.ndarray) -> bool:
         return False
     first, second = (np.flatnonzero(bands == k) for k in (1, 2))
     if first[-1] >= rows / 2 or second[0] < rows / 2:
+        return False
+    if first[0] < HASH_ENDS * rows or second[-1] >= (1 - HASH_ENDS) * rows:  # a box: a seven-segment 0
         return False
     strokes = np.count_nonzero(np.diff(ink.astype(np.int8), axis=1, prepend=0) == 1, axis=1)
     return bool(np.mean(strokes[~across] == 2) >= HASH_BAR)
