@@ -1,7 +1,7 @@
 """Digits as displays and simple printers draw them. Dot-matrix print (a receipt, a ticket): the dots of
 each digit are joined into strokes before the digits are cut apart (imageprep/dots.py); ink that is no
 such print is left as it is. Seven segments (a meter, a clock): a 0, a box of four strokes, is no number
-sign (imageprep/symbols.py)."""
+sign (imageprep/symbols.py). Both are in the printed digits the cnn recipe trains on (data/printed.py)."""
 
 import numpy as np
 import pytest
@@ -9,9 +9,10 @@ from conftest import strokes
 from PIL import Image, ImageDraw, ImageFilter
 from scipy import ndimage
 
-from digitnet.data.printed import dot_matrix_image, seven_segment_image
-from digitnet.imageprep import prepare_digits
+from digitnet.data.printed import DISPLAY_STYLES, dot_matrix_image, glyph_bank, seven_segment_image
+from digitnet.imageprep import prepare, prepare_digits
 from digitnet.imageprep.dots import joined_dots
+from digitnet.settings import CLASSES
 
 def dot_number(text: str, pitch: int, dot: float, blur: float = 0.0) -> Image.Image:
     image = dot_matrix_image(text, pitch, dot)
@@ -88,3 +89,17 @@ def test_a_seven_segment_0_in_a_printed_row_is_a_digit_not_a_number_sign(text, h
     the number sign's pattern, but for the strokes a number sign has above and below its bars."""
     digits = prepare_digits(seven_segment_image(text, height, bold))
     assert len(digits) == len(text)
+
+
+@pytest.mark.parametrize(("style", "draw"), [("seven-segment", lambda d: seven_segment_image(str(d), 150)),
+                                             ("dots-5x7", lambda d: dot_number(str(d), 21, 0.7))])
+def test_the_display_glyphs_trained_on_are_what_a_users_display_digits_prepare_into(style, draw):
+    """Each digit drawn at another size, prepared as a user's image is, lies nearer its own glyph in the
+    bank than any other digit's in that style."""
+    bank = glyph_bank()
+    first = CLASSES * (len(bank.fonts) - len(DISPLAY_STYLES) + DISPLAY_STYLES.index(style))
+    glyphs = bank.pixels[first : first + CLASSES].reshape(CLASSES, -1).astype(float)
+    assert np.array_equal(bank.labels[first : first + CLASSES], np.arange(CLASSES))
+    for digit in range(CLASSES):
+        pixels = prepare(draw(digit)).pixels.reshape(-1).astype(float)
+        assert np.argmin(np.linalg.norm(glyphs - pixels, axis=1)) == digit

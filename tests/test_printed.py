@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from digitnet.data.augment import PRINT_SHARE, Augmenter
 from digitnet.data.batches import scale_images
-from digitnet.data.printed import TRAINED_FAMILIES, glyph_bank, training_fonts
+from digitnet.data.printed import DISPLAY_STYLES, TRAINED_FAMILIES, glyph_bank, training_fonts
 from digitnet.errors import DataError
 from digitnet.settings import CLASSES
 
@@ -20,8 +20,10 @@ def test_the_bank_holds_every_digit_of_every_training_font_in_mnist_format():
     bank = glyph_bank()
     fonts = training_fonts()
     assert len(fonts) >= 12 and all(f.name.startswith(TRAINED_FAMILIES) for f in fonts)
-    assert bank.pixels.shape == (CLASSES * len(fonts), 28, 28) and bank.pixels.dtype == np.uint8
-    assert np.array_equal(np.bincount(bank.labels), [len(fonts)] * CLASSES)
+    styles = len(fonts) + len(DISPLAY_STYLES)
+    assert bank.pixels.shape == (CLASSES * styles, 28, 28) and bank.pixels.dtype == np.uint8
+    assert np.array_equal(np.bincount(bank.labels), [styles] * CLASSES)
+    assert bank.fonts == tuple(f.name for f in fonts) + DISPLAY_STYLES
     for field in bank.pixels:
         assert field.max() == 255 and field.mean() > 10  # white ink at full strength, a digit not a speck
         rows, cols = np.flatnonzero(field.any(axis=1)), np.flatnonzero(field.any(axis=0))

@@ -7,9 +7,11 @@ for these glyphs, which the batch's affine and stroke-thickness changes then var
 The fonts come with matplotlib (DejaVu Sans, Serif and Mono; STIX General, a Times-like serif;
 Computer Modern), so every installation trains on the same ones; fonts installed on the system are
 never read here, which keeps them free for measuring print the network has not seen
-(benchmarks/real_world_set.py). Each glyph is rendered black on white and passed through
-imageprep.prepare, the same preparation a user's scan gets. Digits as displays and simple printers
-draw them, which no such font does, are drawn here too (seven_segment_image, dot_matrix_image).
+(benchmarks/real_world_set.py). Beside them, digits as displays and simple printers draw them, which
+no such font does: seven segments (a calculator, a meter, a clock; two styles, the second slanted and
+bold with the other common 6, 7 and 9) and a 5 x 7 grid of dots (a receipt, a ticket; a character
+LCD's zero is slashed). Each glyph is rendered black on white and passed through imageprep.prepare,
+the same preparation a user's scan gets (dots joined into strokes as a user's print's are).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ DOT_ROWS = ("01110 10001 10001 10001 10001 10001 01110", "00100 01100 00100 0010
             "00110 01000 10000 11110 10001 10001 01110", "11111 00001 00010 00100 01000 01000 01000",
             "01110 10001 10001 01110 10001 10001 01110", "01110 10001 10001 01111 00001 00010 01100")
 SLASHED_ZERO = "01110 10001 10011 10101 11001 10001 01110"
+DISPLAY_STYLES = ("seven-segment", "seven-segment-slanted-bold", "dots-5x7", "dots-5x7-slashed-zero")
 
 
 @dataclass(frozen=True)
@@ -116,9 +119,19 @@ def dot_matrix_image(text: str, pitch: float, dot: float = 0.7, slashed_zero: bo
     return canvas
 
 
+def display_glyphs() -> list[np.ndarray]:
+    """0-9 in each of DISPLAY_STYLES, style by style, prepared as a user's image is."""
+    draw = {"seven-segment": lambda d: seven_segment_image(d, GLYPH_SIZE),
+            "seven-segment-slanted-bold": lambda d: seven_segment_image(d, GLYPH_SIZE, bold=True),
+            "dots-5x7": lambda d: dot_matrix_image(d, GLYPH_SIZE / 7),
+            "dots-5x7-slashed-zero": lambda d: dot_matrix_image(d, GLYPH_SIZE / 7, slashed_zero=True)}
+    return [prepare(draw[style](str(digit))).pixels for style in DISPLAY_STYLES for digit in range(CLASSES)]
+
+
 @lru_cache(maxsize=1)
 def glyph_bank() -> GlyphBank:
-    """Every digit in every training font, as MNIST-format fields (rendered once per process)."""
+    """Every digit in every training font and display style, as MNIST-format fields (rendered once per
+    process)."""
     from PIL import ImageFont
 
     fonts, pixels = training_fonts(), []
@@ -130,6 +143,8 @@ def glyph_bank() -> GlyphBank:
         except (OSError, ImageError) as exc:
             raise DataError(f"{path}: cannot render printed digits from this font ({exc}); reinstall matplotlib "
                             "or train without print (--augment affine+thickness)") from None
+    pixels += display_glyphs()
     stacked = np.stack(pixels)
-    labels = np.tile(np.arange(CLASSES, dtype=np.int64), len(fonts))
-    return GlyphBank(stacked, labels, tuple(p.name for p in fonts), hashlib.sha256(stacked.tobytes()).hexdigest())
+    labels = np.tile(np.arange(CLASSES, dtype=np.int64), len(fonts) + len(DISPLAY_STYLES))
+    names = tuple(p.name for p in fonts) + DISPLAY_STYLES
+    return GlyphBank(stacked, labels, names, hashlib.sha256(stacked.tobytes()).hexdigest())
