@@ -4,7 +4,8 @@ underlined or on ruled paper, and digits written in a form's boxes; numbers phot
 across a shadow's edge or in faint pencil, numbers small in a phone's photo of a page, and numbers on a
 sheet photographed lying on a table (white, grey or dark), turned a few degrees, numbers on a small
 card on a grey or dark desk, turned up to 30 degrees; numbers in small print (a screenshot), digits
-drawn with a broad white brush on a black canvas, and numbers circled or framed.
+drawn with a broad white brush on a black canvas, and numbers circled or framed; numbers as displays
+and simple printers show them: seven segments (a meter, a clock lit on black) and 5 x 7 dots (a receipt).
 
     python benchmarks/real_world_set.py OUT --data-dir DIR/mnist-t10k [--seed 0]
 
@@ -24,7 +25,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from scipy import ndimage
 
 CATEGORIES = ("printed", "photos", "pens", "numbers", "unseen-fonts", "printed-numbers", "ruled", "boxed", "lit",
-              "phone", "table", "turned", "turned-forms", "cards", "small-print", "brush", "framed")
+              "phone", "table", "turned", "turned-forms", "cards", "small-print", "brush", "framed", "displays")
 TABLES = ((225, 250), (100, 160), (30, 80))  # grey levels of a white desk, a grey one, dark wood
 TURNS = (12.0, 25.0)  # degrees the camera is turned by in `turned`, either way
 FORM_TURNS = (1.0, 6.0)  # ... and in `turned-forms`
@@ -392,6 +393,55 @@ def framed(rng, digits28: list[np.ndarray]) -> Image.Image:
     return _clean_or_photo(rng, np.maximum(ink, curve))
 
 
+def display(rng, text: str) -> Image.Image:
+    """text in seven segments (thin or bold, upright or slanted; a third of them lit light on black, the
+    rest dark on light, clean or photographed) or in 5 x 7 dots (round, a dot 0.55-0.9 of the pitch wide;
+    half the zeros slashed, as a character LCD's), clean or photographed."""
+    from digitnet.data.printed import DOT_ROWS, SEGMENTS, SLASHED_ZERO
+
+    height = int(rng.integers(30, 120))
+    ink = Image.new("F", (int(height * (0.85 * len(text) + 1.2)), 2 * height), 0.0)
+    draw = ImageDraw.Draw(ink)
+    x, top = height * 0.6, height * 0.5
+    if rng.random() < 0.5:
+        width, thick = height * rng.uniform(0.45, 0.6), height * rng.uniform(0.08, 0.17)
+        gap, slant, half = height * rng.uniform(0.01, 0.04), rng.uniform(0.0, 0.15), height / 2
+        boxes = {"a": (gap, 0, width - gap, thick), "d": (gap, height - thick, width - gap, height),
+                 "g": (gap, half - thick / 2, width - gap, half + thick / 2), "f": (0, gap, thick, half - gap),
+                 "b": (width - thick, gap, width, half - gap), "e": (0, half + gap, thick, height - gap),
+                 "c": (width - thick, half + gap, width, height - gap)}
+        for char in text:
+            for segment in SEGMENTS[int(char)]:
+                x0, y0, x1, y1 = boxes[segment]
+                draw.polygon([(x + px + slant * (height - py), top + py) for px, py in
+                              ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], fill=1.0)
+            x += width + height * rng.uniform(0.2, 0.35)
+        lit = rng.random() < 1 / 3
+    else:
+        pitch, radius = height / 7, height / 14 * rng.uniform(0.55, 0.9)
+        slashed = rng.random() < 0.5
+        for char in text:
+            rows = SLASHED_ZERO if slashed and char == "0" else DOT_ROWS[int(char)]
+            for row, bits in enumerate(rows.split()):
+                for col, bit in enumerate(bits):
+                    if bit == "1":
+                        cx, cy = x + (col + 0.5) * pitch, top + (row + 0.5) * pitch
+                        draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=1.0)
+            x += pitch * rng.uniform(6.0, 7.0)
+        lit = False
+    ink = np.asarray(ink, dtype=np.float32)
+    if lit:
+        return Image.fromarray((ink * rng.uniform(150, 255) + (1 - ink) * rng.uniform(0, 40)).astype(np.uint8))
+    return _clean_or_photo(rng, ink)
+
+
+def _write_displays(folder: Path, rng, count: int) -> None:
+    """Numbers of 1-4 digits drawn by display, from a stream of their own."""
+    for n in range(count):
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 5))))
+        display(rng, text).convert("L").save(folder / f"{text}_{n}.png")
+
+
 def _write_printed_numbers(folder: Path, draw, font_list: list[Path], rng, count: int) -> None:
     """Numbers of 2-5 digits drawn by draw(rng, font, text), the fonts in turn, from a stream of their own."""
     for n in range(count if font_list else 0):
@@ -461,6 +511,7 @@ def write_set(out: Path, digits: np.ndarray, labels: np.ndarray, seed: int = 0, 
     _write_printed_numbers(out / "small-print", small_print, fonts(), np.random.default_rng([seed, 9]), per_category)
     _write_digits(out / "brush", brush, digits, labels, np.random.default_rng([seed, 10]), per_category)
     _write_numbers(out / "framed", framed, digits, labels, np.random.default_rng([seed, 11]), per_category)
+    _write_displays(out / "displays", np.random.default_rng([seed, 12]), per_category)
     for category in CATEGORIES:
         counts[category] = len(list((out / category).iterdir()))
     return counts
