@@ -83,7 +83,7 @@ def test_ink_that_is_no_dot_matrix_print_is_left_as_it_is(image):
 
 
 @pytest.mark.parametrize("text", ["1070", "500", "2048", "9006"])
-@pytest.mark.parametrize(("height", "bold"), [(60, False), (120, True)])
+@pytest.mark.parametrize(("height", "bold"), [(60, False), (120, False), (120, True)])
 def test_a_seven_segment_0_in_a_printed_row_is_a_digit_not_a_number_sign(text, height, bold):
     """Its top and bottom segments ink the box across, its sides make two strokes down between them:
     the number sign's pattern, but for the strokes a number sign has above and below its bars."""
