@@ -39,6 +39,28 @@ def joined_dots(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, np
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     if count < MIN_PIECES:
         return None
+    found = _dots(mask, labels, count)
+    if found is None:
+        return None
+    dot, singles = found
+    # a single dot's nearest neighbour may lie across a diagonal, where its row's and column's run into
+    # chains; the rows' profile blurs where the row slopes: the nearer of the two where both are found
+    pitches = [pitch for pitch in (_dot_pitch(mask, labels, singles, dot), _row_pitch(mask, dot)) if pitch]
+    if not pitches:
+        return None
+    pitch = min(pitches)
+    # grown, then thinned, by disks: through the distance to the nearest paper or ink, at any radius
+    grown = ndimage.distance_transform_edt(~mask) <= max(1.0, REACH * pitch - dot / 2)
+    joined = (ndimage.distance_transform_edt(grown) > THIN * pitch) | mask
+    if not _joined_into_digits(joined, mask, labels, count, dot):
+        return None
+    level = float(np.median(intensity[mask]))
+    return joined, np.where(joined & ~mask, level, intensity)
+
+
+def _dots(mask: np.ndarray, labels: np.ndarray, count: int) -> tuple[float, np.ndarray] | None:
+    """(the dots' thickness, the labels of the single round dots) where the count pieces of ink look like
+    dot-matrix print's: most short, a share single round dots, none much thicker than the rest."""
     index = np.arange(1, count + 1)
     boxes = np.array([(rows.stop - rows.start, cols.stop - cols.start) for rows, cols in ndimage.find_objects(labels)])
     sides = boxes.max(axis=1)
@@ -51,26 +73,20 @@ def joined_dots(mask: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, np
     singles = index[(sides <= SINGLE * dot) & round_]
     if len(singles) < SINGLE_SHARE * count:  # bars, not dots: seven segments
         return None
-    # a single dot's nearest neighbour may lie across a diagonal, where its row's and column's run into
-    # chains; the rows' profile blurs where the row slopes: the nearer of the two where both are found
-    pitches = [pitch for pitch in (_dot_pitch(mask, labels, singles, dot), _row_pitch(mask, dot)) if pitch]
-    if not pitches:
-        return None
-    pitch = min(pitches)
-    # grown, then thinned, by disks: through the distance to the nearest paper or ink, at any radius
-    grown = ndimage.distance_transform_edt(~mask) <= max(1.0, REACH * pitch - dot / 2)
-    joined = (ndimage.distance_transform_edt(grown) > THIN * pitch) | mask
+    return dot, singles
+
+
+def _joined_into_digits(joined: np.ndarray, mask: np.ndarray, labels: np.ndarray, count: int, dot: float) -> bool:
+    """Whether the join left JOINED_SHARE of the count pieces or fewer, and the pieces it made of two or
+    more hold TALL_SHARE of their ink in pieces MIN_TALL dots tall or taller (a row of dots does not)."""
     joined_labels, joined_count = ndimage.label(joined, structure=np.ones((3, 3)))
     if joined_count > JOINED_SHARE * count:
-        return None
-    joined_index = np.arange(1, joined_count + 1)
-    parts = np.bincount(ndimage.maximum(joined_labels, labels, index).astype(int), minlength=joined_count + 1)[1:]
+        return False
+    parts = np.bincount(ndimage.maximum(joined_labels, labels, np.arange(1, count + 1)).astype(int),
+                        minlength=joined_count + 1)[1:]
     heights = np.array([rows.stop - rows.start for rows, _ in ndimage.find_objects(joined_labels)])
-    ink = ndimage.sum_labels(mask, joined_labels, joined_index) * (parts >= 2)  # in pieces the join made
-    if ink[heights >= MIN_TALL * dot].sum() < TALL_SHARE * ink.sum():  # a row of dots: a dotted line
-        return None
-    level = float(np.median(intensity[mask]))
-    return joined, np.where(joined & ~mask, level, intensity)
+    ink = ndimage.sum_labels(mask, joined_labels, np.arange(1, joined_count + 1)) * (parts >= 2)
+    return bool(ink[heights >= MIN_TALL * dot].sum() >= TALL_SHARE * ink.sum())
 
 
 def _dot_pitch(mask: np.ndarray, labels: np.ndarray, dots: np.ndarray, dot: float) -> float | None:
