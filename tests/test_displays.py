@@ -14,6 +14,7 @@ from digitnet.imageprep import prepare, prepare_digits
 from digitnet.imageprep.dots import joined_dots
 from digitnet.settings import CLASSES
 
+
 def dot_number(text: str, pitch: int, dot: float, blur: float = 0.0) -> Image.Image:
     image = dot_matrix_image(text, pitch, dot)
     return image.filter(ImageFilter.GaussianBlur(blur)) if blur else image
