@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from digitnet.data.printed import DISPLAY_STYLES, dot_matrix_image, glyph_bank, seven_segment_image
 from digitnet.imageprep import prepare, prepare_digits
-from digitnet.imageprep.dots import joined_dots
+from digitnet.imageprep.dots import _row_pitch, joined_dots
 from digitnet.settings import CLASSES
 
 
@@ -48,6 +48,17 @@ def test_the_join_keeps_a_zeros_hole_and_the_gap_between_digits():
         assert np.count_nonzero(ndimage.binary_fill_holes(labels == k) & (labels != k)) > 2 * 14 * 14  # the hole
     assert np.all(filled[joined & ~mask] == np.median(intensity[mask]))  # the gaps take the dots' intensity
     assert np.array_equal(filled[mask], intensity[mask])
+
+
+@pytest.mark.parametrize("text", ["8", "36", "2024"])
+@pytest.mark.parametrize("pitch", [9, 12, 16])
+def test_dots_as_thick_as_their_pitch_are_rows_one_pitch_apart(text, pitch):
+    """Dots blurred into their neighbours measure as thick as their pitch, or a little more: the rows'
+    pitch is still one row, not two or three (the join then grew each dot across the gap between
+    digits, and a photographed 36 was read as one digit)."""
+    mask, _ = _is_inked(dot_number(text, pitch, 0.7))
+    assert _row_pitch(mask, float(pitch)) == pitch
+    assert _row_pitch(mask, pitch + 0.5) == pitch
 
 
 def _grainy_stroke_digit() -> Image.Image:

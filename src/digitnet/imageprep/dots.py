@@ -110,10 +110,12 @@ def _dot_pitch(mask: np.ndarray, labels: np.ndarray, dots: np.ndarray, dot: floa
 
 def _row_pitch(mask: np.ndarray, dot: float) -> float | None:
     """The distance between rows of dots: the first peak of the autocorrelation of the ink's row profile
-    between one and MAX_PITCH dots; None where there is none (no rows of dots)."""
+    between one and MAX_PITCH dots; None where there is none (no rows of dots). Dots blurred into
+    their neighbours are as thick as their pitch: the lags start a pixel short of a dot, so that a peak
+    at one dot is a peak, not the first lag."""
     profile = mask.sum(axis=1).astype(np.float64)
     profile -= profile.mean()
-    lags = np.arange(max(2, int(dot)), int(MAX_PITCH * dot) + 2)
+    lags = np.arange(max(2, int(dot) - 1), int(MAX_PITCH * dot) + 2)
     lags = lags[lags < len(profile) - 1]
     if len(lags) < 3:
         return None
