@@ -61,6 +61,16 @@ def random_batches(sizes, seed: int = 0, device="cpu") -> list[tuple[torch.Tenso
     return [(x.to(device), y.to(device)) for x, y in batches]
 
 
+def with_no_digit_labels(batches, recipe) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches with every third label NO_DIGIT where the recipe's augmentation makes pairs (what
+    its steps are then handed), else as they are."""
+    if "pairs" not in recipe.augment:
+        return batches
+    from digitnet.settings import NO_DIGIT
+
+    return [(x, torch.where(torch.arange(len(y), device=y.device) % 3 == 0, NO_DIGIT, y)) for x, y in batches]
+
+
 def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
     data = idx_bytes(array)
     path.write_bytes(gzip.compress(data) if compress else data)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TIME_FACTOR, random_batches
+from conftest import TIME_FACTOR, random_batches, with_no_digit_labels
 
 from digitnet.model import build_model
 from digitnet.recipes import get_recipe
@@ -140,15 +140,19 @@ def test_written_out_convnet_step_trains_as_autograd(triton_kernels, overrides):
     ours, reference = build_model(kind="cnn", seed=1, device=DEVICE), build_model(kind="cnn", seed=1, device=DEVICE)
     step = ConvNetStep(ours, recipe, 10, triton_pool=triton_kernels, gpu_forms=triton_kernels, fused_tail=triton_kernels)
     reference_step = AutogradStep(reference, recipe, 10)
-    for x, y in _batches([32, 32, 17]):  # the last batch smaller, as an epoch's last
+    # the last batch smaller, as an epoch's last; a third of the labels NO_DIGIT (the recipe's pairs)
+    for x, y in with_no_digit_labels(_batches([32, 32, 17]), recipe):
         assert step(x, y).item() == pytest.approx(reference_step(x, y).item(), rel=1e-5)
         assert step.lr == reference_step.lr
         for a, b in zip(ours.parameters(), reference.parameters()):  # each step's gradients
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6)
     untrained = build_model(kind="cnn", seed=1, device=DEVICE).state_dict()
     for (name, a), b in zip(ours.state_dict().items(), reference.state_dict().values()):
-        # Adam moves a weight by about lr whatever its gradient's size: allow 1% of lr (see test_fastpath.py)
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=0.01 * recipe.lr, msg=name)
+        # Adam moves a weight by about lr whatever its gradient's size: allow 1% of lr (see test_fastpath.py),
+        # 2% with NO_DIGIT labels, whose gradient (softmax - 1/10) is near zero in an untrained network
+        # (one weight of 401,408 moved 1.04% of lr apart); the gradients themselves were checked above
+        share = 0.02 if "pairs" in recipe.augment else 0.01
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=share * recipe.lr, msg=name)
         assert not torch.equal(a, untrained[name])  # it did train
 
 
@@ -161,7 +165,7 @@ def test_written_out_convnet_step_in_bfloat16_trains_as_autograd_under_autocast(
     reference_step = AutogradStep(reference, recipe, 10, torch.bfloat16)
     in_float32 = ConvNetStep(build_model(kind="cnn", seed=1, device=DEVICE), recipe, 10, triton_pool=False,
                              gpu_forms=False, fused_tail=False)
-    for x, y in _batches([32, 32, 17]):
+    for x, y in _batches([32, 32, 17]):  # digits' labels alone: NO_DIGIT's small gradients are the fp32 test's
         loss = step(x.to(torch.bfloat16), y)
         assert loss.dtype == torch.float32
         assert loss.item() == pytest.approx(reference_step(x.to(torch.bfloat16), y).item(), rel=2e-2)

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import random_batches
+from conftest import random_batches, with_no_digit_labels
 
 from digitnet.training.fastpath import FusedSGDStep, supports
 from digitnet.losses import mse_sum
@@ -69,6 +69,8 @@ def test_bf16_step_tracks_fp32_with_fp32_master_weights():
     ("best", {"label_smoothing": 0.0, "schedule": "constant"}, (32,), [20, 20, 7]),
     ("tutorial", {"optimizer": "adamw", "lr": 0.01}, (64, 32, 16), [50, 50]),
     ("tutorial", {"momentum": 0.9, "weight_decay": 1e-3, "lr": 0.01}, (256, 128), [64, 64, 64]),
+    ("best", {"augment": "affine+thickness+print+pairs"}, (64, 32), [40, 40, 13]),  # NO_DIGIT labels too
+    ("tutorial", {"augment": "affine+thickness+print+pairs"}, (64, 32), [40, 40, 13]),
 ])
 @pytest.mark.parametrize("gpu_forms", [False, True])
 def test_written_out_backward_pass_matches_autograd_with_the_recipes_optimiser(recipe, overrides, hidden, sizes,
@@ -88,7 +90,7 @@ def assert_backprop_matches_autograd(recipe, hidden, sizes, gpu_forms=False):
     from digitnet.training.backprop import BackpropStep
     from digitnet.training.optim import AutogradStep
 
-    batches = random_batches(sizes)
+    batches = with_no_digit_labels(random_batches(sizes), recipe)
     ours, reference = build_model(hidden, seed=1), build_model(hidden, seed=1)
     step = BackpropStep(ours, recipe, total_steps=10, gpu_forms=gpu_forms)
     step.mlp.relu_epilogue = gpu_forms

@@ -94,7 +94,7 @@ def test_augmentation_drawn_into_buffers_then_applied_is_the_augmentation(synthe
     from digitnet.data.batches import scale_images
 
     x, y = scale_images(synthetic_data.x_train[:37]), torch.as_tensor(synthetic_data.y_train[:37])
-    for kind in ("affine", "affine+thickness", "affine+thickness+print"):
+    for kind in ("affine", "affine+thickness", "affine+thickness+print", "affine+thickness+print+pairs"):
         augment = Augmenter(kind, 4, x.device)
         fresh = augment.draw(len(x), epoch=3, step=7)
         buffers = Draws(*(None if t is None else torch.full_like(t, 5) for t in fresh))
@@ -104,6 +104,7 @@ def test_augmentation_drawn_into_buffers_then_applied_is_the_augmentation(synthe
         expected = Augmenter(kind, 4, x.device)(x, y, epoch=3, step=7)
         assert torch.equal(applied[0], expected[0]) and torch.equal(applied[1], expected[1]), kind
         assert (buffers.thickness is None) == ("thickness" not in kind) and (buffers.swap is None) == ("print" not in kind)
+        assert (buffers.pair is None) == ("pairs" not in kind)
 
 
 def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
@@ -119,7 +120,7 @@ def test_cnn_recipe_trains_a_convnet_that_learns(tmp_path, synthetic_data):
     x = torch.as_tensor(synthetic_data.x_test[:50], dtype=torch.float32).reshape(50, -1) / 127.5 - 1
     with torch.no_grad():  # the file holds the same weights, whatever their layout in memory was
         torch.testing.assert_close(model(x), result.model(x), rtol=1e-4, atol=1e-4)
-    assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness+print"
+    assert config["architecture"]["type"] == "cnn" and config["recipe"]["augment"] == "affine+thickness+print+pairs"
     assert any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     assert result.history[-1].test_accuracy > 0.5  # chance is 10%
 

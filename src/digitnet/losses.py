@@ -14,7 +14,31 @@ def mse_sum(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (out - onehot).square().sum() / out.shape[0]
 
 
-def make_loss(name: str, label_smoothing: float = 0.0):
+def target_rows(name: str, label_smoothing: float = 0.0, device=None, classes: int = CLASSES) -> torch.Tensor:
+    """(classes + 1, classes): row c the target for label c (one-hot for MSE; (1 - s) one-hot + s /
+    classes with label smoothing s for cross-entropy), the last row NO_DIGIT's: every class alike."""
+    if name == "mse-sum":
+        rows = torch.eye(classes, device=device)
+    else:
+        share = label_smoothing / classes
+        rows = torch.full((classes, classes), share, device=device).fill_diagonal_(1.0 - label_smoothing + share)
+    return torch.cat([rows, torch.full((1, classes), 1.0 / classes, device=device)])
+
+
+def make_loss(name: str, label_smoothing: float = 0.0, no_digit: bool = False):
+    """The loss named; with no_digit, labels may also be NO_DIGIT (ink that is no one digit, such as two
+    touching ones: data/augment.py), whose target is every class alike."""
+    if no_digit:
+        rows: dict[torch.device, torch.Tensor] = {}  # the table, made once per device
+
+        def against_rows(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            if out.device not in rows:
+                rows[out.device] = target_rows(name, label_smoothing, out.device)
+            targets = rows[out.device][labels]
+            if name == "mse-sum":
+                return (out - targets).square().sum() / out.shape[0]
+            return F.cross_entropy(out, targets)
+        return against_rows
     if name == "mse-sum":
         return mse_sum
     if name == "cross-entropy":

@@ -42,7 +42,8 @@ class Recipe:
                                 "and a dense head", choices=MODELS)
     augment: str = _option("none", "random changes to each training batch, drawn from --seed and the epoch: affine "
                                    "(rotation, scale, shear, shift), +thickness (thinner or bolder strokes), +print (a "
-                                   "tenth of each batch swapped for digits printed in matplotlib's fonts)",
+                                   "tenth of each batch swapped for digits printed in matplotlib's fonts), +pairs (a "
+                                   "tenth made two digits side by side, to be read as no one digit)",
                            choices=AUGMENTATIONS)
 
     def to_dict(self) -> dict:
@@ -94,7 +95,7 @@ RECIPES = {
     "cnn": Recipe(
         name="cnn", loss="cross-entropy", optimizer="adamw", lr=2e-3, batch_size=128, epochs=30,
         weight_decay=0.05, schedule="onecycle", warmup_fraction=0.05, label_smoothing=0.1,
-        model="cnn", augment="affine+thickness+print",
+        model="cnn", augment="affine+thickness+print+pairs",
     ),
 }
 RECIPE_NAMES = tuple(RECIPES)

@@ -11,6 +11,7 @@ SIDE = 28
 PIXELS = SIDE * SIDE
 FIT = 20
 CLASSES = 10
+NO_DIGIT = CLASSES  # a training label: ink that is no one digit (two touching, data/augment.py), every class alike
 
 # Data sets (see data/sources.py for their files and hashes).
 DATASETS = ("mnist", "fashion-mnist", "mnist-10k")
@@ -23,7 +24,7 @@ LOSSES = ("mse-sum", "cross-entropy")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "onecycle")
 MODELS = ("mlp", "cnn")
-AUGMENTATIONS = ("none", "affine", "affine+thickness", "affine+thickness+print")
+AUGMENTATIONS = ("none", "affine", "affine+thickness", "affine+thickness+print", "affine+thickness+print+pairs")
 
 # Models and training.
 DEFAULT_HIDDEN = (256, 128)

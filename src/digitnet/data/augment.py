@@ -1,6 +1,9 @@
 """Augmentation on the device: every training batch slightly rotated, scaled, sheared, shifted,
 and its strokes made thinner or bolder, so a model learns digits beyond MNIST's own look; with
-`print`, a share of each batch is first swapped for printed digits (data/printed.py).
+`print`, a share of each batch is first swapped for printed digits (data/printed.py); with `pairs`, a
+share becomes two of the batch's digits side by side in one field, labelled NO_DIGIT (every class
+alike): what the preparation hands the network when two touching digits were not cut apart. Its
+confidence in such ink is then low, and the reader (predict.py) keeps a cut that reads as two digits.
 
 Each batch's random draws come from a generator seeded by (seed, epoch, step) alone: a run is
 reproducible from --seed, a resumed run is bit-identical, and no random state needs saving.
@@ -16,13 +19,16 @@ import torch
 import torch.nn.functional as F
 
 from digitnet.data.batches import scale_images
-from digitnet.settings import SIDE
+from digitnet.settings import NO_DIGIT, SIDE
 
 ROTATION_DEGREES = 12.0
 SCALE = (0.85, 1.1)
 SHEAR = 0.2
 SHIFT_PIXELS = 2.0
 PRINT_SHARE = 0.1  # of each batch, swapped for printed digits: enough to learn print, little lost on handwriting
+PAIR_SHARE = 0.1  # of each batch, made two digits side by side (pairs)
+PAIR_SCALE = (0.6, 0.75)  # each digit of a pair this size of its own field ...
+PAIR_OFFSET = (4.0, 7.0)  # ... its centre this many of its own pixels from the pair's: touching, or nearly
 
 
 class Draws(NamedTuple):
@@ -37,6 +43,9 @@ class Draws(NamedTuple):
     shear: torch.Tensor  # (n,)
     shift: torch.Tensor  # (2n,)
     thickness: torch.Tensor | None  # (n, 1, 1, 1) int64: 0 bolder, 1 thinner, 2 as it is
+    pair: torch.Tensor | None = None  # (n,): below PAIR_SHARE, the digit and the one before it make a pair
+    pair_scale: torch.Tensor | None = None  # (n,)
+    pair_offset: torch.Tensor | None = None  # (n,)
 
 
 def _between(uniform: torch.Tensor, low: float, high: float) -> torch.Tensor:
@@ -73,6 +82,20 @@ def _affine_grid(theta: torch.Tensor) -> torch.Tensor:
     xs, ys = _base_grid(theta.device)
     planes = torch.mul(xs, theta[:, :, 0:1]).add_(torch.mul(ys, theta[:, :, 1:2])).add_(theta[:, :, 2:3])  # (n, 2, pixels)
     return planes.transpose(1, 2).reshape(len(theta), SIDE, SIDE, 2)
+
+
+def _pairs(ink: torch.Tensor, draws: Draws) -> torch.Tensor:
+    """Each digit shrunk and moved left, the one before it in the batch shrunk and moved right, in one
+    field (the brighter of the two where they overlap)."""
+    scale = _between(draws.pair_scale, *PAIR_SCALE)
+    offset = _between(draws.pair_offset, *PAIR_OFFSET) * (2 / SIDE)  # in the field's [-1, 1] coordinates
+    zero, grow = torch.zeros_like(scale), 1 / scale
+    halves = []
+    for digit, side in ((ink, 1.0), (ink.roll(1, 0), -1.0)):
+        theta = torch.stack([torch.stack([grow, zero, side * offset], 1), torch.stack([zero, grow, zero], 1)], 1)
+        halves.append(F.grid_sample(digit, _affine_grid(theta), mode="bilinear", padding_mode="zeros",
+                                    align_corners=False))
+    return torch.maximum(*halves)
 
 
 def _dilate(ink: torch.Tensor) -> torch.Tensor:
@@ -125,7 +148,10 @@ class Augmenter:
         angle, scale, shear, shift = (uniform(size, field) for size, field in
                                       ((n, "angle"), (n, "scale"), (n, "shear"), (2 * n, "shift")))
         thickness = integers(3, (n, 1, 1, 1), "thickness") if "thickness" in self.kind else None
-        return Draws(swap, glyph, angle, scale, shear, shift, thickness)
+        if "pairs" not in self.kind:
+            return Draws(swap, glyph, angle, scale, shear, shift, thickness)
+        pair, pair_scale, pair_offset = (uniform(n, field) for field in ("pair", "pair_scale", "pair_offset"))
+        return Draws(swap, glyph, angle, scale, shear, shift, thickness, pair, pair_scale, pair_offset)
 
     def apply(self, x: torch.Tensor, y: torch.Tensor, draws: Draws) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch augmented with the given random numbers."""
@@ -134,6 +160,10 @@ class Augmenter:
             x = torch.where(swapped[:, None], self.glyphs[draws.glyph].to(x.dtype), x)
             y = torch.where(swapped, self.glyph_labels[draws.glyph], y)
         ink = (x.float().view(-1, 1, SIDE, SIDE) + 1.0) * 0.5  # 0 = paper, 1 = ink
+        if draws.pair is not None:
+            paired = draws.pair < PAIR_SHARE
+            ink = torch.where(paired[:, None, None, None], _pairs(ink, draws), ink)
+            y = torch.where(paired, torch.full_like(y, NO_DIGIT), y)
         ink = _affine(ink, draws)
         if draws.thickness is not None:
             ink = _thickness(ink, draws.thickness)

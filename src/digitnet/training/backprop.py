@@ -20,6 +20,7 @@ from torch import nn
 
 from digitnet import cpu_linear
 from digitnet.cpu_linear import weight_gradient
+from digitnet.losses import target_rows
 from digitnet.recipes import Recipe
 from digitnet.training.fastpath import MLPLayers, StepBuffers
 from digitnet.training.optim import AutogradStep
@@ -123,9 +124,6 @@ class BackpropStep(AutogradStep):
 
 
 def _target_rows(classes: int, recipe: Recipe, device) -> torch.Tensor:
-    """Row c: the target for label c (one-hot for MSE; (1 - s) one-hot + s / classes with label
-    smoothing s for cross-entropy). Picking rows is one kernel a step."""
-    if recipe.loss == "mse-sum":
-        return torch.eye(classes, device=device)
-    share = recipe.label_smoothing / classes
-    return torch.full((classes, classes), share, device=device).fill_diagonal_(1.0 - recipe.label_smoothing + share)
+    """Row c: the target for label c, and a last row for NO_DIGIT (losses.target_rows). Picking rows is
+    one kernel a step."""
+    return target_rows(recipe.loss, recipe.label_smoothing, device, classes)

@@ -234,7 +234,7 @@ class AutogradStep:
     def __init__(self, model: torch.nn.Module, recipe: Recipe, total_steps: int, compute_dtype=torch.float32):
         self.model = model
         self.compute_dtype = compute_dtype
-        self.loss_fn = make_loss(recipe.loss, recipe.label_smoothing)
+        self.loss_fn = make_loss(recipe.loss, recipe.label_smoothing, no_digit="pairs" in recipe.augment)
         self.optimizer = make_optimizer(model, recipe)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(recipe, total_steps))
         # the schedule's step: HostSchedule where it serves, torch's LambdaLR.step otherwise
