@@ -71,7 +71,7 @@ CNN_IMPLEMENTATIONS = {
     "digitnet-cnn-bf16": "digitnet --recipe cnn --augment none --precision bf16",
     "digitnet-cnn-tf32": "digitnet --recipe cnn --augment none --precision tf32",
     "torch-idiomatic-cnn-bf16": "the idiomatic convnet under torch.autocast(bfloat16)",
-    "digitnet-cnn-augmented": "digitnet --recipe cnn as it trains (affine, thickness and print augmentation)",
+    "digitnet-cnn-augmented": "digitnet --recipe cnn as it trains (affine, thickness, print and pairs augmentation)",
     "jax-scan-cnn": "JAX + optax, the same convnet (NHWC) and schedule, one jitted lax.scan per epoch",
     "jax-scan-cnn-tf32": "the same JAX at its default matmul and convolution precision (TF32 on GPUs)",
 }
