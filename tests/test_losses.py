@@ -53,3 +53,9 @@ def test_no_digits_target_is_every_class_alike():
     flat, apart = torch.zeros(1, 10), torch.eye(10)[:1] * 3
     loss = make_loss("cross-entropy", 0.1, no_digit=True)
     assert loss(flat, no_digit[:1]) < loss(apart, no_digit[:1])
+
+
+@pytest.mark.parametrize("no_digit", [False, True])
+def test_a_loss_of_no_known_name_is_refused(no_digit):
+    with pytest.raises(ValueError, match="unknown loss 'mae'"):
+        make_loss("mae", no_digit=no_digit)

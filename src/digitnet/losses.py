@@ -5,13 +5,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from digitnet.settings import CLASSES
+from digitnet.settings import CLASSES, LOSSES
+
+
+def _squares_against(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (out - targets).square().sum() / out.shape[0]
 
 
 def mse_sum(out: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """The tutorial's loss: reduce_sum((out - one_hot(y))^2) / batch_size."""
-    onehot = F.one_hot(labels, CLASSES).to(out.dtype)
-    return (out - onehot).square().sum() / out.shape[0]
+    return _squares_against(out, F.one_hot(labels, CLASSES).to(out.dtype))
 
 
 def target_rows(name: str, label_smoothing: float = 0.0, device=None, classes: int = CLASSES) -> torch.Tensor:
@@ -28,6 +31,8 @@ def target_rows(name: str, label_smoothing: float = 0.0, device=None, classes: i
 def make_loss(name: str, label_smoothing: float = 0.0, no_digit: bool = False):
     """The loss named; with no_digit, labels may also be NO_DIGIT (ink that is no one digit, such as two
     touching ones: data/augment.py), whose target is every class alike."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}")
     if no_digit:
         rows: dict[torch.device, torch.Tensor] = {}  # the table, made once per device
 
@@ -35,12 +40,8 @@ def make_loss(name: str, label_smoothing: float = 0.0, no_digit: bool = False):
             if out.device not in rows:
                 rows[out.device] = target_rows(name, label_smoothing, out.device)
             targets = rows[out.device][labels]
-            if name == "mse-sum":
-                return (out - targets).square().sum() / out.shape[0]
-            return F.cross_entropy(out, targets)
+            return _squares_against(out, targets) if name == "mse-sum" else F.cross_entropy(out, targets)
         return against_rows
     if name == "mse-sum":
         return mse_sum
-    if name == "cross-entropy":
-        return lambda out, labels: F.cross_entropy(out, labels, label_smoothing=label_smoothing)
-    raise ValueError(f"unknown loss {name!r}")
+    return lambda out, labels: F.cross_entropy(out, labels, label_smoothing=label_smoothing)

@@ -41,7 +41,8 @@ class BackpropStep(AutogradStep):
         super().__init__(model, recipe, total_steps, compute_dtype)
         self.mlp = MLPLayers(model, compute_dtype, gpu_forms, fused_tail)
         self.loss = recipe.loss
-        self.targets = _target_rows(self.mlp.sizes[-1], recipe, self.mlp.device)
+        # row c the target for label c, the last NO_DIGIT's: picking rows is one kernel a step
+        self.targets = target_rows(recipe.loss, recipe.label_smoothing, self.mlp.device, self.mlp.sizes[-1])
         self._scaled: dict[int, torch.Tensor] = {}
         # written in place every step: nothing to zero, nothing to allocate (a weight gradient from oneDNN
         # replaces its .grad instead, and the next written in place goes into that)
@@ -122,8 +123,3 @@ class BackpropStep(AutogradStep):
         self.mlp.backward(weights, inputs, grad, buf, self._weight_gradient)
         return loss
 
-
-def _target_rows(classes: int, recipe: Recipe, device) -> torch.Tensor:
-    """Row c: the target for label c, and a last row for NO_DIGIT (losses.target_rows). Picking rows is
-    one kernel a step."""
-    return target_rows(recipe.loss, recipe.label_smoothing, device, classes)
